@@ -1,0 +1,60 @@
+"""Kubernetes pieces every component that creates pods uses (TFJob workers, predictors,
+workflow steps): the restricted pod-security settings, resources and Kueue labels.
+
+Plain dicts in the API's camelCase, so they drop into manifests built by hand, by Hera or
+by the kubernetes client's models alike.
+"""
+
+# The distml images run as this user (see containers/).
+RUN_AS_USER = 1000
+
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def pod_security_context():
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS_USER,
+        "runAsGroup": RUN_AS_USER,
+        "fsGroup": RUN_AS_USER,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def container_security_context():
+    return {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
+    """Requests and limits; GPUs are requested and limited alike, as the device plugin requires."""
+    requests = {"cpu": str(cpu), "memory": str(memory)}
+    limits = {"cpu": str(cpu_limit or cpu), "memory": str(memory_limit or memory)}
+    if int(gpus):
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(int(gpus))
+    return {"requests": requests, "limits": limits}
+
+
+def kueue_labels(queue=None, priority_class=None):
+    labels = {}
+    if queue:
+        labels[QUEUE_LABEL] = queue
+    if priority_class:
+        labels[PRIORITY_LABEL] = priority_class
+    return labels
+
+
+def gpu_scheduling(gpus):
+    """Node selector and toleration that put GPU pods on GPU nodes (and only those)."""
+    if not int(gpus):
+        return {}
+    return {
+        "nodeSelector": {"nvidia.com/gpu.present": "true"},
+        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
+    }

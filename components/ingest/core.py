@@ -1,0 +1,180 @@
+"""The ingest component's core: a dataset source -> a sharded, versioned TFRecord artifact.
+
+Artifact layout (a directory):
+    metadata.json                          see `write_artifact`; its `fingerprint` is the memoization key
+    train-00000-of-00008.tfrecord ...      one record per example: raw uint8 image bytes + int64 label
+    test-00000-of-00008.tfrecord ...
+    validation-...                          only with --validation-fraction
+"""
+
+import datetime
+import hashlib
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+from distml.components.common.errors import UsageError
+from distml.components.common.files import atomic_directory, sha256_file
+from distml.components.common.progress import progress
+from distml.components.ingest.sources import open_source
+
+log = logging.getLogger("distml")
+
+ARTIFACT_FORMAT = "distml.dataset/v1"
+METADATA_FILE = "metadata.json"
+TARGET_SHARD_BYTES = 64 << 20
+MIN_DEFAULT_SHARDS = 8
+
+
+def fingerprint(source_identity, params):
+    """The memoization key: depends only on what determines the artifact's content."""
+    key = json.dumps({"format": ARTIFACT_FORMAT, "source": source_identity, "params": params}, sort_keys=True)
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def default_num_shards(num_examples, image_shape):
+    """Enough shards for 8 parallel readers, and no shard much above 64 MB."""
+    total_bytes = num_examples * math.prod(image_shape)
+    return max(MIN_DEFAULT_SHARDS, math.ceil(total_bytes / TARGET_SHARD_BYTES))
+
+
+def ingest(
+    dataset,
+    output_dir,
+    *,
+    num_shards=None,
+    validation_fraction=0.0,
+    seed=0,
+    data_dir=None,
+    download=True,
+    image_size=None,
+    channels=None,
+    test_fraction=0.2,
+):
+    """Write `dataset` as sharded TFRecords to `output_dir`; return the artifact's metadata.
+
+    If `output_dir` already holds an artifact with the same fingerprint it is reused.
+    """
+    if num_shards is not None and num_shards < 1:
+        raise UsageError(f"--num-shards must be at least 1, got {num_shards}")
+    if not 0 <= validation_fraction < 1:
+        raise UsageError(f"--validation-fraction must be in [0, 1), got {validation_fraction}")
+    output_dir = Path(output_dir)
+    source = open_source(
+        dataset, data_dir=data_dir, download=download, image_size=image_size,
+        channels=channels, test_fraction=test_fraction, seed=seed,
+    )
+    if num_shards is None:
+        num_shards = default_num_shards(source.split_sizes["train"], source.image_shape)
+    params = {
+        "num_shards": num_shards,
+        "validation_fraction": validation_fraction,
+        "seed": seed,
+        "image_shape": list(source.image_shape),
+    }
+    key = fingerprint(source.identity, params)
+    existing = _existing_metadata(output_dir)
+    if existing is not None:
+        if existing.get("fingerprint") == key:
+            log.info("%s already holds this dataset (fingerprint %s); reusing it", output_dir, key[:12])
+            return existing
+        raise UsageError(f"{output_dir} already holds a different dataset artifact; choose another --output")
+
+    split_sizes = _split_sizes(source.split_sizes, validation_fraction)
+    for split, size in split_sizes.items():
+        if size < num_shards:
+            raise UsageError(f"split {split} has {size} examples, fewer than --num-shards {num_shards}")
+
+    with atomic_directory(output_dir) as tmp:
+        splits = {}
+        for split in source.split_sizes:
+            splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed))
+        metadata = {
+            "format": ARTIFACT_FORMAT,
+            "fingerprint": key,
+            "source": source.spec,
+            "source_identity": source.identity,
+            "name": source.identity.get("name", source.spec),
+            "version": source.identity.get("version", "content:" + source.identity.get("content_sha256", "")[:12]),
+            "params": params,
+            "features": {
+                "image": {"dtype": "uint8", "shape": list(source.image_shape), "encoding": "raw"},
+                "label": {"dtype": "int64", "num_classes": len(source.class_names)},
+            },
+            "image_shape": list(source.image_shape),
+            "num_classes": len(source.class_names),
+            "class_names": source.class_names,
+            "splits": splits,
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
+    counts = ", ".join(f"{s}={v['num_examples']}" for s, v in splits.items())
+    log.info("ingested %s into %s: %s examples in %d shards per split", source.spec, output_dir, counts, num_shards)
+    return metadata
+
+
+def _existing_metadata(output_dir):
+    path = output_dir / METADATA_FILE
+    if path.is_file():
+        return json.loads(path.read_text())
+    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
+        raise UsageError(f"{output_dir} exists and is not an empty directory or a dataset artifact")
+    return None
+
+
+def _split_sizes(source_sizes, validation_fraction):
+    sizes = dict(source_sizes)
+    if validation_fraction:
+        sizes["validation"] = round(sizes["train"] * validation_fraction)
+        sizes["train"] -= sizes["validation"]
+    return sizes
+
+
+def _is_validation(index, fraction, seed):
+    h = hashlib.sha256(f"{seed}:{index}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64 < fraction
+
+
+def _write_split(source, split, out_dir, num_shards, validation_fraction, seed):
+    """Round-robin the split's examples over shards (balanced, each a mix of classes)."""
+    import tensorflow as tf
+
+    targets = [split]
+    if split == "train" and validation_fraction:
+        targets.append("validation")
+    names = {t: [f"{t}-{i:05d}-of-{num_shards:05d}.tfrecord" for i in range(num_shards)] for t in targets}
+    writers = {t: [tf.io.TFRecordWriter(str(out_dir / n)) for n in names[t]] for t in targets}
+    counts = {t: [0] * num_shards for t in targets}
+    seen = {t: 0 for t in targets}
+    try:
+        examples = source.examples(split)
+        for index, (image, label) in enumerate(progress(examples, source.split_sizes[split], f"ingest {split}")):
+            target = "validation" if len(targets) > 1 and _is_validation(index, validation_fraction, seed) else split
+            shard = seen[target] % num_shards
+            writers[target][shard].write(_serialize(tf, image, label))
+            counts[target][shard] += 1
+            seen[target] += 1
+    finally:
+        for shard_writers in writers.values():
+            for w in shard_writers:
+                w.close()
+    result = {}
+    for t in targets:
+        if min(counts[t]) == 0:
+            raise UsageError(f"split {t} has {seen[t]} examples, too few for {num_shards} shards")
+        shards = []
+        for name, count in zip(names[t], counts[t]):
+            path = out_dir / name
+            shards.append({"file": name, "num_examples": count, "num_bytes": os.path.getsize(path), "sha256": sha256_file(path)})
+        result[t] = {"num_examples": seen[t], "shards": shards}
+    return result
+
+
+def _serialize(tf, image, label):
+    feature = {
+        "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image.tobytes()])),
+        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()

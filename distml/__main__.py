@@ -1,0 +1,3 @@
+from distml.cli import main
+
+raise SystemExit(main())

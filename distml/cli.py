@@ -1,0 +1,73 @@
+"""The `distml` command: one subcommand per component (each is that component's container
+entrypoint), plus `run` and `compile`.
+
+Every subcommand module exposes `add_arguments(parser)` and `run(args)`, and imports
+TensorFlow only inside `run`, so `distml --help` and pipeline compilation stay fast.
+"""
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from distml import __version__
+from distml.components.common.errors import DistmlError
+
+SUBCOMMANDS = {
+    "ingest": ("distml.components.ingest.cli", "turn a dataset into a sharded, versioned TFRecord artifact"),
+    "train": ("distml.components.train.cli", "train a model with MultiWorkerMirroredStrategy (in-process, local workers or TFJob)"),
+    "select": ("distml.components.select.cli", "evaluate candidate models, bless the best, push it to a model repository"),
+    "deploy": ("distml.components.deploy.cli", "deploy a blessed model: KServe InferenceService or the local model repository"),
+    "serve": ("distml.components.deploy.serve_cli", "serve the newest model version with the KServe model server (V1/V2, REST/gRPC)"),
+    "run": ("distml.pipelines.kfp.run_cli", "run the whole train-and-deploy pipeline locally with kfp.local"),
+    "compile": ("distml.pipelines.compile_cli", "regenerate every generated file (component.yaml, KFP and Argo YAML)"),
+}
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="distml",
+        description="Distributed TensorFlow components for Kubeflow Pipelines and Argo Workflows.",
+    )
+    parser.add_argument("--version", action="version", version=f"distml {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if not module_name.startswith(e.name or "?"):
+                raise
+            continue  # not built yet
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(handler=module.run)
+    return parser
+
+
+def configure_logging(verbose):
+    logging.basicConfig(
+        level=logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    # distml's own progress at INFO; libraries (absl/TFDS, kfp) only when they warn.
+    logging.getLogger("distml").setLevel(logging.DEBUG if verbose else logging.INFO)
+    # TensorFlow's C++ start-up chatter hides the lines that matter.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        return args.handler(args) or 0
+    except DistmlError as e:
+        print(f"distml {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print(f"distml {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Pipelines assembled from the distml components: Kubeflow Pipelines and Argo Workflows."""

@@ -1,0 +1,51 @@
+"""Fixtures shared by the whole suite. Everything runs offline on the CPU."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+VALIDATE_MANIFESTS = SHARED / "tools" / "validate-manifests"
+
+
+@pytest.fixture(scope="session")
+def digits_dataset(tmp_path_factory):
+    """The offline digits dataset ingested once for the session: 8 shards per split."""
+    from distml.components.ingest.core import ingest
+
+    out = tmp_path_factory.mktemp("datasets") / "digits"
+    ingest("digits", out, num_shards=8)
+    return out
+
+
+@pytest.fixture
+def validate_manifests():
+    """Run ../shared/tools/validate-manifests on paths; skip where ../shared is absent (a user's clone)."""
+    if not VALIDATE_MANIFESTS.exists():
+        pytest.skip("../shared/tools/validate-manifests is not beside this clone")
+
+    def validate(*paths):
+        result = subprocess.run(
+            [sys.executable, str(VALIDATE_MANIFESTS), *map(str, paths)], capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    return validate
+
+
+def run_cli(*args, check=True, env=None, timeout=600):
+    """Run `distml ARGS` as a user would, in a subprocess."""
+    result = subprocess.run(
+        [sys.executable, "-m", "distml", *map(str, args)],
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"distml {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
+    return result
