@@ -5,6 +5,27 @@ Plain dicts in the API's camelCase, so they drop into manifests built by hand, b
 by the kubernetes client's models alike.
 """
 
+# Names shared by the components, the pipelines and manifests/ (which creates these objects).
+NAMESPACE = "distml"
+IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image; the GPU flavour is IMAGE + "-gpu"
+GPU_IMAGE = IMAGE + "-gpu"
+SLIM_IMAGE = "ghcr.io/distml/distml-slim:0.1.0"  # no TensorFlow: steps that only call the Kubernetes API
+PIPELINE_SERVICE_ACCOUNT = "distml-pipeline"  # workflow / KFP step pods: create TFJobs and InferenceServices
+TRAINER_SERVICE_ACCOUNT = "distml-trainer"  # TFJob worker pods: no API access
+PREDICTOR_SERVICE_ACCOUNT = "distml-predictor"  # InferenceService pods: no API access
+DATASETS_PVC = "distml-datasets"
+MODELS_PVC = "distml-models"
+DATASETS_MOUNT = "/mnt/datasets"
+MODELS_MOUNT = "/mnt/models"
+LOCAL_QUEUE = "distml-queue"
+# PriorityClass and Kueue WorkloadPriorityClass names, highest first.
+PRIORITY_INTERACTIVE = "distml-interactive"
+PRIORITY_PRODUCTION = "distml-production"
+PRIORITY_BATCH = "distml-batch"
+MEMOIZE_CACHE_CONFIGMAP = "distml-memoize-cache"
+GPU_SEMAPHORE_CONFIGMAP = "distml-gpu-semaphore"
+GPU_SEMAPHORE_KEY = "gpu-trainings"
+
 # The distml images run as this user (see containers/).
 RUN_AS_USER = 1000
 
