@@ -67,7 +67,8 @@ def read_split(
     """A tf.data pipeline of (image uint8 [H,W,C], label int64), batched if `batch_size`.
 
     Parallel interleave over this worker's shards, shuffle with `seed`, batched parsing
-    and decoding in parallel, prefetch. With `shuffle=False` the order is the artifact's.
+    and decoding in parallel, prefetch. The order is reproducible for a seed (parallel
+    stages keep their order); with `shuffle=False` it is the artifact's.
     """
     import tensorflow as tf
 
@@ -85,7 +86,6 @@ def read_split(
         tf.data.TFRecordDataset,
         cycle_length=min(len(files), 8),
         num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=not shuffle,
     )
     if shuffle:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -103,7 +103,7 @@ def read_split(
 
     # Parse whole batches: one parse_example call per batch is far cheaper than per record.
     ds = ds.batch(batch_size or 256, drop_remainder=drop_remainder if batch_size else False)
-    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle)
+    ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
     if not batch_size:
         ds = ds.unbatch()
     options = tf.data.Options()
