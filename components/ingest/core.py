@@ -42,8 +42,9 @@ def default_num_shards(num_examples, image_shape):
 
 def ingest(
     dataset,
-    output_dir,
+    output_dir=None,
     *,
+    store_root=None,
     num_shards=None,
     validation_fraction=0.0,
     seed=0,
@@ -56,12 +57,16 @@ def ingest(
     """Write `dataset` as sharded TFRecords to `output_dir`; return the artifact's metadata.
 
     If `output_dir` already holds an artifact with the same fingerprint it is reused.
+    With `store_root` instead (a shared volume on a cluster), the artifact goes to
+    `<store_root>/<fingerprint>`, so every run that asks for the same data shares one copy;
+    the returned metadata's `location` says where it is.
     """
+    if (output_dir is None) == (store_root is None):
+        raise ValueError("give exactly one of output_dir and store_root")
     if num_shards is not None and num_shards < 1:
         raise UsageError(f"--num-shards must be at least 1, got {num_shards}")
     if not 0 <= validation_fraction < 1:
         raise UsageError(f"--validation-fraction must be in [0, 1), got {validation_fraction}")
-    output_dir = Path(output_dir)
     source = open_source(
         dataset, data_dir=data_dir, download=download, image_size=image_size,
         channels=channels, test_fraction=test_fraction, seed=seed,
@@ -75,6 +80,7 @@ def ingest(
         "image_shape": list(source.image_shape),
     }
     key = fingerprint(source.identity, params)
+    output_dir = Path(output_dir) if output_dir is not None else Path(store_root) / key[:20]
     existing = _existing_metadata(output_dir)
     if existing is not None:
         if existing.get("fingerprint") == key:
@@ -94,6 +100,7 @@ def ingest(
         metadata = {
             "format": ARTIFACT_FORMAT,
             "fingerprint": key,
+            "location": str(output_dir.resolve()),
             "source": source.spec,
             "source_identity": source.identity,
             "name": source.identity.get("name", source.spec),

@@ -21,6 +21,18 @@ def load_metadata(artifact_dir):
     return json.loads(path.read_text())
 
 
+def data_location(artifact_dir, metadata=None):
+    """Where the shards are: the artifact itself, or the shared-volume copy a pointer
+    artifact (metadata.json alone, as the KFP ingest step outputs on a cluster) names."""
+    metadata = metadata or load_metadata(artifact_dir)
+    if any((Path(artifact_dir) / s["file"]).exists() for s in metadata["splits"]["train"]["shards"][:1]):
+        return Path(artifact_dir)
+    location = Path(metadata.get("location", artifact_dir))
+    if not (location / METADATA_FILE).is_file():
+        raise UsageError(f"dataset {artifact_dir} points to {location}, which is not reachable from here (is the volume mounted?)")
+    return location
+
+
 def shard_files(artifact_dir, split, input_context=None, metadata=None):
     """The shard entries this worker reads: shards[i::num_workers] for worker i."""
     metadata = metadata or load_metadata(artifact_dir)
@@ -74,10 +86,11 @@ def read_split(
 
     metadata = load_metadata(artifact_dir)
     shards = shard_files(artifact_dir, split, input_context, metadata)
+    location = data_location(artifact_dir, metadata)
     if verify:
-        verify_shards(artifact_dir, shards)
+        verify_shards(location, shards)
     shape = metadata["image_shape"]
-    files = [str(Path(artifact_dir) / s["file"]) for s in shards]
+    files = [str(location / s["file"]) for s in shards]
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     if shuffle:
