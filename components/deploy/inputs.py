@@ -1,0 +1,167 @@
+"""Turn request payloads into a float32 image batch [N, H, W, C], or say what was expected.
+
+Accepted forms (H, W, C from the served model's model.json):
+- V1 `{"instances": [...]}`: each instance a pixel array [H, W, C] (or [H, W] when C == 1)
+  of values 0-255, or `{"b64": "<base64 PNG/JPEG>"}` (the TF Serving / KServe V1 convention);
+  `{"images": <either>}` (TF Serving's named-input row form) is unwrapped.
+- V2 (REST or gRPC): one input tensor, numeric [N, H, W, C] (or [N, H, W]) of values 0-255,
+  or BYTES [N] (or [N, 1]) of PNG/JPEG images, raw or base64-encoded.
+
+Every rejection raises `InvalidRequest` with a message naming what was expected; the
+server maps it to HTTP 400 / gRPC INVALID_ARGUMENT. Needs numpy and Pillow, not TensorFlow.
+"""
+
+import base64
+import binascii
+import io
+
+import numpy as np
+
+PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+_NUMERIC_V2_TYPES = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
+
+
+class InvalidRequest(ValueError):
+    """The request cannot be served as sent; the message says what was expected."""
+
+
+def _shape_text(image_shape):
+    h, w, c = image_shape
+    alt = f" (or [{h}, {w}])" if c == 1 else ""
+    return f"[{h}, {w}, {c}]{alt}"
+
+
+def check_batch_size(n, max_batch_size):
+    if n == 0:
+        raise InvalidRequest("empty batch: expected at least one instance")
+    if max_batch_size and n > max_batch_size:
+        raise InvalidRequest(f"batch of {n} instances is larger than the server's --max-batch-size {max_batch_size}")
+
+
+def check_pixels(array, what):
+    """Pixel values must be finite numbers in 0-255 (the model rescales inside)."""
+    if array.dtype.kind not in "iuf":
+        raise InvalidRequest(f"{what}: expected numeric pixel values 0-255, got {_dtype_text(array)}")
+    values = array.astype(np.float32, copy=False)
+    if not np.isfinite(values).all():
+        raise InvalidRequest(f"{what}: expected pixel values 0-255, got NaN or infinity")
+    low, high = float(values.min()), float(values.max())
+    if low < PIXEL_MIN or high > PIXEL_MAX:
+        raise InvalidRequest(f"{what}: expected pixel values 0-255, got values in [{low:g}, {high:g}]")
+    return values
+
+
+def _dtype_text(array):
+    kinds = {"b": "booleans", "U": "strings", "S": "bytes", "O": "non-numeric values (strings, objects or mixed)"}
+    return kinds.get(array.dtype.kind, str(array.dtype))
+
+
+def decode_image(data, image_shape, what="image"):
+    """PNG/JPEG bytes (raw or base64, bytes or str) -> float32 [H, W, C] in 0-255."""
+    from PIL import Image, UnidentifiedImageError
+
+    raw = _image_bytes(data, what)
+    h, w, c = image_shape
+    try:
+        with Image.open(io.BytesIO(raw)) as image:
+            if image.format not in ("PNG", "JPEG"):
+                raise InvalidRequest(f"{what}: expected a PNG or JPEG image, got {image.format}")
+            image = image.convert("L" if c == 1 else "RGB")
+            pixels = np.asarray(image, dtype=np.float32)
+    except InvalidRequest:
+        raise
+    except UnidentifiedImageError:
+        raise InvalidRequest(f"{what}: the bytes are not an image; expected a PNG or JPEG file") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise InvalidRequest(f"{what}: could not decode the image ({e}); expected a complete PNG or JPEG file") from None
+    if pixels.shape[:2] != (h, w):
+        raise InvalidRequest(f"{what}: expected a {w}x{h} image (width x height), got {pixels.shape[1]}x{pixels.shape[0]}")
+    return pixels.reshape(h, w, c)
+
+
+def _image_bytes(data, what):
+    if isinstance(data, bytes) and data.startswith(_IMAGE_MAGIC):
+        return data
+    if isinstance(data, (bytes, str)):
+        try:
+            return base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest(f"{what}: expected PNG/JPEG bytes or their base64 encoding, got neither") from None
+    raise InvalidRequest(f"{what}: expected base64-encoded PNG/JPEG as a string, got {type(data).__name__}")
+
+
+def _pixel_array(value, image_shape, what):
+    try:
+        array = np.asarray(value)
+    except (ValueError, TypeError):
+        raise InvalidRequest(f"{what}: expected a nested list of shape {_shape_text(image_shape)}, got a ragged list") from None
+    h, w, c = image_shape
+    if array.dtype.kind in "biuf" and array.shape == (h, w) and c == 1:
+        array = array[..., None]
+    if array.dtype.kind in "US":
+        raise InvalidRequest(f"{what}: expected numeric pixel values 0-255, got strings (send images as {{\"b64\": ...}})")
+    if array.dtype.kind in "biuf" and array.shape != (h, w, c):
+        raise InvalidRequest(f"{what}: expected shape {_shape_text(image_shape)}, got {list(array.shape)}")
+    return check_pixels(array, what)
+
+
+def decode_v1(payload, image_shape, max_batch_size=None):
+    """A V1 body -> float32 [N, H, W, C]."""
+    if not isinstance(payload, dict) or "instances" not in payload:
+        raise InvalidRequest('expected a JSON object {"instances": [...]} (V1 protocol)')
+    instances = payload["instances"]
+    if not isinstance(instances, list):
+        raise InvalidRequest(f'expected "instances" to be a list, got {type(instances).__name__}')
+    check_batch_size(len(instances), max_batch_size)
+    return np.stack([_decode_instance(item, image_shape, f"instance {i}") for i, item in enumerate(instances)])
+
+
+def _decode_instance(item, image_shape, what):
+    if isinstance(item, dict) and set(item) == {"images"}:
+        item = item["images"]
+    if isinstance(item, dict):
+        if set(item) != {"b64"}:
+            raise InvalidRequest(f'{what}: expected a pixel array or {{"b64": "<base64 PNG/JPEG>"}}, got an object with keys {sorted(item)}')
+        if not isinstance(item["b64"], str):
+            raise InvalidRequest(f'{what}: expected "b64" to be a base64 string, got {type(item["b64"]).__name__}')
+        return decode_image(item["b64"], image_shape, what)
+    if isinstance(item, list):
+        return _pixel_array(item, image_shape, what)
+    raise InvalidRequest(
+        f'{what}: expected a pixel array of shape {_shape_text(image_shape)} or {{"b64": "<base64 PNG/JPEG>"}}, got {type(item).__name__}'
+    )
+
+
+def decode_v2(infer_inputs, image_shape, max_batch_size=None):
+    """V2 inputs (objects with .name, .datatype, .shape, .as_numpy()) -> float32 [N, H, W, C]."""
+    h, w, c = image_shape
+    expected = (
+        f"one input tensor: numeric (e.g. FP32) of shape [N, {h}, {w}, {c}] with pixel values 0-255, "
+        "or BYTES of shape [N] with PNG/JPEG images"
+    )
+    if len(infer_inputs) != 1:
+        raise InvalidRequest(f"expected {expected}; got {len(infer_inputs)} input tensors")
+    tensor = infer_inputs[0]
+    datatype, shape = tensor.datatype, list(tensor.shape)
+    what = f"input {tensor.name!r}"
+    if datatype == "BYTES":
+        if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
+            raise InvalidRequest(f"{what}: expected a BYTES tensor of shape [N] (one encoded image each), got {shape}")
+        check_batch_size(shape[0], max_batch_size)
+        items = _as_numpy(tensor, what, expected).reshape(-1)
+        return np.stack([decode_image(item, image_shape, f"{what} image {i}") for i, item in enumerate(items)])
+    if datatype not in _NUMERIC_V2_TYPES:
+        raise InvalidRequest(f"{what}: datatype {datatype} is not accepted; expected {expected}")
+    if shape[1:] not in ([h, w, c], [h, w] if c == 1 else None) or not shape:
+        raise InvalidRequest(f"{what}: expected shape [N, {h}, {w}, {c}], got {shape}")
+    check_batch_size(shape[0], max_batch_size)
+    array = _as_numpy(tensor, what, expected)
+    return check_pixels(array, what).reshape(shape[0], h, w, c)
+
+
+def _as_numpy(tensor, what, expected):
+    try:
+        return tensor.as_numpy()
+    except (ValueError, TypeError) as e:
+        raise InvalidRequest(f"{what}: data does not match its declared shape {list(tensor.shape)} and datatype {tensor.datatype} ({e}); expected {expected}") from None

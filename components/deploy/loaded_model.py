@@ -1,0 +1,84 @@
+"""One model version loaded from the repository, checked against the model artifact contract.
+
+Imports TensorFlow inside `load`: the server imports this, the deploy core does not.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from distml.components.common.errors import DistmlError
+from distml.components.deploy.repository import read_model_info
+
+log = logging.getLogger("distml.deploy")
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+OUTPUTS = ("probabilities", "class_ids")
+
+
+class ModelLoadError(DistmlError):
+    """A version directory does not hold a servable model."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    version: int
+    path: Path
+    image_shape: tuple
+    class_names: list
+    _signature: object = field(repr=False)
+    _keepalive: object = field(repr=False)  # the loaded SavedModel owns the signature's variables
+
+    def predict(self, images):
+        """float32 [N, H, W, C] pixels 0-255 -> (probabilities float32 [N, K], class_ids int64 [N])."""
+        import tensorflow as tf
+
+        outputs = self._signature(**{INPUT_NAME: tf.constant(images, dtype=tf.float32)})
+        return outputs["probabilities"].numpy(), outputs["class_ids"].numpy().astype(np.int64)
+
+
+def load_version(version_dir, version):
+    """Load, check the signature against model.json, and run one warm-up batch."""
+    import tensorflow as tf
+
+    version_dir = Path(version_dir)
+    try:
+        info = read_model_info(version_dir)
+        image_shape = tuple(int(d) for d in info["image_shape"])
+        class_names = [str(name) for name in info["class_names"]]
+        loaded = tf.saved_model.load(str(version_dir))
+    except Exception as e:  # a corrupt or half-written version must not take the server down
+        raise ModelLoadError(f"cannot load {version_dir}: {type(e).__name__}: {e}") from e
+    signature = loaded.signatures.get(SIGNATURE)
+    if signature is None:
+        raise ModelLoadError(f"{version_dir} has no {SIGNATURE!r} signature (has {sorted(loaded.signatures)})")
+    _check_signature(signature, image_shape, version_dir)
+    model = LoadedModel(version, version_dir, image_shape, class_names, signature, loaded)
+    try:
+        probabilities, class_ids = model.predict(np.zeros((1, *image_shape), np.float32))
+    except Exception as e:
+        raise ModelLoadError(f"{version_dir} fails on a warm-up batch: {type(e).__name__}: {e}") from e
+    if probabilities.shape != (1, len(class_names)) or class_ids.shape != (1,):
+        raise ModelLoadError(
+            f"{version_dir} returns probabilities {list(probabilities.shape)} and class_ids {list(class_ids.shape)} "
+            f"for one image; model.json names {len(class_names)} classes"
+        )
+    return model
+
+
+def _check_signature(signature, image_shape, version_dir):
+    _, inputs = signature.structured_input_signature
+    spec = inputs.get(INPUT_NAME)
+    if spec is None or len(inputs) != 1:
+        raise ModelLoadError(f"{version_dir}: signature {SIGNATURE} must take one input {INPUT_NAME!r}, takes {sorted(inputs)}")
+    if spec.dtype.name != "float32" or list(spec.shape)[1:] != list(image_shape):
+        raise ModelLoadError(
+            f"{version_dir}: input {INPUT_NAME!r} is {spec.dtype.name} {spec.shape}, "
+            f"model.json says float32 [None, {', '.join(map(str, image_shape))}]"
+        )
+    missing = [name for name in OUTPUTS if name not in signature.structured_outputs]
+    if missing:
+        raise ModelLoadError(f"{version_dir}: signature {SIGNATURE} lacks outputs {missing}")

@@ -1,0 +1,101 @@
+"""Hot swap: keep the newest loadable version of <repo>/<model_name>/ in memory.
+
+A background thread polls the repository (and wakes early on `wake()`, which the server
+calls on SIGHUP). A newer version is loaded and checked beside the one being served, then
+swapped in with one reference assignment, so requests already running finish on the old
+model and later ones use the new one. A version that fails to load is logged and skipped
+until its files change; the old model keeps serving.
+"""
+
+import logging
+import threading
+from pathlib import Path
+
+from distml.components.deploy.loaded_model import ModelLoadError, load_version
+from distml.components.deploy.repository import is_version_dir, list_versions
+
+log = logging.getLogger("distml.deploy")
+
+
+def newest_complete_version(repo, model_name):
+    for version in reversed(list_versions(repo, model_name)):
+        if is_version_dir(Path(repo) / model_name / str(version)):
+            return version
+    return None
+
+
+def files_fingerprint(directory):
+    """(path, size, mtime) of every file: changes when a version is re-copied or finishes copying."""
+    entries = []
+    for path in sorted(Path(directory).rglob("*")):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((str(path), stat.st_size, stat.st_mtime_ns))
+    return tuple(entries)
+
+
+class VersionWatcher:
+    def __init__(self, repo, model_name, poll_interval_s=2.0, on_swap=None):
+        self.repo = Path(repo)
+        self.model_name = model_name
+        self.poll_interval_s = poll_interval_s
+        self.on_swap = on_swap
+        self.current = None  # the LoadedModel being served; replaced, never mutated
+        self._failed = {}  # version -> fingerprint of its files when loading failed
+        self._load_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def refresh(self):
+        """Load the newest complete version if it is not the one served. True if it swapped."""
+        with self._load_lock:
+            version = newest_complete_version(self.repo, self.model_name)
+            if version is None or (self.current is not None and version == self.current.version):
+                return False
+            version_dir = self.repo / self.model_name / str(version)
+            fingerprint = files_fingerprint(version_dir)
+            if self._failed.get(version) == fingerprint:
+                return False
+            try:
+                model = load_version(version_dir, version)
+            except ModelLoadError as e:
+                self._failed[version] = fingerprint
+                serving = f"still serving version {self.current.version}" if self.current else "nothing to serve yet"
+                log.error("version %d of %s failed to load (%s): %s", version, self.model_name, serving, e)
+                return False
+            previous, self.current = self.current, model
+            self._failed.pop(version, None)
+            if previous is None:
+                log.info("serving %s version %d from %s", self.model_name, version, version_dir)
+            else:
+                log.info("switched %s from version %d to version %d", self.model_name, previous.version, version)
+            if self.on_swap:
+                self.on_swap(model)
+            return True
+
+    def start(self):
+        self._thread = threading.Thread(target=self._poll, name="distml-version-watcher", daemon=True)
+        self._thread.start()
+
+    def wake(self):
+        self._wake.set()
+
+    def stop(self):
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _poll(self):
+        while not self._stopping.is_set():
+            self._wake.wait(self.poll_interval_s)
+            self._wake.clear()
+            if self._stopping.is_set():
+                break
+            try:
+                self.refresh()
+            except Exception:  # a watcher bug must not stop serving the current version
+                log.exception("checking %s for new versions failed", self.repo / self.model_name)
