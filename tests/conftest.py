@@ -49,3 +49,19 @@ def run_cli(*args, check=True, env=None, timeout=600):
     if check and result.returncode != 0:
         raise AssertionError(f"distml {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")
     return result
+
+
+@pytest.fixture(scope="session")
+def trained_models(digits_dataset, tmp_path_factory):
+    """{model_type: model_dir} for cnn, dropout and batch_norm, each trained in-process for two
+    short epochs on `digits_dataset` (test accuracy well above chance); artifact layout as
+    documented in components/train/README.md."""
+    from distml.components.train.core import train
+
+    root = tmp_path_factory.mktemp("models")
+    models = {}
+    for model_type in ("cnn", "dropout", "batch_norm"):
+        model_dir = root / model_type
+        train(digits_dataset, model_dir, model_type=model_type, epochs=2, batch_size=32, seed=0)
+        models[model_type] = model_dir
+    return models

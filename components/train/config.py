@@ -1,0 +1,109 @@
+"""The training parameters, their checks, and the per-run paths derived from them.
+
+A `TrainConfig` travels unchanged from the core to every worker: the local launcher and
+the TFJob manifest turn it into `distml train --launcher worker ...` arguments
+(`worker_args`), the worker's CLI parses it back.
+"""
+
+import dataclasses
+import datetime
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from distml.components.common.errors import UsageError
+from distml.components.train.models import check_model_type
+
+LAUNCHERS = ("in-process", "local", "tfjob")
+WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob pod or local child)
+LR_SCHEDULES = ("constant", "cosine", "exponential")
+CHECKPOINTS_FOLDER = ".checkpoints"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    dataset_dir: str
+    model_dir: str
+    model_type: str = "cnn"
+    epochs: int = 5
+    steps_per_epoch: int | None = None  # None: one pass over the train split
+    batch_size: int = 64  # per replica
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"
+    seed: int = 0
+    run_id: str = ""  # same for every worker and every restart of one run
+    checkpoint_dir: str | None = None  # parent of the run's checkpoint folder
+    checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end of each epoch
+    keep_checkpoints: bool = False
+    version: str = "1"
+
+    @property
+    def run_checkpoint_dir(self):
+        """Unique per model directory, model type and run; stable across restarts of the run."""
+        root = Path(self.checkpoint_dir) if self.checkpoint_dir else Path(self.model_dir).parent / CHECKPOINTS_FOLDER
+        return root / f"{Path(self.model_dir).name}-{self.model_type}-{self.run_id}"
+
+
+def new_run_id():
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+RUN_ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
+
+
+def check(config):
+    """Raise UsageError for parameters that cannot work; return the config with a run id."""
+    check_model_type(config.model_type)
+    for name in ("epochs", "batch_size"):
+        if getattr(config, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
+    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
+        raise UsageError(f"--steps-per-epoch must be at least 1, got {config.steps_per_epoch}")
+    if not config.learning_rate > 0:
+        raise UsageError(f"--learning-rate must be positive, got {config.learning_rate}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"unknown --lr-schedule {config.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})")
+    if config.checkpoint_every < 0:
+        raise UsageError(f"--checkpoint-every must be 0 (each epoch) or a number of steps, got {config.checkpoint_every}")
+    if not re.fullmatch(r"[A-Za-z0-9._-]+", config.version):
+        raise UsageError(f"--version must be a plain folder name (e.g. 1), got {config.version!r}")
+    run_id = config.run_id or new_run_id()
+    if not RUN_ID_PATTERN.fullmatch(run_id):
+        raise UsageError(f"--run-id must be lowercase letters, digits and '-' (at most 40), got {run_id!r}")
+    return dataclasses.replace(config, run_id=run_id)
+
+
+def check_workers(workers):
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+
+
+def worker_args(config):
+    """The `distml train` arguments that make a worker run exactly `config`."""
+    args = [
+        "--dataset", str(config.dataset_dir),
+        "--model-dir", str(config.model_dir),
+        "--model-type", config.model_type,
+        "--epochs", str(config.epochs),
+        "--batch-size", str(config.batch_size),
+        "--learning-rate", repr(config.learning_rate),
+        "--lr-schedule", config.lr_schedule,
+        "--seed", str(config.seed),
+        "--run-id", config.run_id,
+        "--checkpoint-every", str(config.checkpoint_every),
+        "--version", config.version,
+    ]
+    if config.steps_per_epoch is not None:
+        args += ["--steps-per-epoch", str(config.steps_per_epoch)]
+    if config.checkpoint_dir:
+        args += ["--checkpoint-dir", str(config.checkpoint_dir)]
+    if config.keep_checkpoints:
+        args.append("--keep-checkpoints")
+    return args
+
+
+# A worker logs this once its strategy is up (for MWMS: every peer has joined); the local
+# launcher's start-up timeout waits for it from every worker.
+READY_MARKER = "worker ready:"

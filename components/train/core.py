@@ -1,0 +1,121 @@
+"""The train component's core: check the parameters, then run the workers with a launcher.
+
+    train(dataset_dir, model_dir, model_type=..., workers=2, launcher="local") -> metrics dict
+
+Importable without TensorFlow (the launchers start it where it runs), so a KFP wrapper or
+an orchestrating step can call it.
+"""
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from distml.components.common import tf_config
+from distml.components.common.errors import UsageError
+from distml.components.ingest.reader import load_metadata
+from distml.components.train.config import LAUNCHERS, TrainConfig, check, check_workers
+
+log = logging.getLogger("distml")
+
+
+def train(
+    dataset_dir,
+    model_dir,
+    *,
+    model_type="cnn",
+    epochs=5,
+    steps_per_epoch=None,
+    batch_size=64,
+    learning_rate=1e-3,
+    lr_schedule="constant",
+    seed=0,
+    workers=1,
+    launcher="in-process",
+    checkpoint_dir=None,
+    checkpoint_every=0,
+    keep_checkpoints=False,
+    max_restarts=3,
+    run_id=None,
+    version="1",
+    startup_timeout=300.0,
+    timeout=None,
+    tfjob=None,
+):
+    """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
+
+    `batch_size` is per replica. `checkpoint_every` is in steps (0: at the end of each
+    epoch). `tfjob` is a `TFJobOptions` for the tfjob launcher. A run restarted with the
+    same `run_id` resumes from its latest checkpoint.
+    """
+    config = check(TrainConfig(
+        dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
+        steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+        lr_schedule=lr_schedule, seed=seed, run_id=run_id or "",
+        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, checkpoint_every=checkpoint_every,
+        keep_checkpoints=keep_checkpoints, version=str(version),
+    ))
+    check_workers(workers)
+    if launcher not in LAUNCHERS:
+        raise UsageError(f"unknown launcher {launcher!r} (known: {', '.join(LAUNCHERS)})")
+    if max_restarts < 0:
+        raise UsageError(f"--max-restarts must be 0 or more, got {max_restarts}")
+    if launcher == "tfjob":
+        from distml.components.train.tfjob import TFJobOptions, launch_tfjob
+
+        return launch_tfjob(config, workers, tfjob or TFJobOptions(), timeout=timeout)
+
+    check_inputs(config, workers)
+    if launcher == "in-process":
+        if workers != 1:
+            raise UsageError("the in-process launcher runs one worker; use --launcher local for --workers > 1")
+        return run_in_process(config)
+    from distml.components.train.local import launch_local
+
+    return launch_local(config, workers, max_restarts=max_restarts, startup_timeout=startup_timeout, timeout=timeout)
+
+
+def check_inputs(config, workers):
+    """Fail before starting any worker if the dataset or the output folder cannot work."""
+    metadata = load_metadata(config.dataset_dir)
+    train_split = metadata["splits"].get("train")
+    if train_split is None:
+        raise UsageError(f"dataset {config.dataset_dir} has no train split")
+    if workers > len(train_split["shards"]):
+        raise UsageError(f"{workers} workers but the train split has only {len(train_split['shards'])} shards; "
+                         f"re-run ingest with --num-shards {workers} or more")
+    global_batch = config.batch_size * workers  # one replica per CPU worker
+    if global_batch > train_split["num_examples"]:
+        raise UsageError(f"global batch {global_batch} (--batch-size {config.batch_size} x {workers} workers) "
+                         f"is larger than the train split ({train_split['num_examples']} examples)")
+    model_dir = Path(config.model_dir)
+    if model_dir.exists() and (not model_dir.is_dir() or any(model_dir.iterdir())):
+        from distml.components.train.loop import completed_metrics
+
+        if completed_metrics(config) is None:
+            raise UsageError(f"{model_dir} is not empty; choose a new --model-dir")
+
+
+def run_in_process(config):
+    """One worker in this process, no TF_CONFIG (debugging, tests, small models)."""
+    from distml.components.train.loop import train_worker
+
+    return train_worker(config, tf_config.SINGLE_WORKER, distributed=False)
+
+
+def run_worker(config, attempt=0):
+    """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)."""
+    from distml.components.train.loop import train_worker
+
+    task = tf_config.from_environment()
+    log.info("%s starting (run %s, attempt %d)", task.name, config.run_id, attempt)
+    return train_worker(config, task, distributed=True, attempt=attempt)
+
+
+def config_from_args(args):
+    """The TrainConfig a `distml train` command line describes."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {name: getattr(args, name) for name in fields if hasattr(args, name)}
+    return TrainConfig(**{**values, "run_id": values.get("run_id") or ""})
+
+
+__all__ = ["train", "run_worker", "config_from_args"]

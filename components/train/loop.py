@@ -1,0 +1,290 @@
+"""One worker's training (TensorFlow is imported here): MultiWorkerMirroredStrategy, a custom
+training loop, checkpoints, and the final model written by the chief.
+
+Keras 3 `model.fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585), so
+the loop is written out: `distribute_datasets_from_function` with file-level sharding by
+the ingest reader, `strategy.run`, and `tf.nn.compute_average_loss` over the global batch.
+"""
+
+import contextlib
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from distml.components.common.errors import UsageError
+from distml.components.common.files import atomic_directory, write_text_atomic
+from distml.components.ingest.reader import load_metadata, read_split
+from distml.components.train.config import READY_MARKER
+from distml.components.train.export import evaluate_saved_model, export_model
+from distml.components.train.models import build_model
+
+log = logging.getLogger("distml")
+
+METRICS_FILE = "metrics.json"
+PROGRESS_INTERVAL_S = 10.0
+
+
+def make_strategy(distributed):
+    """MWMS (NCCL between GPUs, ring on CPU) for a worker group; the default strategy in-process."""
+    import tensorflow as tf
+
+    if not distributed:
+        return tf.distribute.get_strategy()
+    collective = tf.distribute.experimental.CommunicationImplementation
+    implementation = collective.NCCL if tf.config.list_physical_devices("GPU") else collective.RING
+    options = tf.distribute.experimental.CommunicationOptions(implementation=implementation)
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def learning_rate(config, total_steps):
+    import keras
+
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps)
+    if config.lr_schedule == "exponential":  # down to a tenth of the rate by the last step
+        return keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=total_steps, decay_rate=0.1)
+    return config.learning_rate
+
+
+def write_scalars(writer, step, values):
+    """TensorBoard scalars without the tensorboard package (tf.summary.scalar needs it)."""
+    import tensorflow as tf
+    from tensorflow.core.framework import summary_pb2
+
+    metadata = summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars"))
+    with writer.as_default(step=step):
+        for name, value in values.items():
+            tf.summary.write(name, tf.constant(value, tf.float32), metadata=metadata.SerializeToString())
+    writer.flush()
+
+
+def completed_metrics(config):
+    """The metrics of this run if its model is already written (a worker restarted after the end)."""
+    path = Path(config.model_dir) / METRICS_FILE
+    if path.is_file():
+        metrics = json.loads(path.read_text())
+        if metrics.get("run_id") == config.run_id:
+            return metrics
+    return None
+
+
+class History:
+    """Per-epoch metrics that survive restarts: saved beside each checkpoint, keyed by step."""
+
+    def __init__(self, directory, enabled):
+        self.directory = Path(directory)
+        self.enabled = enabled  # only the chief writes
+        self.epochs = []
+        self.started_at = time.time()
+
+    def _path(self, step):
+        return self.directory / f"history-{step}.json"
+
+    def restore(self, step):
+        path = self._path(step)
+        if step and path.is_file():
+            saved = json.loads(path.read_text())
+            self.epochs, self.started_at = saved["epochs"], saved["started_at"]
+
+    def save(self, step):
+        if not self.enabled:
+            return
+        write_text_atomic(self._path(step), json.dumps({"epochs": self.epochs, "started_at": self.started_at}))
+        saved = sorted(self.directory.glob("history-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        for old in saved[:-3]:  # more than the checkpoints kept
+            old.unlink(missing_ok=True)
+
+
+def train_worker(config, task, distributed, attempt=0):
+    """Train `config` as `task` of the group; the chief returns the metrics it wrote, others None."""
+    import keras
+    import tensorflow as tf
+
+    done = completed_metrics(config)
+    if done is not None:
+        log.info("run %s already finished; its model is in %s", config.run_id, config.model_dir)
+        return done if task.is_chief else None
+
+    metadata = load_metadata(config.dataset_dir)
+    train_examples = metadata["splits"]["train"]["num_examples"]
+    keras.utils.set_random_seed(config.seed)
+    strategy = make_strategy(distributed)
+    log.info("%s %s: cluster of %d workers, %d replicas", READY_MARKER, task.name, task.num_workers,
+             strategy.num_replicas_in_sync)
+
+    global_batch = config.batch_size * strategy.num_replicas_in_sync
+    if global_batch > train_examples:
+        raise UsageError(f"global batch {global_batch} (--batch-size {config.batch_size} x {strategy.num_replicas_in_sync} "
+                         f"replicas) is larger than the train split ({train_examples} examples)")
+    steps_per_epoch = config.steps_per_epoch or train_examples // global_batch
+    total_steps = config.epochs * steps_per_epoch
+    checkpoint_dir = config.run_checkpoint_dir
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    # Non-chief workers write their (identical) checkpoints and model copy to a local scratch
+    # folder, removed at the end; only the chief writes to the shared folders.
+    scratch_dir = None if task.is_chief else Path(tempfile.mkdtemp(prefix=f"distml-{config.run_id}-{task.name}-"))
+
+    with strategy.scope():
+        model = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"])
+        optimizer = keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps))
+        optimizer.build(model.trainable_variables)
+        step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
+
+    preemption = None
+    if distributed:
+        # Restores the chief's latest checkpoint on every worker, and on SIGTERM (pod
+        # eviction) saves one at a step all workers agree on, then exits for a restart.
+        preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
+            strategy.cluster_resolver, checkpoint, str(checkpoint_dir))
+    else:
+        latest = tf.train.latest_checkpoint(str(checkpoint_dir))
+        if latest:
+            checkpoint.restore(latest)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2)
+    start_step = int(step.numpy())
+    history = History(checkpoint_dir, enabled=task.is_chief)
+    history.restore(start_step)
+    if start_step:
+        log.info("restored checkpoint at step %d of %d (attempt %d)", start_step, total_steps, attempt)
+
+    def dataset_fn(input_context):
+        return read_split(
+            config.dataset_dir, "train", input_context,
+            batch_size=input_context.get_per_replica_batch_size(global_batch),
+            # A resumed run continues with a different order instead of replaying the first batches.
+            shuffle=True, seed=config.seed + start_step, repeat=True, drop_remainder=True,
+            verify=start_step == 0,
+        )
+
+    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    @tf.function
+    def train_step(iterator):
+        def step_fn(images, labels):
+            with tf.GradientTape() as tape:
+                probabilities = model(tf.cast(images, tf.float32), training=True)
+                per_example = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                if model.losses:
+                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
+            gradients = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+            correct = tf.reduce_sum(tf.cast(tf.argmax(probabilities, -1) == labels, tf.float32))
+            return tf.reduce_sum(per_example), correct
+
+        loss_sum, correct = strategy.run(step_fn, args=next(iterator))
+        step.assign_add(1)
+        sum_ = tf.distribute.ReduceOp.SUM
+        return strategy.reduce(sum_, loss_sum, axis=None), strategy.reduce(sum_, correct, axis=None)
+
+    def run_step():
+        return preemption.run(train_step, iterator) if preemption else train_step(iterator)
+
+    def save(at_step):
+        manager.save()
+        history.save(at_step)
+        if task.is_chief:
+            log.info("checkpoint saved at step %d", at_step)
+
+    summary = tf.summary.create_file_writer(str(checkpoint_dir / "tensorboard")) if task.is_chief else None
+    current = start_step
+    while current < total_steps:
+        epoch = current // steps_per_epoch
+        epoch_end = (epoch + 1) * steps_per_epoch
+        loss_total, correct_total, epoch_steps = 0.0, 0.0, 0
+        started = last_report = time.monotonic()
+        while current < epoch_end:
+            loss_sum, correct = run_step()
+            loss_total += loss_sum
+            correct_total += correct
+            current += 1
+            epoch_steps += 1
+            if config.checkpoint_every and current % config.checkpoint_every == 0 and current < epoch_end:
+                save(current)
+            if task.is_chief and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
+                last_report = time.monotonic()
+                log.info("epoch %d/%d: step %d/%d", epoch + 1, config.epochs, current - epoch * steps_per_epoch, steps_per_epoch)
+        seconds = time.monotonic() - started
+        examples = epoch_steps * global_batch
+        record = {
+            "epoch": epoch + 1,
+            "steps": epoch_steps,
+            "loss": float(loss_total) / examples,
+            "accuracy": float(correct_total) / examples,
+            "examples_per_sec": examples / seconds,
+            "seconds": seconds,
+        }
+        history.epochs.append(record)
+        if task.is_chief:
+            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s", epoch + 1, config.epochs,
+                     record["loss"], record["accuracy"], record["examples_per_sec"])
+            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
+        save(current)
+
+    return _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, {
+        "model_type": config.model_type,
+        "run_id": config.run_id,
+        "num_workers": task.num_workers,
+        "replicas": strategy.num_replicas_in_sync,
+        "per_replica_batch_size": config.batch_size,
+        "global_batch_size": global_batch,
+        "epochs": config.epochs,
+        "steps_per_epoch": steps_per_epoch,
+        "total_steps": total_steps,
+        "steps": current,
+        "learning_rate": config.learning_rate,
+        "lr_schedule": config.lr_schedule,
+        "seed": config.seed,
+        "resumed_from_step": start_step,
+        "attempt": attempt,
+    })
+
+
+def _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, metrics):
+    """Every worker exports (variables may need collective reads); only the chief's copy is kept."""
+    model_info = {
+        "model_type": config.model_type,
+        "image_shape": metadata["image_shape"],
+        "num_classes": metadata["num_classes"],
+        "class_names": metadata["class_names"],
+        "dataset_fingerprint": metadata["fingerprint"],
+        "version": config.version,
+    }
+    if not task.is_chief:
+        export_model(model, scratch_dir / "model", config.version, model_info)
+        shutil.rmtree(scratch_dir, ignore_errors=True)
+        return None
+
+    with atomic_directory(config.model_dir) as staging:
+        saved_model_dir = export_model(model, staging, config.version, model_info)
+        last = history.epochs[-1] if history.epochs else {}
+        final = {"loss": last.get("loss"), "accuracy": last.get("accuracy")}
+        eval_split = next((s for s in ("test", "validation") if s in metadata["splits"]), None)
+        if eval_split:
+            final.update(evaluate_saved_model(saved_model_dir, config.dataset_dir, eval_split))
+        epochs = history.epochs
+        metrics.update({
+            "history": epochs,
+            "final": final,
+            "examples_per_sec": sum(e["steps"] for e in epochs) * metrics["global_batch_size"]
+                                / max(sum(e["seconds"] for e in epochs), 1e-9),
+            "wall_time_s": time.time() - history.started_at,
+            "dataset_fingerprint": metadata["fingerprint"],
+            "version": config.version,
+        })
+        tensorboard = checkpoint_dir / "tensorboard"
+        if tensorboard.is_dir():
+            shutil.copytree(tensorboard, staging / "tensorboard")
+        (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    if not config.keep_checkpoints:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            checkpoint_dir.parent.rmdir()  # the default .checkpoints folder, once no run uses it
+    log.info("model written to %s: %s", config.model_dir,
+             ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float)))
+    return metrics
