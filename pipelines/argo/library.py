@@ -1,0 +1,336 @@
+"""The `distml-components` template library: one Argo template per component.
+
+Any team's workflow runs a component through
+`templateRef: {name: distml-components, template: <ingest|train|select|deploy>}`
+(add `clusterScope: true` for the ClusterWorkflowTemplate). Every input is a typed
+parameter with a default, so callers pass only what differs.
+
+    ingest    DAG: dataset-key (the memoization key) -> ingest-data (memoized `distml ingest`)
+              outputs dataset-dir, cache-key, metadata
+    train     resource: creates a TFJob of N workers running `distml train --launcher worker`,
+              waits for it; bounded by the GPU semaphore; outputs tfjob-name
+    select    `distml select` over every candidate in candidates-dir; outputs blessed,
+              pushed-version
+    deploy    resource: applies a KServe InferenceService, waits until the model is loaded;
+              outputs url
+"""
+
+from pathlib import Path
+
+from hera.workflows import (
+    DAG,
+    ClusterWorkflowTemplate,
+    Container,
+    EmptyDirVolume,
+    Env,
+    ExistingVolume,
+    Parameter,
+    Resource,
+    RetryStrategy,
+    Script,
+    Task,
+    WorkflowTemplate,
+)
+from hera.workflows import models as m
+
+from distml.components.common import k8s
+from distml.pipelines.argo import dataset_key, manifests
+
+LIBRARY_NAME = "distml-components"
+OUTPUTS_DIR = "/tmp/outputs"
+MEMOIZE_MAX_AGE = "168h"
+USAGE_ERROR_EXIT_CODE = 2  # distml's UsageError: retrying cannot help
+
+# Defaults every template shares; the train-and-deploy workflow exposes them as parameters.
+DEFAULTS = {
+    "dataset": "digits",
+    "dataset-version": "1",
+    "num-shards": "8",
+    "validation-fraction": "0.1",
+    "seed": "0",
+    "image": k8s.IMAGE,
+    "slim-image": k8s.SLIM_IMAGE,
+    "workers": "2",
+    "gpus": "0",
+    "cpu": "2",
+    "memory": "4Gi",
+    "epochs": "5",
+    "batch-size": "64",
+    "train-deadline-seconds": "14400",
+    "priority-class": k8s.PRIORITY_BATCH,
+    "serving-priority-class": k8s.PRIORITY_PRODUCTION,  # the predictor outlives the (batch) workflow
+    "queue": k8s.LOCAL_QUEUE,
+    "model-name": "distml-classifier",
+    "model-repo": "repository",  # folder inside the models PVC
+    "min-accuracy": "0.8",
+}
+
+
+def param(name):
+    return "{{inputs.parameters." + name + "}}"
+
+
+def inputs(*names, **overrides):
+    """Input parameters with the shared defaults; a name without a default is required."""
+    defaults = {**DEFAULTS, **overrides}
+    return [Parameter(name=n, default=defaults[n]) if n in defaults else Parameter(name=n) for n in names]
+
+
+def output_file(name):
+    return Parameter(name=name, value_from=m.ValueFrom(path=f"{OUTPUTS_DIR}/{name}"))
+
+
+def pod_security_context():
+    return m.PodSecurityContext.model_validate(k8s.pod_security_context())
+
+
+def container_security_context():
+    return m.SecurityContext.model_validate(k8s.container_security_context())
+
+
+def resources(cpu, memory):
+    return m.ResourceRequirements.model_validate(k8s.resources(cpu=cpu, memory=memory))
+
+
+def outputs_volume():
+    return EmptyDirVolume(name="outputs", mount_path=OUTPUTS_DIR)
+
+
+def datasets_volume(read_only):
+    return ExistingVolume(name="datasets", claim_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT, read_only=read_only)
+
+
+def models_volume():
+    return ExistingVolume(name="models", claim_name=k8s.MODELS_PVC, mount_path=k8s.MODELS_MOUNT)
+
+
+def retry_transient(limit):
+    """Retry failures that may pass (evictions, API or network hiccups), never a usage error."""
+    return RetryStrategy(
+        limit=str(limit),
+        retry_policy="Always",
+        expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) != {USAGE_ERROR_EXIT_CODE}",
+        backoff=m.Backoff(duration="30s", factor="2", max_duration="10m"),
+    )
+
+
+def pod_defaults():
+    """What every pod-running template of the library sets, so callers inherit it."""
+    return {
+        "service_account_name": k8s.PIPELINE_SERVICE_ACCOUNT,
+        "pod_security_context": pod_security_context(),
+        "priority_class_name": param("priority-class"),
+    }
+
+
+def dataset_key_template():
+    return Script(
+        name="dataset-key",
+        inputs=inputs(*dataset_key.DATA_PARAMETERS, "slim-image", "priority-class"),
+        image=param("slim-image"),
+        command=["python"],
+        source=Path(dataset_key.__file__).read_text(),
+        env=[Env(name=dataset_key.env_name(p), value=param(p)) for p in dataset_key.DATA_PARAMETERS]
+        + [Env(name=dataset_key.env_name("datasets-root"), value=k8s.DATASETS_MOUNT)],
+        volumes=[outputs_volume()],
+        outputs=[output_file("cache-key"), output_file("dataset-dir")],
+        resources=resources("100m", "128Mi"),
+        security_context=container_security_context(),
+        active_deadline_seconds="300",
+        retry_strategy=retry_transient(3),
+        **pod_defaults(),
+    )
+
+
+def ingest_data_template():
+    return Container(
+        name="ingest-data",
+        inputs=inputs("dataset", "num-shards", "validation-fraction", "seed", "image", "dataset-dir", "cache-key",
+                      "priority-class"),
+        image=param("image"),
+        command=["distml", "ingest"],
+        args=[
+            "--dataset", param("dataset"),
+            "--output", param("dataset-dir"),
+            "--num-shards", param("num-shards"),
+            "--validation-fraction", param("validation-fraction"),
+            "--seed", param("seed"),
+            "--metadata-out", f"{OUTPUTS_DIR}/metadata",
+        ],
+        # Argo memoizes outputs: on a hit the step is skipped and these are restored.
+        outputs=[output_file("metadata")],
+        memoize=m.Memoize(
+            key=param("cache-key"),
+            max_age=MEMOIZE_MAX_AGE,
+            cache=m.Cache(config_map=m.LocalObjectReference(name=k8s.MEMOIZE_CACHE_CONFIGMAP)),
+        ),
+        volumes=[datasets_volume(read_only=False), outputs_volume()],
+        resources=resources("1", "4Gi"),
+        security_context=container_security_context(),
+        active_deadline_seconds="3600",
+        retry_strategy=retry_transient(2),
+        **pod_defaults(),
+    )
+
+
+def ingest_template():
+    data_params = dataset_key.DATA_PARAMETERS
+    key_task = Task(
+        name="dataset-key",
+        template="dataset-key",
+        arguments={p: param(p) for p in (*data_params, "slim-image", "priority-class")},
+    )
+    data_task = Task(
+        name="ingest-data",
+        template="ingest-data",
+        depends="dataset-key",
+        arguments={
+            **{p: param(p) for p in ("dataset", "num-shards", "validation-fraction", "seed", "image", "priority-class")},
+            "dataset-dir": "{{tasks.dataset-key.outputs.parameters.dataset-dir}}",
+            "cache-key": "{{tasks.dataset-key.outputs.parameters.cache-key}}",
+        },
+    )
+    return DAG(
+        name="ingest",
+        inputs=inputs(*data_params, "slim-image", "priority-class"),
+        outputs=[
+            Parameter(name="dataset-dir", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.dataset-dir}}")),
+            Parameter(name="cache-key", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.cache-key}}")),
+            Parameter(name="metadata", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.metadata}}")),
+        ],
+        tasks=[key_task, data_task],
+    )
+
+
+def train_command():
+    return [
+        "distml", "train", "--launcher", "worker",
+        "--dataset", param("dataset-dir"),
+        "--model-dir", param("model-dir"),
+        "--checkpoint-dir", param("checkpoint-dir"),
+        "--model-type", param("model-type"),
+        "--epochs", param("epochs"),
+        "--batch-size", param("batch-size"),
+        "--seed", param("seed"),
+        # One run id for every worker, every in-place restart and every retry of this step
+        # (a UID is lowercase hex and '-', as --run-id requires): they all resume one run.
+        "--run-id", "{{workflow.uid}}",
+    ]
+
+
+def train_template():
+    tfjob = manifests.tfjob(
+        generate_name="{{workflow.name}}-train-",
+        namespace="{{workflow.namespace}}",
+        image=param("image"),
+        command=train_command(),
+        workers=manifests.argo_int("inputs.parameters.workers"),
+        gpus=param("gpus"),
+        cpu=param("cpu"),
+        memory=param("memory"),
+        priority_class=param("priority-class"),
+        queue=param("queue"),
+        workflow_name="{{workflow.name}}",
+        active_deadline_seconds=manifests.argo_int("inputs.parameters.train-deadline-seconds"),
+        backoff_limit=3,
+    )
+    return Resource(
+        name="train",
+        inputs=inputs("model-type", "dataset-dir", "model-dir", "checkpoint-dir", "seed", "workers", "gpus", "cpu", "memory", "epochs",
+                      "batch-size", "image", "priority-class", "queue", "train-deadline-seconds"),
+        action="create",
+        set_owner_reference=True,
+        manifest=manifests.manifest_yaml(tfjob),
+        # Every worker exits 0 when training completes (successPolicy AllWorkers).
+        success_condition="status.replicaStatuses.Worker.succeeded = " + param("workers"),
+        failure_condition="status.replicaStatuses.Worker.failed > 0",
+        outputs=[Parameter(name="tfjob-name", value_from=m.ValueFrom(json_path="{.metadata.name}"))],
+        # Held for the whole training: bounds how many trainings (and their GPUs) run at once.
+        synchronization=m.Synchronization(semaphores=[
+            m.SemaphoreRef(config_map_key_ref=m.ConfigMapKeySelector(name=k8s.GPU_SEMAPHORE_CONFIGMAP, key=k8s.GPU_SEMAPHORE_KEY)),
+        ]),
+        # A retry creates a new TFJob that resumes from the checkpoint in the same model-dir.
+        retry_strategy=RetryStrategy(limit="1", retry_policy="Always", backoff=m.Backoff(duration="1m")),
+        **pod_defaults(),
+    )
+
+
+def select_template():
+    return Container(
+        name="select",
+        inputs=inputs("dataset-dir", "candidates-dir", "output-dir", "model-name", "model-repo", "min-accuracy",
+                      "image", "priority-class"),
+        image=param("image"),
+        command=["distml", "select"],
+        args=[
+            "--dataset-dir", param("dataset-dir"),
+            "--candidates-dir", param("candidates-dir"),
+            "--model-repo", f"{k8s.MODELS_MOUNT}/{param('model-repo')}",
+            "--model-name", param("model-name"),
+            "--min-accuracy", param("min-accuracy"),
+            "--output-dir", param("output-dir"),
+            "--blessed-out", f"{OUTPUTS_DIR}/blessed",
+            "--pushed-version-out", f"{OUTPUTS_DIR}/pushed-version",
+        ],
+        outputs=[output_file("blessed"), output_file("pushed-version")],
+        volumes=[datasets_volume(read_only=True), models_volume(), outputs_volume()],
+        resources=resources("2", "4Gi"),
+        security_context=container_security_context(),
+        active_deadline_seconds="3600",
+        retry_strategy=retry_transient(2),
+        **pod_defaults(),
+    )
+
+
+def deploy_template():
+    isvc = manifests.inference_service(
+        name=param("model-name"),
+        namespace="{{workflow.namespace}}",
+        storage_uri=f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}",
+        model_version=param("model-version"),
+        priority_class=param("serving-priority-class"),
+        workflow_name="{{workflow.name}}",
+    )
+    return Resource(
+        name="deploy",
+        inputs=inputs("model-name", "model-repo", "model-version", "priority-class", "serving-priority-class"),
+        action="apply",
+        manifest=manifests.manifest_yaml(isvc),
+        # Resource conditions are label selectors over status fields, so the Ready entry of
+        # status.conditions cannot be addressed; modelStatus holds the same facts as plain
+        # fields: UpToDate = the latest predictor revision took over, Loaded = it serves.
+        success_condition="status.modelStatus.transitionStatus = UpToDate, status.modelStatus.states.activeModelState = Loaded",
+        failure_condition="status.modelStatus.transitionStatus in (BlockedByFailedLoad, InvalidSpec)",
+        outputs=[Parameter(name="url", value_from=m.ValueFrom(json_path="{.status.url}"))],
+        timeout="30m",
+        retry_strategy=RetryStrategy(limit="2", retry_policy="OnError", backoff=m.Backoff(duration="30s", factor="2")),
+        **pod_defaults(),
+    )
+
+
+def templates():
+    return [
+        ingest_template(),
+        dataset_key_template(),
+        ingest_data_template(),
+        train_template(),
+        select_template(),
+        deploy_template(),
+    ]
+
+
+def _library_metadata():
+    return {
+        "labels": {"app.kubernetes.io/name": LIBRARY_NAME, "app.kubernetes.io/part-of": "distml"},
+        "annotations": {
+            "workflows.argoproj.io/description": "distml components: ingest, train (TFJob), select, deploy (KServe).",
+        },
+    }
+
+
+def workflow_template():
+    return WorkflowTemplate(name=LIBRARY_NAME, templates=templates(), **_library_metadata())
+
+
+def cluster_workflow_template():
+    return ClusterWorkflowTemplate(name=LIBRARY_NAME, templates=templates(), **_library_metadata())
