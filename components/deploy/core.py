@@ -1,0 +1,121 @@
+"""The deploy component: put a blessed model where it is served.
+
+- `deploy_local`: make a version available in a local model repository and tell a running
+  `distml serve` (SIGHUP), or say how to start one.
+- `deploy_kserve`: build the InferenceService and roll it out (or just return its YAML).
+
+Importable without TensorFlow, kserve or kfp (the slim image and the KFP wrapper use it).
+"""
+
+import json
+import logging
+import os
+import shlex
+import signal
+import time
+from pathlib import Path
+
+import yaml
+
+from distml.components.common.errors import DistmlError, UsageError
+from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.repository import (
+    check_model_name,
+    directory_digest,
+    is_version_dir,
+    newest_version,
+    push_version,
+    resolve_version_dir,
+)
+from distml.components.deploy.server import read_server_state
+
+log = logging.getLogger("distml.deploy")
+
+
+def serve_command(repo, model_name, http_port=8080, grpc_port=8081):
+    return shlex.join(["distml", "serve", "--repo", str(repo), "--model-name", model_name,
+                       "--http-port", str(http_port), "--grpc-port", str(grpc_port)])
+
+
+def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, poll_s=0.2):
+    """Push `model_dir`'s version into <repo>/<model_name>/ (unless it is already the newest) and
+    signal a running server; with `wait_s`, wait until that server serves it.
+
+    Without `model_dir`, deploys the newest version already in the repository (what
+    `distml select` pushed). Returns {"repo", "model_name", "version", "pushed", "server", "serve_command"}.
+    """
+    check_model_name(model_name)
+    if model_dir is not None:
+        number, pushed = _push_unless_newest(resolve_version_dir(model_dir, version), repo, model_name)
+    else:
+        number, pushed = newest_version(repo, model_name), False
+        if number is None or not is_version_dir(Path(repo) / model_name / str(number)):
+            raise UsageError(f"{Path(repo) / model_name} holds no complete model version: pass --model-dir")
+    result = {"repo": str(repo), "model_name": model_name, "version": number, "pushed": pushed,
+              "server": None, "serve_command": serve_command(repo, model_name)}
+    state = read_server_state(repo, model_name)
+    if state is None:
+        return result
+    os.kill(int(state["pid"]), signal.SIGHUP)  # check the repository now rather than at the next poll
+    result["server"] = state
+    if wait_s:
+        result["server"] = _wait_for_switch(repo, model_name, number, wait_s, poll_s)
+    return result
+
+
+def _push_unless_newest(version_dir, repo, model_name):
+    newest = newest_version(repo, model_name)
+    if newest is not None:
+        newest_dir = Path(repo) / model_name / str(newest)
+        if is_version_dir(newest_dir) and directory_digest(newest_dir) == directory_digest(version_dir):
+            log.info("%s is already version %d of %s: nothing to push", version_dir, newest, model_name)
+            return newest, False
+    number = push_version(version_dir, repo, model_name)
+    log.info("pushed %s as %s/%s/%d", version_dir, repo, model_name, number)
+    return number, True
+
+
+def _wait_for_switch(repo, model_name, version, wait_s, poll_s):
+    deadline = time.monotonic() + wait_s
+    while True:
+        state = read_server_state(repo, model_name)
+        if state is None:
+            raise DistmlError(f"the server serving {model_name} stopped before switching to version {version}")
+        if state.get("serving_version") == version:
+            return state
+        if time.monotonic() >= deadline:
+            raise DistmlError(
+                f"server pid {state['pid']} still serves version {state.get('serving_version')} of {model_name} "
+                f"{wait_s:g}s after version {version} was pushed; its log says why (a version that fails to load is skipped)"
+            )
+        time.sleep(poll_s)
+
+
+def manifest_yaml(manifest):
+    return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
+
+
+def deploy_kserve(name, *, dry_run=False, timeout_s=600, rollback=True, manifest_out=None, **manifest_options):
+    """Build the InferenceService (see manifest.build_inference_service for the options) and,
+    unless `dry_run`, create or patch it, wait for Ready and roll back on failure.
+
+    Returns {"manifest": dict, "yaml": str} plus, when applied, the rollout summary
+    {"name", "namespace", "action", "ready", "url"}.
+    """
+    manifest = build_inference_service(name, **manifest_options)
+    text = manifest_yaml(manifest)
+    if manifest_out:
+        Path(manifest_out).write_text(text)
+    result = {"manifest": manifest, "yaml": text}
+    if dry_run:
+        return result
+    if timeout_s <= 0:
+        raise UsageError(f"--timeout must be positive, got {timeout_s}")
+    from distml.components.deploy.rollout import kubernetes_api, rollout
+
+    result.update(rollout(kubernetes_api(), manifest, timeout_s=timeout_s, rollback=rollback))
+    return result
+
+
+def result_json(result):
+    return json.dumps({k: v for k, v in result.items() if k not in ("manifest", "yaml")}, indent=2)

@@ -1,0 +1,168 @@
+"""The serving.kserve.io/v1beta1 InferenceService distml deploys, as a plain dict.
+
+Two predictors:
+- `tfserving`: KServe's TensorFlow Serving runtime (`modelFormat: tensorflow`) reading
+  `storageUri` (e.g. pvc://distml-models/<name>, the model's folder in the repository:
+  TF Serving serves its newest numeric version). V1 REST; no class names in responses.
+- `distml`: the distml image running `distml serve` on the models PVC mounted read-only,
+  so it hot-swaps when `distml select` pushes a new version. V1 + V2, REST + gRPC, with
+  class names.
+"""
+
+import re
+
+from distml.components.common import k8s
+from distml.components.common.errors import UsageError
+
+API_VERSION = "serving.kserve.io/v1beta1"
+KIND = "InferenceService"
+RUNTIMES = ("tfserving", "distml")
+DEPLOYMENT_MODES = ("Serverless", "RawDeployment")
+DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+HTTP_PORT = 8080  # the port KServe routes to
+_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
+
+
+def check_service_name(name):
+    # KServe derives Knative/Service host names from it: a DNS-1035 label, kept short.
+    if not name or len(name) > 45 or not _DNS_1035.match(name):
+        raise UsageError(
+            f"InferenceService name {name!r} must be lowercase letters, digits and '-', start with a letter "
+            "and be at most 45 characters"
+        )
+    return name
+
+
+def default_storage_uri(model_name):
+    return f"pvc://{k8s.MODELS_PVC}/{model_name}"
+
+
+def parse_pvc_uri(storage_uri):
+    """pvc://<claim>/<path> -> (claim, path); the distml predictor mounts the claim itself."""
+    match = _PVC_URI.match(storage_uri or "")
+    if not match or not match[2]:
+        raise UsageError(f"the distml predictor reads a PVC: expected --storage-uri pvc://<claim>/<repo path>/<model>, got {storage_uri!r}")
+    return match[1], match[2].strip("/")
+
+
+def build_inference_service(
+    name,
+    *,
+    runtime="tfserving",
+    model_name=None,
+    storage_uri=None,
+    namespace=k8s.NAMESPACE,
+    image=None,
+    cpu="1",
+    memory="2Gi",
+    gpus=0,
+    min_replicas=1,
+    max_replicas=1,
+    canary_traffic_percent=None,
+    service_account=k8s.PREDICTOR_SERVICE_ACCOUNT,
+    priority_class=k8s.PRIORITY_PRODUCTION,
+    deployment_mode=None,
+    runtime_version=None,
+    max_batch_size=64,
+    labels=None,
+):
+    """The InferenceService for model `model_name` (default: `name`) of the model repository."""
+    check_service_name(name)
+    model_name = model_name or name
+    storage_uri = storage_uri or default_storage_uri(model_name)
+    _check_numbers(gpus, min_replicas, max_replicas, canary_traffic_percent, max_batch_size)
+    if runtime not in RUNTIMES:
+        raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
+    if deployment_mode is not None and deployment_mode not in DEPLOYMENT_MODES:
+        raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES)})")
+    if canary_traffic_percent is not None and deployment_mode == "RawDeployment":
+        raise UsageError("canary traffic splitting needs the Serverless deployment mode (KServe has no canary in RawDeployment)")
+
+    resources = k8s.resources(cpu=cpu, memory=memory, gpus=gpus)
+    predictor = {
+        "minReplicas": int(min_replicas),
+        "maxReplicas": int(max_replicas),
+        "serviceAccountName": service_account,
+        "securityContext": k8s.pod_security_context(),
+        **k8s.gpu_scheduling(gpus),
+    }
+    if priority_class:
+        predictor["priorityClassName"] = priority_class
+    if canary_traffic_percent is not None:
+        predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
+    if runtime == "tfserving":
+        predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version)
+    else:
+        claim, path = parse_pvc_uri(storage_uri)
+        container, volume = _distml_container(name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE),
+                                              resources, max_batch_size)
+        predictor["containers"] = [container]
+        predictor["volumes"] = [volume]
+
+    metadata = {
+        "name": name,
+        "namespace": namespace,
+        "labels": {
+            "app.kubernetes.io/name": name,
+            "app.kubernetes.io/part-of": "distml",
+            "app.kubernetes.io/component": "predictor",
+            "distml.io/runtime": runtime,
+            **(labels or {}),
+        },
+    }
+    if deployment_mode:
+        metadata["annotations"] = {DEPLOYMENT_MODE_ANNOTATION: deployment_mode}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"predictor": predictor}}
+
+
+def _check_numbers(gpus, min_replicas, max_replicas, canary, max_batch_size):
+    if int(gpus) < 0:
+        raise UsageError(f"--gpus must be 0 or more, got {gpus}")
+    if int(min_replicas) < 0 or int(max_replicas) < 1 or int(max_replicas) < int(min_replicas):
+        raise UsageError(f"replicas need 0 <= min ({min_replicas}) <= max ({max_replicas}) and max >= 1")
+    if canary is not None and not 0 <= int(canary) <= 100:
+        raise UsageError(f"--canary-traffic-percent must be 0-100, got {canary}")
+    if int(max_batch_size) < 1:
+        raise UsageError(f"--max-batch-size must be at least 1, got {max_batch_size}")
+
+
+def _tfserving_model(storage_uri, resources, runtime_version):
+    model = {
+        "modelFormat": {"name": "tensorflow"},
+        "storageUri": storage_uri,
+        "resources": resources,
+        "securityContext": k8s.container_security_context(),
+    }
+    if runtime_version:
+        model["runtimeVersion"] = runtime_version  # e.g. "2.6.2-gpu" for TF Serving's GPU image
+    return model
+
+
+def _distml_container(service_name, claim, path, image, resources, max_batch_size):
+    repo_path, _, model_folder = path.rpartition("/")
+    repo = f"{k8s.MODELS_MOUNT}/{repo_path}" if repo_path else k8s.MODELS_MOUNT
+    container = {
+        "name": "kserve-container",
+        "image": image,
+        "command": ["distml", "serve"],
+        "args": [
+            "--repo", repo,
+            "--model-name", model_folder,
+            "--served-name", service_name,
+            "--http-port", str(HTTP_PORT),
+            "--grpc-port", "8081",
+            "--max-batch-size", str(int(max_batch_size)),
+        ],
+        "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "resources": resources,
+        "securityContext": k8s.container_security_context(),
+        "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
+        # KServe's own health endpoints: ready once a version is loaded, live while the server runs.
+        "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
+                           "periodSeconds": 5, "failureThreshold": 3},
+        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},
+                          "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3},
+    }
+    volume = {"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
+    return container, volume
