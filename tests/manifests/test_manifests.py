@@ -1,0 +1,147 @@
+"""manifests/: schema validity, the names the components use, priorities, Kueue, RBAC."""
+
+import copy
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from distml.components.common import k8s
+from tests.manifests.tools import MANIFESTS, OVERLAYS, find, kustomize_build, load_docs
+
+BASE = load_docs(MANIFESTS / "base")
+CORE_GROUPS = ("v1", "rbac.authorization.k8s.io/v1", "scheduling.k8s.io/v1", "networking.k8s.io/v1")
+K8S_VERSIONS = ("1.29.0", kubernetes_validate.utils.latest_version())
+
+
+@pytest.fixture(scope="module", params=OVERLAYS)
+def built(request):
+    """(overlay name, documents of `kubectl kustomize manifests/overlays/<name>`)."""
+    return request.param, list(yaml.safe_load_all(kustomize_build(request.param)))
+
+
+def test_every_file_validates_against_the_official_schemas(validate_manifests):
+    out = validate_manifests(MANIFESTS)
+    assert "0 invalid, 0 not checked" in out, out
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+def test_core_kinds_validate_strictly(version):
+    core = [d for d in load_docs(MANIFESTS) if d["apiVersion"] in CORE_GROUPS]
+    assert {d["kind"] for d in core} >= {"Namespace", "ServiceAccount", "Role", "RoleBinding",
+                                         "PersistentVolumeClaim", "ConfigMap", "PriorityClass", "NetworkPolicy"}
+    for doc in core:
+        kubernetes_validate.validate(doc, version, strict=True)  # raises on any unknown field
+
+
+def test_strict_validation_is_not_a_no_op():
+    pc = copy.deepcopy(find(BASE, "PriorityClass", k8s.PRIORITY_BATCH))
+    pc["preemptPolicy"] = "Never"  # a typo kubectl --validate=strict refuses
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(pc, K8S_VERSIONS[-1], strict=True)
+
+
+def test_overlays_build_and_validate(built, validate_manifests, tmp_path):
+    name, docs = built
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    out = validate_manifests(path)
+    assert "0 invalid, 0 not checked" in out, out
+    for doc in docs:
+        if doc["apiVersion"] in CORE_GROUPS:
+            kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)
+
+
+def test_kueue_objects_are_also_valid_v1beta2(validate_manifests, tmp_path):
+    """Written for v1beta1 (every Kueue release serves it); nothing in them differs in v1beta2."""
+    docs = [d for d in load_docs(MANIFESTS) if d["apiVersion"].startswith("kueue.x-k8s.io/")]
+    assert {d["kind"] for d in docs} == {"ResourceFlavor", "ClusterQueue", "LocalQueue", "WorkloadPriorityClass"}
+    for d in docs:
+        d["apiVersion"] = "kueue.x-k8s.io/v1beta2"
+    (tmp_path / "kueue-v1beta2.yaml").write_text(yaml.safe_dump_all(docs))
+    validate_manifests(tmp_path)
+
+
+def test_names_are_the_ones_the_components_use():
+    assert find(BASE, "Namespace", k8s.NAMESPACE)
+    namespaced = [d for d in BASE if d["kind"] not in
+                  ("Namespace", "PriorityClass", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass")]
+    assert all(d["metadata"].get("namespace") == k8s.NAMESPACE for d in namespaced)
+    for sa in (k8s.PIPELINE_SERVICE_ACCOUNT, k8s.TRAINER_SERVICE_ACCOUNT, k8s.PREDICTOR_SERVICE_ACCOUNT):
+        find(BASE, "ServiceAccount", sa)
+    for pvc in (k8s.DATASETS_PVC, k8s.MODELS_PVC):
+        assert find(BASE, "PersistentVolumeClaim", pvc)["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert find(BASE, "LocalQueue", k8s.LOCAL_QUEUE)["metadata"]["namespace"] == k8s.NAMESPACE
+    cache = find(BASE, "ConfigMap", k8s.MEMOIZE_CACHE_CONFIGMAP)
+    assert cache["metadata"]["labels"]["workflows.argoproj.io/configmap-type"] == "Cache"
+    semaphore = find(BASE, "ConfigMap", k8s.GPU_SEMAPHORE_CONFIGMAP)
+    assert int(semaphore["data"][k8s.GPU_SEMAPHORE_KEY]) >= 1
+
+
+def test_priorities_interactive_over_production_over_batch():
+    names = (k8s.PRIORITY_INTERACTIVE, k8s.PRIORITY_PRODUCTION, k8s.PRIORITY_BATCH)
+    pcs = [find(BASE, "PriorityClass", n) for n in names]
+    wpcs = [find(BASE, "WorkloadPriorityClass", n) for n in names]
+    values = [pc["value"] for pc in pcs]
+    assert values == sorted(values, reverse=True) and len(set(values)) == 3
+    assert [w["value"] for w in wpcs] == values  # Kueue and kube-scheduler agree
+    for pc in pcs:
+        assert pc["globalDefault"] is False  # never change other teams' pods
+        assert pc["preemptionPolicy"] in ("PreemptLowerPriority", "Never")  # set on purpose, not defaulted
+    assert [pc["preemptionPolicy"] for pc in pcs] == ["PreemptLowerPriority", "PreemptLowerPriority", "Never"]
+    assert len({pc["metadata"]["name"] for pc in find(BASE, "PriorityClass")}) == 3
+
+
+def test_cluster_queue_preempts_by_priority_and_admits_only_distml():
+    cq = find(BASE, "ClusterQueue", "distml-cluster-queue")
+    assert cq["spec"]["preemption"]["withinClusterQueue"] == "LowerPriority"
+    assert cq["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": k8s.NAMESPACE}}
+    assert find(BASE, "LocalQueue", k8s.LOCAL_QUEUE)["spec"]["clusterQueue"] == cq["metadata"]["name"]
+
+
+def quotas(cluster_queue):
+    return {
+        (flavor["name"], resource["name"]): resource["nominalQuota"]
+        for group in cluster_queue["spec"]["resourceGroups"]
+        for flavor in group["flavors"]
+        for resource in flavor["resources"]
+    }
+
+
+def test_overlay_quotas_flavors_and_storage(built):
+    name, docs = built
+    cq = find(docs, "ClusterQueue", "distml-cluster-queue")
+    q = quotas(cq)
+    flavors = {f["metadata"]["name"]: f for f in find(docs, "ResourceFlavor")}
+    assert {flavor for flavor, _ in q} <= set(flavors)  # every flavor a quota names exists
+    for group in cq["spec"]["resourceGroups"]:  # Kueue: each flavor lists every covered resource
+        for flavor in group["flavors"]:
+            assert {r["name"] for r in flavor["resources"]} == set(group["coveredResources"])
+    assert ("distml-default", "cpu") in q and ("distml-default", "memory") in q
+    semaphore = int(find(docs, "ConfigMap", k8s.GPU_SEMAPHORE_CONFIGMAP)["data"][k8s.GPU_SEMAPHORE_KEY])
+    modes = {p["metadata"]["name"]: p["spec"]["accessModes"] for p in find(docs, "PersistentVolumeClaim")}
+    if name == "gpu":
+        gpu_quota = int(q[("distml-gpu", k8s.GPU_RESOURCE)])
+        assert gpu_quota >= 1 and 1 <= semaphore <= gpu_quota
+        gpu = flavors["distml-gpu"]["spec"]
+        placement = k8s.gpu_scheduling(1)  # what the components put on GPU pods
+        assert gpu["nodeLabels"] == placement["nodeSelector"]
+        assert gpu["tolerations"] == placement["tolerations"]
+        # GPUs are their own resource group: CPU-only steps are never pinned to GPU nodes
+        gpu_groups = [g for g in cq["spec"]["resourceGroups"] if k8s.GPU_RESOURCE in g["coveredResources"]]
+        assert gpu_groups and gpu_groups[0]["coveredResources"] == [k8s.GPU_RESOURCE]
+        assert all(m == ["ReadWriteMany"] for m in modes.values())
+    else:
+        assert not any(resource == k8s.GPU_RESOURCE for _, resource in q)
+        assert "distml-gpu" not in flavors
+        assert all(m == ["ReadWriteOnce"] for m in modes.values())
+    assert set(modes) == {k8s.DATASETS_PVC, k8s.MODELS_PVC}
+
+
+def test_network_policy_isolates_the_namespace():
+    policies = find(BASE, "NetworkPolicy")
+    everyone = [p for p in policies if p["spec"]["podSelector"] == {}]
+    assert everyone and everyone[0]["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
+    widened = [p for p in policies if p["spec"]["podSelector"] != {}]
+    for p in widened:  # only serving pods accept traffic from outside the namespace
+        assert p["spec"]["podSelector"]["matchExpressions"][0]["key"] == "serving.kserve.io/inferenceservice"

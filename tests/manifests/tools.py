@@ -1,0 +1,69 @@
+"""Where the test suite finds its linters and kubectl, and how it reads manifests."""
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "manifests"
+OVERLAYS = ("gpu", "cpu")
+TOOLS_BIN = REPO / ".venv-tools" / "bin"  # `make test` installs checkov and hadolint here
+
+
+def tool(name):
+    """Path of a linter from .venv-tools (or PATH); skip the test when it is not installed."""
+    candidate = TOOLS_BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if found:
+        return found
+    pytest.skip(f"{name} is not installed (`make test` installs it into .venv-tools)")
+
+
+def load_docs(*paths):
+    docs = []
+    for path in paths:
+        files = sorted(Path(path).rglob("*.yaml")) if Path(path).is_dir() else [Path(path)]
+        for f in files:
+            docs += [d for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") != "Kustomization"]
+    return docs
+
+
+def kustomize_usable():
+    """(True, "") when `kubectl kustomize` understands this repo's kustomizations (kustomize >= 4.2:
+    the `labels` field), else (False, why)."""
+    kubectl = shutil.which("kubectl")
+    if not kubectl:
+        return False, "kubectl is not installed (Debian: apt-get install kubernetes-client)"
+    out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True)
+    try:
+        version = json.loads(out.stdout).get("kustomizeVersion", "")
+    except json.JSONDecodeError:
+        version = ""
+    m = re.match(r"v?(\d+)\.(\d+)", version)
+    if not m or (int(m[1]), int(m[2])) < (4, 2):
+        return False, f"kubectl's kustomize is {version or 'older than v4'}; the overlays need kustomize >= 4.2"
+    return True, ""
+
+
+def kustomize_build(overlay):
+    ok, why = kustomize_usable()
+    if not ok:
+        pytest.skip(why)
+    result = subprocess.run(
+        ["kubectl", "kustomize", str(MANIFESTS / "overlays" / overlay)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def find(docs, kind, name=None):
+    hits = [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
+    assert hits, f"no {kind} {name or ''} in the manifests"
+    return hits if name is None else hits[0]
