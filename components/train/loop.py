@@ -100,13 +100,23 @@ class History:
 
 def train_worker(config, task, distributed, attempt=0):
     """Train `config` as `task` of the group; the chief returns the metrics it wrote, others None."""
-    import keras
-    import tensorflow as tf
-
     done = completed_metrics(config)
     if done is not None:
         log.info("run %s already finished; its model is in %s", config.run_id, config.model_dir)
         return done if task.is_chief else None
+    # Non-chief workers write their (identical) checkpoints and model copy to a local scratch
+    # folder, removed at the end; only the chief writes to the shared folders.
+    scratch_dir = None if task.is_chief else Path(tempfile.mkdtemp(prefix=f"distml-{config.run_id}-{task.name}-"))
+    try:
+        return _train(config, task, distributed, attempt, scratch_dir)
+    finally:
+        if scratch_dir:
+            shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+def _train(config, task, distributed, attempt, scratch_dir):
+    import keras
+    import tensorflow as tf
 
     metadata = load_metadata(config.dataset_dir)
     train_examples = metadata["splits"]["train"]["num_examples"]
@@ -123,9 +133,6 @@ def train_worker(config, task, distributed, attempt=0):
     total_steps = config.epochs * steps_per_epoch
     checkpoint_dir = config.run_checkpoint_dir
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    # Non-chief workers write their (identical) checkpoints and model copy to a local scratch
-    # folder, removed at the end; only the chief writes to the shared folders.
-    scratch_dir = None if task.is_chief else Path(tempfile.mkdtemp(prefix=f"distml-{config.run_id}-{task.name}-"))
 
     with strategy.scope():
         model = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"])
@@ -257,7 +264,6 @@ def _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, his
     }
     if not task.is_chief:
         export_model(model, scratch_dir / "model", config.version, model_info)
-        shutil.rmtree(scratch_dir, ignore_errors=True)
         return None
 
     with atomic_directory(config.model_dir) as staging:

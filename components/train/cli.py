@@ -1,0 +1,80 @@
+"""`distml train`: the train component's container entrypoint."""
+
+import argparse
+import json
+
+from distml.components.train.config import LAUNCHERS, LR_SCHEDULES, WORKER_LAUNCHER
+from distml.components.train.models import MODELS
+
+
+def add_arguments(parser):
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "model types:\n" + "\n".join(
+        f"  {name:<12} {(builder.__doc__ or '').strip().splitlines()[0]}" for name, builder in MODELS.items())
+    data = parser.add_argument_group("data and model")
+    data.add_argument("--dataset", dest="dataset_dir", required=True, help="ingest artifact directory (from `distml ingest`)")
+    data.add_argument("--model-dir", required=True, help="output directory for the model artifact (must not exist or be empty)")
+    data.add_argument("--model-type", default="cnn", metavar="TYPE", help=f"one of: {', '.join(MODELS)} (default: cnn)")
+    data.add_argument("--version", default="1", help="SavedModel version folder under --model-dir (default: 1)")
+
+    hyper = parser.add_argument_group("training")
+    hyper.add_argument("--epochs", type=int, default=5)
+    hyper.add_argument("--steps-per-epoch", type=int, default=None, help="default: one pass over the train split")
+    hyper.add_argument("--batch-size", type=int, default=64, help="per replica (the global batch is this x replicas)")
+    hyper.add_argument("--learning-rate", type=float, default=1e-3)
+    hyper.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant")
+    hyper.add_argument("--seed", type=int, default=0)
+
+    group = parser.add_argument_group("workers and fault tolerance")
+    group.add_argument("--launcher", choices=(*LAUNCHERS, WORKER_LAUNCHER), default="in-process",
+                       help="in-process: one worker here; local: --workers processes on localhost; "
+                            "tfjob: a Kubeflow TFJob; worker: internal, one worker configured by TF_CONFIG")
+    group.add_argument("--workers", type=int, default=1)
+    group.add_argument("--checkpoint-dir", default=None,
+                       help="where run checkpoints go (default: <model-dir>/../.checkpoints); one subfolder per run")
+    group.add_argument("--checkpoint-every", type=int, default=0, metavar="STEPS", help="0: at the end of each epoch only")
+    group.add_argument("--keep-checkpoints", action="store_true", help="keep the run's checkpoints after success")
+    group.add_argument("--run-id", default=None, help="resume this run from its checkpoints (default: a new run)")
+    group.add_argument("--max-restarts", type=int, default=3, help="local launcher: restarts of the worker group")
+    group.add_argument("--startup-timeout", type=float, default=300.0, help="local launcher: seconds for all workers to join")
+    group.add_argument("--timeout", type=float, default=None, help="seconds before the whole run is stopped")
+    group.add_argument("--attempt", type=int, default=0, help=argparse.SUPPRESS)  # set by the local launcher
+
+    from distml.components.train.tfjob import add_tfjob_arguments
+
+    add_tfjob_arguments(parser.add_argument_group("tfjob launcher"))
+    parser.add_argument("--metrics-out", default=None, help="also write metrics.json here (for orchestrator outputs)")
+
+
+def run(args):
+    from distml.components.train import core
+
+    if args.launcher == WORKER_LAUNCHER:
+        config = core.config_from_args(args)
+        metrics = core.run_worker(config, attempt=args.attempt)
+    else:
+        from distml.components.train.tfjob import tfjob_options_from_args
+
+        metrics = core.train(
+            args.dataset_dir, args.model_dir, model_type=args.model_type, epochs=args.epochs,
+            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, learning_rate=args.learning_rate,
+            lr_schedule=args.lr_schedule, seed=args.seed, workers=args.workers, launcher=args.launcher,
+            checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+            keep_checkpoints=args.keep_checkpoints, max_restarts=args.max_restarts, run_id=args.run_id,
+            version=args.version, startup_timeout=args.startup_timeout, timeout=args.timeout,
+            tfjob=tfjob_options_from_args(args),
+        )
+    if metrics is None:
+        return 0
+    if "manifest" in metrics:  # --launcher tfjob --dry-run
+        import yaml
+
+        print(yaml.safe_dump(metrics["manifest"], sort_keys=False), end="")
+        return 0
+    if args.metrics_out:
+        with open(args.metrics_out, "w") as f:
+            json.dump(metrics, f, indent=2)
+    if args.launcher != WORKER_LAUNCHER:
+        print(json.dumps({k: metrics[k] for k in ("model_dir", "model_type", "final", "wall_time_s") if k in metrics}
+                         if "final" in metrics else metrics))
+    return 0

@@ -1,0 +1,253 @@
+"""The tfjob launcher: a Training Operator v1.9 `kubeflow.org/v1` TFJob running the same
+`distml train --launcher worker` entrypoint in N worker pods.
+
+`tfjob_manifest` builds the object as a plain dict (no TensorFlow, no Kubernetes client
+needed), so pipelines can embed it (e.g. an Argo resource template). `launch_tfjob`
+submits it with the Kubernetes CustomObjectsApi and waits, reporting replica status.
+
+Restart policy OnFailure: a worker that dies (SIGKILL, OOM, preemption exit 42 after the
+PreemptionCheckpointHandler saved a checkpoint) is restarted in its pod with the same
+arguments, hence the same run id and checkpoint folder; `backoffLimit` bounds the restarts.
+"""
+
+import dataclasses
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from distml.components.common import k8s
+from distml.components.common.errors import DistmlError, UsageError
+from distml.components.train.config import WORKER_LAUNCHER, worker_args
+
+log = logging.getLogger("distml")
+
+GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
+CONTAINER_NAME = "tensorflow"  # the Training Operator's default container name
+PORT_NAME, PORT = "tfjob-port", 2222  # the port the operator puts into TF_CONFIG
+JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+CLEAN_POD_POLICIES = ("None", "Running", "All")
+
+
+@dataclass(frozen=True)
+class TFJobOptions:
+    image: str | None = None  # default: k8s.IMAGE, or k8s.GPU_IMAGE with gpus
+    namespace: str = k8s.NAMESPACE
+    name: str | None = None  # default: train-<model type>-<run id>
+    cpu: str = "2"
+    memory: str = "4Gi"
+    gpus: int = 0  # per worker
+    queue: str | None = None  # Kueue LocalQueue, e.g. k8s.LOCAL_QUEUE
+    priority_class: str | None = None  # e.g. k8s.PRIORITY_BATCH
+    backoff_limit: int = 3
+    clean_pod_policy: str = "Running"
+    ttl_seconds_after_finished: int | None = 86400
+    dry_run: bool = False
+    poll_interval_s: float = 10.0
+
+
+def job_name(config):
+    name = re.sub(r"[^a-z0-9-]+", "-", f"train-{config.model_type}-{config.run_id}".lower()).strip("-")
+    return name[:63].rstrip("-")
+
+
+def check_paths(config):
+    """The pods see only the datasets and models PVCs: every path must live on them."""
+    required = {"--dataset": (config.dataset_dir, k8s.DATASETS_MOUNT), "--model-dir": (config.model_dir, k8s.MODELS_MOUNT)}
+    if config.checkpoint_dir:
+        required["--checkpoint-dir"] = (config.checkpoint_dir, k8s.MODELS_MOUNT)
+    for flag, (path, mount) in required.items():
+        if not PurePosixPath(path).is_relative_to(mount):
+            raise UsageError(f"with --launcher tfjob, {flag} must be under {mount} (the pods' volume), got {path}")
+
+
+def tfjob_manifest(config, workers, options=TFJobOptions()):
+    """The TFJob for `config` (a checked TrainConfig) on `workers` worker pods, as a dict."""
+    if options.clean_pod_policy not in CLEAN_POD_POLICIES:
+        raise UsageError(f"--clean-pod-policy must be one of {', '.join(CLEAN_POD_POLICIES)}")
+    if options.backoff_limit < 0 or options.gpus < 0:
+        raise UsageError("--backoff-limit and --gpus must be 0 or more")
+    check_paths(config)
+    name = options.name or job_name(config)
+    labels = {
+        "app.kubernetes.io/name": "distml",
+        "app.kubernetes.io/component": "train",
+        "distml.io/run-id": config.run_id,
+        "distml.io/model-type": config.model_type.replace("_", "-"),
+    }
+    volumes = [
+        {"name": "datasets", "persistentVolumeClaim": {"claimName": k8s.DATASETS_PVC, "readOnly": True}},
+        {"name": "models", "persistentVolumeClaim": {"claimName": k8s.MODELS_PVC}},
+    ]
+    mounts = [
+        {"name": "datasets", "mountPath": k8s.DATASETS_MOUNT, "readOnly": True},
+        {"name": "models", "mountPath": k8s.MODELS_MOUNT},
+    ]
+    if options.gpus:  # NCCL exchanges tensors through shared memory; the default 64 MB is too small
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    container = {
+        "name": CONTAINER_NAME,
+        "image": options.image or (k8s.GPU_IMAGE if options.gpus else k8s.IMAGE),
+        "command": ["distml", "train", "--launcher", WORKER_LAUNCHER, *worker_args(config)],
+        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
+        "ports": [{"name": PORT_NAME, "containerPort": PORT}],
+        "resources": k8s.resources(cpu=options.cpu, memory=options.memory, gpus=options.gpus),
+        "securityContext": k8s.container_security_context(),
+        "volumeMounts": mounts,
+    }
+    pod_spec = {
+        "serviceAccountName": k8s.TRAINER_SERVICE_ACCOUNT,
+        "automountServiceAccountToken": False,
+        "securityContext": k8s.pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+        **k8s.gpu_scheduling(options.gpus),
+    }
+    if options.priority_class:
+        pod_spec["priorityClassName"] = options.priority_class
+    run_policy = {"cleanPodPolicy": options.clean_pod_policy, "backoffLimit": options.backoff_limit}
+    if options.ttl_seconds_after_finished is not None:
+        run_policy["ttlSecondsAfterFinished"] = options.ttl_seconds_after_finished
+    scheduling = {key: value for key, value in
+                  (("priorityClass", options.priority_class), ("queue", options.queue)) if value}
+    if scheduling:
+        run_policy["schedulingPolicy"] = scheduling
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": KIND,
+        "metadata": {
+            "name": name,
+            "namespace": options.namespace,
+            "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)},
+        },
+        "spec": {
+            "runPolicy": run_policy,
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": workers,
+                    "restartPolicy": "OnFailure",
+                    "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+                },
+            },
+        },
+    }
+
+
+def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None):
+    """Submit the TFJob and wait for it; return its status (and metrics if the model dir is visible here).
+
+    With `options.dry_run`, return {"manifest": ...} without contacting a cluster.
+    """
+    manifest = tfjob_manifest(config, workers, options)
+    if options.dry_run:
+        return {"manifest": manifest}
+    custom, core = kubernetes_apis()
+    name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
+    except ApiException as e:
+        raise DistmlError(f"could not create TFJob {namespace}/{name}: {e.status} {e.reason}") from None
+    log.info("created TFJob %s/%s with %d workers", namespace, name, workers)
+    status = wait_for_tfjob(custom, core, name, namespace, timeout=timeout, poll_interval_s=options.poll_interval_s)
+    result = {"tfjob": name, "namespace": namespace, "status": status, "model_dir": config.model_dir}
+    from distml.components.train.loop import completed_metrics
+
+    metrics = completed_metrics(config)  # present when this process mounts the models volume too
+    return {**metrics, **result} if metrics else result
+
+
+def kubernetes_apis():
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            config.load_kube_config()
+        except (config.ConfigException, OSError) as e:
+            raise DistmlError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {e}") from None
+    return client.CustomObjectsApi(), client.CoreV1Api()
+
+
+def condition(status):
+    """The TFJob's current condition: the last one whose status is True."""
+    current = [c for c in (status or {}).get("conditions", []) if c.get("status") == "True"]
+    return current[-1] if current else {}
+
+
+def replica_summary(status):
+    parts = []
+    for replica, counts in sorted((status or {}).get("replicaStatuses", {}).items()):
+        parts.append(f"{replica}: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("active", "succeeded", "failed")))
+    return "; ".join(parts) or "no replicas yet"
+
+
+def wait_for_tfjob(custom, core, name, namespace, *, timeout=None, poll_interval_s=10.0):
+    """Poll until Succeeded (return "Succeeded"); raise DistmlError on Failed or timeout."""
+    deadline = time.monotonic() + timeout if timeout else None
+    last_report = None
+    while True:
+        job = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        status = job.get("status") or {}
+        current = condition(status)
+        report = f"TFJob {name}: {current.get('type', 'Pending')} ({replica_summary(status)})"
+        if report != last_report:
+            log.info("%s", report)
+            last_report = report
+        if current.get("type") == "Succeeded":
+            return "Succeeded"
+        if current.get("type") == "Failed":
+            reasons = failed_pod_reasons(core, name, namespace)
+            detail = current.get("message") or current.get("reason") or "failed"
+            raise DistmlError(f"TFJob {namespace}/{name} failed: {detail}" + (f"; {reasons}" if reasons else ""))
+        if deadline is not None and time.monotonic() > deadline:
+            raise DistmlError(f"TFJob {namespace}/{name} did not finish within {timeout:.0f} s "
+                              f"({replica_summary(status)}); it is still running: kubectl -n {namespace} delete tfjob {name}")
+        time.sleep(poll_interval_s)
+
+
+def failed_pod_reasons(core, name, namespace):
+    """Why the job's pods failed, from their container states: '<pod>: <reason> (exit N): <message>'."""
+    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={name}").items
+    reasons = []
+    for pod in pods:
+        for cs in pod.status.container_statuses or []:
+            state = cs.state.terminated if cs.state and cs.state.terminated else None
+            if state is None and cs.last_state and cs.last_state.terminated:
+                state = cs.last_state.terminated
+            if state is not None and state.exit_code:
+                message = f": {state.message.strip()}" if state.message else ""
+                reasons.append(f"{pod.metadata.name}: {state.reason} (exit {state.exit_code}){message}")
+            elif cs.state and cs.state.waiting and cs.state.waiting.reason not in (None, "ContainerCreating"):
+                reasons.append(f"{pod.metadata.name}: {cs.state.waiting.reason}: {cs.state.waiting.message or ''}".rstrip(": "))
+        if pod.status.phase == "Pending" and pod.status.reason:
+            reasons.append(f"{pod.metadata.name}: {pod.status.reason}")
+    return "; ".join(reasons)
+
+
+def add_tfjob_arguments(group):
+    group.add_argument("--image", default=None, help=f"worker image (default: {k8s.IMAGE}, or {k8s.GPU_IMAGE} with --gpus)")
+    group.add_argument("--namespace", default=k8s.NAMESPACE)
+    group.add_argument("--tfjob-name", default=None, help="default: train-<model type>-<run id>")
+    group.add_argument("--cpu", default="2", help="CPU request and limit per worker")
+    group.add_argument("--memory", default="4Gi", help="memory request and limit per worker")
+    group.add_argument("--gpus", type=int, default=0, help=f"{k8s.GPU_RESOURCE} per worker (NCCL between them)")
+    group.add_argument("--queue", default=None, help=f"Kueue LocalQueue (e.g. {k8s.LOCAL_QUEUE})")
+    group.add_argument("--priority-class", default=None,
+                       help=f"PriorityClass / Kueue WorkloadPriorityClass ({k8s.PRIORITY_INTERACTIVE}, "
+                            f"{k8s.PRIORITY_PRODUCTION}, {k8s.PRIORITY_BATCH})")
+    group.add_argument("--backoff-limit", type=int, default=3, help="worker restarts before the TFJob fails")
+    group.add_argument("--clean-pod-policy", choices=CLEAN_POD_POLICIES, default="Running")
+    group.add_argument("--dry-run", action="store_true", help="print the TFJob manifest (YAML) instead of submitting it")
+
+
+def tfjob_options_from_args(args):
+    return dataclasses.replace(
+        TFJobOptions(), image=args.image, namespace=args.namespace, name=args.tfjob_name, cpu=args.cpu,
+        memory=args.memory, gpus=args.gpus, queue=args.queue, priority_class=args.priority_class,
+        backoff_limit=args.backoff_limit, clean_pod_policy=args.clean_pod_policy, dry_run=args.dry_run,
+    )
