@@ -129,7 +129,7 @@ def workflow():
 def cron_workflow():
     return CronWorkflow(
         name=CRON_NAME,
-        schedule=CRON_SCHEDULE,
+        schedules=[CRON_SCHEDULE],
         timezone="UTC",
         concurrency_policy="Forbid",
         starting_deadline_seconds=3600,

@@ -1,0 +1,37 @@
+"""The checked-in YAML is exactly what the Hera sources generate, and it validates."""
+
+import yaml
+
+from distml.pipelines.argo.generate import GENERATED_DIR, generate, render
+from tests.argo.argo_yaml import input_values, library, substitute
+
+
+def test_regenerating_reproduces_the_checked_in_files_byte_for_byte(tmp_path):
+    written = generate(tmp_path)
+    checked_in = sorted(p.name for p in GENERATED_DIR.glob("*.yaml"))
+    assert sorted(p.name for p in written) == checked_in
+    for path in written:
+        assert path.read_bytes() == (GENERATED_DIR / path.name).read_bytes(), f"{path.name} is stale: run distml compile"
+
+
+def test_render_names_paths_relative_to_the_source_tree():
+    assert sorted(render()) == sorted(f"pipelines/argo/generated/{p.name}" for p in GENERATED_DIR.glob("*.yaml"))
+
+
+def test_generated_files_and_their_embedded_manifests_after_substitution_validate(tmp_path, validate_manifests):
+    """The generated YAML as written, and the TFJob / InferenceService Argo submits once it has
+    substituted the parameters (integers where the API wants them). One validator run: it is slow."""
+    templates = library()
+    train = templates["train"]
+    tfjob_text = substitute(train["resource"]["manifest"], input_values(
+        train, **{"model-type": "cnn", "dataset-dir": "/mnt/datasets/ingest-abc", "model-dir": "/mnt/models/runs/r/candidates/cnn",
+                  "checkpoint-dir": "/mnt/models/runs/r/checkpoints/cnn", "workers": "3", "gpus": "1"}))
+    deploy = templates["deploy"]
+    isvc_text = substitute(deploy["resource"]["manifest"], input_values(deploy, **{"model-version": "4"}))
+    tfjob = yaml.safe_load(tfjob_text)
+    assert tfjob["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 3
+    assert tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"] == 14400
+    (tmp_path / "tfjob.yaml").write_text(tfjob_text)
+    (tmp_path / "isvc.yaml").write_text(isvc_text)
+    generated = len(list(GENERATED_DIR.glob("*.yaml")))
+    assert f"{generated + 2} checked, 0 invalid" in validate_manifests(GENERATED_DIR, tmp_path)

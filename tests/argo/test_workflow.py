@@ -1,0 +1,141 @@
+"""The train-and-deploy wiring: templateRef calls that match the library, fan-out/fan-in,
+conditional deployment, priority scheduling, and a CronWorkflow reusing the same DAG."""
+
+import json
+import re
+
+import pytest
+import yaml
+
+from distml.components.common import k8s
+from distml.pipelines.argo import library as library_module
+from distml.pipelines.argo import train_and_deploy
+from tests.argo.argo_yaml import library, load, tags
+
+WORKFLOW = "workflow-train-and-deploy.yaml"
+CRON = "cronworkflow-retrain-and-deploy.yaml"
+
+
+def dag_tasks(spec):
+    return {t["name"]: t for t in spec["templates"][0]["dag"]["tasks"]}
+
+
+def arguments(task):
+    return {p["name"]: p["value"] for p in task.get("arguments", {}).get("parameters", [])}
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return load(WORKFLOW)["spec"]
+
+
+def test_every_task_calls_a_library_template_with_inputs_it_declares(spec):
+    templates = library()
+    for name, task in dag_tasks(spec).items():
+        assert task["templateRef"] == {"name": library_module.LIBRARY_NAME, "template": name}
+        declared = {p["name"]: p for p in templates[name]["inputs"]["parameters"]}
+        passed = arguments(task)
+        assert set(passed) <= set(declared), f"{name}: unknown inputs {set(passed) - set(declared)}"
+        required = {n for n, p in declared.items() if "default" not in p}
+        assert required <= set(passed), f"{name}: required inputs missing {required - set(passed)}"
+
+
+def test_every_parameter_is_used_and_every_used_parameter_is_declared(spec):
+    declared = {p["name"] for p in spec["arguments"]["parameters"]}
+    used = {t.removeprefix("workflow.parameters.") for t in tags(spec) if t.startswith("workflow.parameters.")}
+    assert used == declared
+
+
+def test_the_parameters_the_issue_names_are_overridable(spec):
+    declared = {p["name"] for p in spec["arguments"]["parameters"]}
+    assert {"dataset", "model-types", "workers", "gpus", "priority-class", "queue", "image", "min-accuracy"} <= declared
+
+
+def test_fan_out_over_model_types_with_per_item_model_and_checkpoint_paths(spec):
+    train = dag_tasks(spec)["train"]
+    assert train["withParam"] == "{{workflow.parameters.model-types}}"
+    assert train["depends"] == "ingest"
+    passed = arguments(train)
+    assert passed["model-type"] == "{{item}}"
+    assert "{{item}}" in passed["model-dir"] and "{{item}}" in passed["checkpoint-dir"]
+    assert passed["model-dir"] != passed["checkpoint-dir"]
+    assert passed["dataset-dir"] == "{{tasks.ingest.outputs.parameters.dataset-dir}}"
+    default_types = json.loads(next(p["value"] for p in spec["arguments"]["parameters"] if p["name"] == "model-types"))
+    assert default_types == train_and_deploy.MODEL_TYPES and len(default_types) > 1
+
+
+def test_fan_in_selects_over_every_candidate_and_deploys_only_when_blessed(spec):
+    tasks = dag_tasks(spec)
+    select, deploy = tasks["select"], tasks["deploy"]
+    assert select["depends"] == "train"
+    model_dir_parent = arguments(tasks["train"])["model-dir"].rsplit("/", 1)[0]
+    assert arguments(select)["candidates-dir"] == model_dir_parent
+    assert deploy["depends"] == "select"
+    assert deploy["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"
+    assert arguments(deploy)["model-version"] == "{{tasks.select.outputs.parameters.pushed-version}}"
+
+
+def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers():
+    train = library()["train"]
+    resource = train["resource"]
+    assert resource["action"] == "create" and resource["setOwnerReference"] is True
+    assert resource["successCondition"] == "status.replicaStatuses.Worker.succeeded = {{inputs.parameters.workers}}"
+    assert resource["failureCondition"]
+    # Integer fields hold bare tags (`replicas: {{...}}`); quote them to parse the template itself.
+    tfjob = yaml.safe_load(re.sub(r": (\{\{[^}]+\}\})$", r": '\1'", resource["manifest"], flags=re.M))
+    assert tfjob["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == "{{inputs.parameters.workers}}"
+    assert tfjob["kind"] == "TFJob"
+    labels = tfjob["metadata"]["labels"]
+    assert labels[k8s.QUEUE_LABEL] == "{{inputs.parameters.queue}}"
+    assert labels[k8s.PRIORITY_LABEL] == "{{inputs.parameters.priority-class}}"
+    pod = tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]
+    assert pod["metadata"]["labels"]["workflows.argoproj.io/workflow"] == "{{workflow.name}}"
+    assert pod["spec"]["priorityClassName"] == "{{inputs.parameters.priority-class}}"
+    assert tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"] == "{{inputs.parameters.train-deadline-seconds}}"
+    assert train["synchronization"]["semaphores"] == [
+        {"configMapKeyRef": {"name": k8s.GPU_SEMAPHORE_CONFIGMAP, "key": k8s.GPU_SEMAPHORE_KEY}}]
+    assert train["retryStrategy"]["limit"]
+
+
+def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
+    resource = library()["deploy"]["resource"]
+    assert resource["action"] == "apply"
+    assert "kind: InferenceService" in resource["manifest"]
+    assert "transitionStatus = UpToDate" in resource["successCondition"]
+    assert "activeModelState = Loaded" in resource["successCondition"]
+    assert "BlockedByFailedLoad" in resource["failureCondition"]
+
+
+def test_priority_scheduling_settings(spec):
+    assert isinstance(spec["priority"], int)
+    assert spec["podPriorityClassName"] == "{{workflow.parameters.priority-class}}"
+    assert isinstance(spec["activeDeadlineSeconds"], int)
+    for name, template in library().items():
+        if "dag" not in template:
+            assert template["priorityClassName"] == "{{inputs.parameters.priority-class}}", name
+            assert template["serviceAccountName"] == k8s.PIPELINE_SERVICE_ACCOUNT, name
+        if "container" in template or "script" in template:
+            assert template["activeDeadlineSeconds"] and template["retryStrategy"], name
+
+
+def test_retries_skip_usage_errors():
+    expression = library()["ingest-data"]["retryStrategy"]["expression"]
+    assert "!= 2" in expression  # distml exits 2 on a UsageError: a retry cannot fix it
+
+
+def test_the_cron_workflow_reuses_the_same_dag_at_a_lower_priority(spec):
+    cron = load(CRON)
+    cron_spec = cron["spec"]["workflowSpec"]
+    assert cron["spec"]["schedules"] and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cron_spec["templates"] == spec["templates"]
+    assert cron_spec["priority"] < spec["priority"]
+    priority = {p["name"]: p["value"] for p in cron_spec["arguments"]["parameters"]}["priority-class"]
+    assert priority == k8s.PRIORITY_BATCH
+
+
+def test_cluster_workflow_template_holds_the_same_templates():
+    namespaced = load("workflowtemplate-distml-components.yaml")
+    cluster = load("clusterworkflowtemplate-distml-components.yaml")
+    assert cluster["kind"] == "ClusterWorkflowTemplate"
+    assert cluster["spec"] == namespaced["spec"]
+    assert {"ingest", "train", "select", "deploy"} <= set(library())
