@@ -61,7 +61,7 @@ DEFAULTS = {
     "serving-priority-class": k8s.PRIORITY_PRODUCTION,  # the predictor outlives the (batch) workflow
     "queue": k8s.LOCAL_QUEUE,
     "model-name": "distml-classifier",
-    "model-repo": "repository",  # folder inside the models PVC
+    "model-repo": "repo",  # folder inside the models PVC, as in pipelines/kfp
     "min-accuracy": "0.8",
 }
 

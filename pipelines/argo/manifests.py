@@ -12,9 +12,10 @@ import re
 import yaml
 
 from distml.components.common import k8s
+from distml.components.train.tfjob import CONTAINER_NAME as TFJOB_CONTAINER
+from distml.components.train.tfjob import PORT, PORT_NAME
 
 WORKFLOW_LABEL = "workflows.argoproj.io/workflow"  # what `argo logs` selects pods by
-TFJOB_CONTAINER = "tensorflow"  # the Training Operator's default container name for TFJob
 _INT_MARK = "__argo_int__"
 _INT_PATTERN = re.compile(r"""(['"]?)__argo_int__\{\{(.+?)\}\}\1""")
 
@@ -43,12 +44,24 @@ def volume_mounts(datasets_read_only):
     ]
 
 
+def tfjob_volumes():
+    # NCCL exchanges tensors through /dev/shm; the container default (64 MB) is too small.
+    # A memory-backed emptyDir costs nothing until written.
+    return volumes(datasets_read_only=True) + [{"name": "dshm", "emptyDir": {"medium": "Memory"}}]
+
+
+def tfjob_volume_mounts():
+    return volume_mounts(datasets_read_only=True) + [{"name": "dshm", "mountPath": "/dev/shm"}]
+
+
 def tfjob(*, generate_name, namespace, image, command, workers, gpus, cpu, memory, priority_class, queue,
           workflow_name, active_deadline_seconds, backoff_limit):
     """A TFJob of `workers` identical workers (MultiWorkerMirroredStrategy; TF_CONFIG set by the operator).
 
     restartPolicy OnFailure restarts a crashed worker in place (its pod stays Running, and
     training resumes from the checkpoint), so a Failed worker pod means the job gave up.
+    Container, port and volumes match components/train/tfjob.py (`distml train --launcher
+    tfjob`); that builder needs concrete values, this one Argo expressions.
     """
     pod_labels = {WORKFLOW_LABEL: workflow_name, "app.kubernetes.io/part-of": "distml"}
     return {
@@ -84,14 +97,16 @@ def tfjob(*, generate_name, namespace, image, command, workers, gpus, cpu, memor
                                 "name": TFJOB_CONTAINER,
                                 "image": image,
                                 "command": command,
+                                "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
+                                "ports": [{"name": PORT_NAME, "containerPort": PORT}],
                                 "resources": {
                                     "requests": {"cpu": cpu, "memory": memory, k8s.GPU_RESOURCE: gpus},
                                     "limits": {"cpu": cpu, "memory": memory, k8s.GPU_RESOURCE: gpus},
                                 },
                                 "securityContext": k8s.container_security_context(),
-                                "volumeMounts": volume_mounts(datasets_read_only=True),
+                                "volumeMounts": tfjob_volume_mounts(),
                             }],
-                            "volumes": volumes(datasets_read_only=True),
+                            "volumes": tfjob_volumes(),
                         },
                     },
                 },

@@ -54,7 +54,7 @@ def test_ingest_template_flags():
 def test_select_template_flags():
     args = parse(container_command("select"))
     assert args.candidates_dir == "/mnt/models/runs/r/candidates"
-    assert args.model_repo == "/mnt/models/repository" and args.blessed_out and args.pushed_version_out
+    assert args.model_repo == "/mnt/models/repo" and args.blessed_out and args.pushed_version_out
 
 
 def test_train_worker_flags_in_the_tfjob():
