@@ -1,0 +1,44 @@
+"""What the KFP deploy step does around the core: read which version select pushed, deploy
+it to the target, and record the outcome as the step's artifact."""
+
+import json
+from pathlib import Path
+
+from distml.components.common import k8s
+from distml.components.common.errors import UsageError
+
+
+def storage_uri_for(model_repo, model_name):
+    """pvc://<models claim>/<path> for a repository on the models volume."""
+    repo = Path(model_repo)
+    mount = Path(k8s.MODELS_MOUNT)
+    if repo != mount and mount not in repo.parents:
+        raise UsageError(f"model_repo {model_repo} is not on the models volume ({k8s.MODELS_MOUNT}): KServe cannot read it")
+    relative = repo.relative_to(mount)
+    return f"pvc://{k8s.MODELS_PVC}/{relative.as_posix() + '/' if str(relative) != '.' else ''}{model_name}"
+
+
+def deploy_step(selection_path, deployment_path, *, model_repo, model_name, target, service_name, namespace,
+                runtime, image, gpus, min_replicas, max_replicas, canary_traffic_percent, timeout_s):
+    from distml.components.deploy.core import deploy_kserve, deploy_local
+
+    selection = json.loads(Path(selection_path).read_text())
+    pushed = selection.get("pushed")
+    if not pushed:
+        raise UsageError("the selection pushed no model version: nothing to deploy")
+    if target == "local":
+        result = deploy_local(model_repo, model_name)
+        summary = {"target": "local", "version": result["version"], "serve_command": result["serve_command"]}
+    elif target == "kserve":
+        result = deploy_kserve(
+            service_name, runtime=runtime, model_name=model_name, storage_uri=storage_uri_for(model_repo, model_name),
+            namespace=namespace, image=image if runtime == "distml" else None, gpus=gpus,
+            min_replicas=min_replicas, max_replicas=max_replicas, canary_traffic_percent=canary_traffic_percent,
+            timeout_s=timeout_s,
+        )
+        summary = {"target": "kserve", "version": pushed["version"], "service": service_name, "namespace": namespace,
+                   "url": result.get("url", ""), "action": result.get("action", "")}
+    else:
+        raise UsageError(f"unknown serving target {target!r}: use kserve or local")
+    Path(deployment_path).write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

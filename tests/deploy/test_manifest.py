@@ -1,0 +1,76 @@
+"""InferenceService manifests: built as documented and valid against the KServe CRD."""
+
+import pytest
+import yaml
+
+from distml.components.common import k8s
+from distml.components.common.errors import UsageError
+from distml.components.deploy.core import deploy_kserve
+from distml.components.deploy.manifest import build_inference_service
+from tests.conftest import run_cli
+
+VARIANTS = {
+    "tfserving": dict(runtime="tfserving"),
+    "distml": dict(runtime="distml", max_batch_size=32),
+    "canary": dict(runtime="tfserving", canary_traffic_percent=10, min_replicas=1, max_replicas=3),
+    "gpu": dict(runtime="distml", gpus=1, deployment_mode="RawDeployment"),
+    "tfserving-gpu": dict(runtime="tfserving", gpus=2, runtime_version="2.6.2-gpu", storage_uri="pvc://distml-models/repo/digits"),
+}
+
+
+def test_every_variant_validates_against_the_kserve_crd(tmp_path, validate_manifests):
+    for variant, options in VARIANTS.items():
+        deploy_kserve("digits", dry_run=True, manifest_out=tmp_path / f"{variant}.yaml", **options)
+    validate_manifests(*sorted(tmp_path.glob("*.yaml")))
+
+
+def test_tfserving_predictor_reads_the_model_folder_with_restricted_pods():
+    isvc = build_inference_service("digits")
+    predictor = isvc["spec"]["predictor"]
+    assert isvc["metadata"]["namespace"] == k8s.NAMESPACE
+    assert predictor["model"]["modelFormat"] == {"name": "tensorflow"}
+    assert predictor["model"]["storageUri"] == f"pvc://{k8s.MODELS_PVC}/digits"
+    assert predictor["serviceAccountName"] == k8s.PREDICTOR_SERVICE_ACCOUNT
+    assert predictor["priorityClassName"] == k8s.PRIORITY_PRODUCTION
+    assert predictor["securityContext"] == k8s.pod_security_context()
+    assert predictor["model"]["securityContext"] == k8s.container_security_context()
+    assert "canaryTrafficPercent" not in predictor and "nodeSelector" not in predictor
+
+
+def test_distml_predictor_serves_the_repository_on_the_pvc():
+    isvc = build_inference_service("digits-prod", runtime="distml", model_name="digits",
+                                   storage_uri="pvc://distml-models/repo/digits", gpus=1)
+    predictor = isvc["spec"]["predictor"]
+    container = predictor["containers"][0]
+    args = dict(zip(container["args"][::2], container["args"][1::2]))
+    assert container["command"] == ["distml", "serve"]
+    assert args["--repo"] == f"{k8s.MODELS_MOUNT}/repo" and args["--model-name"] == "digits"
+    assert args["--served-name"] == "digits-prod"
+    assert container["image"] == k8s.GPU_IMAGE
+    assert container["resources"]["limits"][k8s.GPU_RESOURCE] == "1"
+    assert predictor["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/digits-prod/ready"
+    assert predictor["tolerations"] and predictor["nodeSelector"]
+
+
+@pytest.mark.parametrize("options, words", [
+    (dict(name="Digits"), "lowercase"),
+    (dict(canary_traffic_percent=120), "0-100"),
+    (dict(canary_traffic_percent=10, deployment_mode="RawDeployment"), "Serverless"),
+    (dict(min_replicas=3, max_replicas=1), "min"),
+    (dict(runtime="distml", storage_uri="s3://bucket/digits"), "pvc://"),
+    (dict(runtime="triton"), "unknown runtime"),
+])
+def test_impossible_requests_are_usage_errors(options, words):
+    name = options.pop("name", "digits")
+    with pytest.raises(UsageError, match=words):
+        build_inference_service(name, **options)
+
+
+def test_cli_dry_run_prints_yaml_and_changes_nothing():
+    result = run_cli("deploy", "--target", "kserve", "--model-name", "digits", "--runtime", "distml",
+                     "--canary-traffic-percent", "20", "--dry-run")
+    isvc = yaml.safe_load(result.stdout)
+    assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
+    bad = run_cli("deploy", "--target", "kserve", "--model-name", "Bad_Name", "--dry-run", check=False)
+    assert bad.returncode == 2 and "lowercase" in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,164 @@
+"""`distml serve` with a trained model: V1/V2 over REST and gRPC through KServe's own clients
+and plain HTTP, health endpoints, and every kind of bad input."""
+
+import asyncio
+import base64
+
+import numpy as np
+import pytest
+
+from tests.deploy.conftest import accuracy, local_predictions, make_repo, png_b64
+from tests.deploy.server import Server
+
+MODEL = "digits"
+MAX_BATCH = 8
+
+
+@pytest.fixture(scope="module")
+def served(trained_models, tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("repo"), MODEL, trained_models["cnn"])
+    server = Server(repo, MODEL, tmp_path_factory.mktemp("logs") / "serve.log", max_batch_size=MAX_BATCH)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def expected(trained_models, test_images):
+    """Eight real test images, their labels and the class ids the served SavedModel gives them."""
+    images, labels = test_images[0][:MAX_BATCH], test_images[1][:MAX_BATCH]
+    return images, labels, local_predictions(trained_models["cnn"], images)
+
+
+def pixels_v1(images):
+    return {"instances": images.astype(int).tolist()}
+
+
+def test_health_endpoints(served):
+    assert served.get("/v2/health/live") == (200, {"live": True})
+    assert served.get("/v2/health/ready") == (200, {"ready": True})
+    assert served.get(f"/v2/models/{MODEL}/ready") == (200, {"name": MODEL, "ready": True})
+    assert served.get(f"/v1/models/{MODEL}") == (200, {"name": MODEL, "ready": True})
+    status, metadata = served.get(f"/v2/models/{MODEL}")
+    assert status == 200
+    assert metadata["inputs"] == [{"name": "images", "datatype": "FP32", "shape": [-1, 28, 28, 1]}]
+    assert served.get("/v2/models/nope/ready")[0] == 404
+
+
+def test_v1_plain_http_pixels_and_png(served, expected):
+    images, labels, class_ids = expected
+    status, body = served.post(f"/v1/models/{MODEL}:predict", pixels_v1(images))
+    assert status == 200, body
+    assert [p["class_id"] for p in body["predictions"]] == class_ids.tolist()
+    assert [p["class_name"] for p in body["predictions"]] == [str(i) for i in class_ids]  # digits: class names "0".."9"
+    assert all(abs(sum(p["probabilities"]) - 1) < 1e-3 and len(p["probabilities"]) == 10 for p in body["predictions"])
+    assert body["model_version"] == "1"
+    assert accuracy(class_ids, labels) >= 0.5
+
+    status, body = served.post(f"/v1/models/{MODEL}:predict", {"instances": [{"b64": png_b64(im)} for im in images]})
+    assert status == 200, body
+    assert [p["class_id"] for p in body["predictions"]] == class_ids.tolist()
+
+
+def test_kserve_rest_client_v1_and_v2(served, expected):
+    from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
+
+    images, _, class_ids = expected
+
+    async def calls():
+        v1 = InferenceRESTClient(RESTConfig(protocol="v1", retries=0))
+        v2 = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
+        try:
+            v1_body = await v1.infer(served.base_url, {"instances": [{"b64": png_b64(im)} for im in images]}, model_name=MODEL)
+            pixels = InferInput("images", list(images.shape), "FP32")
+            pixels.set_data_from_numpy(images.astype(np.float32), binary_data=False)
+            pngs = InferInput("images", [len(images)], "BYTES", [png_b64(im) for im in images])
+            responses = [await v2.infer(served.base_url, InferRequest(MODEL, [tensor]), model_name=MODEL)
+                         for tensor in (pixels, pngs)]
+        finally:
+            await v1.close()
+            await v2.close()
+        return v1_body, responses
+
+    v1_body, responses = asyncio.run(calls())
+    assert [p["class_id"] for p in v1_body["predictions"]] == class_ids.tolist()
+    for response in responses:
+        outputs = {o.name: o for o in response.outputs}
+        assert outputs["class_ids"].as_numpy().tolist() == class_ids.tolist()
+        assert [str(n) for n in outputs["class_names"].as_numpy()] == [str(i) for i in class_ids]
+        assert outputs["probabilities"].as_numpy().reshape(len(images), 10).argmax(1).tolist() == class_ids.tolist()
+
+
+def test_kserve_grpc_client(served, expected):
+    import grpc
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+
+    images, _, class_ids = expected
+    pixels = InferInput("images", list(images.shape), "UINT8")
+    pixels.set_data_from_numpy(images, binary_data=True)  # raw_input_contents
+    raw_pngs = InferInput("images", [len(images)], "BYTES", [base64.b64decode(png_b64(im)) for im in images])
+    too_bright = InferInput("images", [1, 28, 28, 1], "FP32")
+    too_bright.set_data_from_numpy(np.full((1, 28, 28, 1), 300, np.float32), binary_data=False)
+
+    async def calls():
+        client = InferenceGRPCClient(served.grpc_url, retries=2)
+        try:
+            assert await client.is_server_ready()
+            assert await client.is_model_ready(MODEL)
+            good = [await client.infer(InferRequest(MODEL, [tensor])) for tensor in (pixels, raw_pngs)]
+            with pytest.raises(grpc.RpcError) as bad:
+                await client.infer(InferRequest(MODEL, [too_bright]))
+            return good, bad.value
+        finally:
+            await client.close()
+
+    good, bad = asyncio.run(calls())
+    for response in good:
+        outputs = {o.name: o for o in response.outputs}
+        assert outputs["class_ids"].as_numpy().tolist() == class_ids.tolist()
+        assert [n.decode() for n in outputs["class_names"].as_numpy()] == [str(i) for i in class_ids]
+        assert response.model_version == "1"
+    assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "expected pixel values 0-255" in bad.details()
+
+
+def _bad_requests(image):
+    good_pixels = image.astype(int).tolist()
+    v2 = lambda **tensor: {"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "FP32",  # noqa: E731
+                                       "data": image.astype(float).reshape(-1).tolist(), **tensor}]}
+    return {
+        # case: (path suffix, body, content type, words the error must contain)
+        "v1 wrong shape": (":predict", {"instances": [good_pixels[:27]]}, None, "expected shape [28, 28, 1]"),
+        "v1 wrong dtype": (":predict", {"instances": [[["a"] * 28] * 28]}, None, "expected numeric pixel values"),
+        "v1 out of range": (":predict", {"instances": [[[-5] * 28] * 28]}, None, "expected pixel values 0-255"),
+        "v1 empty batch": (":predict", {"instances": []}, None, "empty batch"),
+        "v1 batch too large": (":predict", {"instances": [good_pixels] * (MAX_BATCH + 1)}, None, f"--max-batch-size {MAX_BATCH}"),
+        "v1 undecodable image": (":predict", {"instances": [{"b64": "aGVsbG8gd29ybGQ="}]}, None, "expected a PNG or JPEG"),
+        "v1 not base64": (":predict", {"instances": [{"b64": "%%%"}]}, None, "base64"),
+        "v1 malformed json": (":predict", b'{"instances": [', None, "Unrecognized request format"),
+        "v1 no instances": (":predict", {"inputs": []}, None, '"instances"'),
+        "v1 not json": (":predict", b"hello", "text/plain", '"instances"'),
+        "v2 wrong shape": ("/infer", v2(shape=[1, 28, 28, 3], data=[0] * 28 * 28 * 3), None, "expected shape [N, 28, 28, 1]"),
+        "v2 shape/data mismatch": ("/infer", v2(data=[1, 2, 3]), None, "does not match its declared shape"),
+        "v2 wrong dtype": ("/infer", v2(datatype="BOOL"), None, "datatype BOOL is not accepted"),
+        "v2 out of range": ("/infer", v2(data=[256.0] * 784), None, "expected pixel values 0-255"),
+        "v2 empty batch": ("/infer", v2(shape=[0, 28, 28, 1], data=[]), None, "empty batch"),
+        "v2 batch too large": ("/infer", v2(shape=[MAX_BATCH + 1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)), None, "--max-batch-size"),
+        "v2 undecodable image": ("/infer", v2(shape=[1], datatype="BYTES", data=["aGVsbG8gd29ybGQ="]), None, "expected a PNG or JPEG"),
+        "v2 malformed json": ("/infer", b'{"inputs": [{"name": ', None, "expected a V2 inference request"),
+        "v2 missing fields": ("/infer", {"inputs": [{"name": "images"}]}, None, "expected a V2 inference request"),
+    }
+
+
+def test_bad_inputs_get_400_with_what_was_expected(served, expected):
+    images = expected[0]
+    failures = []
+    for case, (suffix, body, content_type, words) in _bad_requests(images[0]).items():
+        prefix = f"/v1/models/{MODEL}" if suffix == ":predict" else f"/v2/models/{MODEL}"
+        status, response = served.post(prefix + suffix, body, content_type or "application/json")
+        message = (response or {}).get("error", "")
+        if status != 400 or words not in message:
+            failures.append(f"{case}: {status} {message!r} (wanted 400 mentioning {words!r})")
+    assert not failures, "\n".join(failures)
+    # The server keeps serving after all of that.
+    status, body = served.post(f"/v1/models/{MODEL}:predict", pixels_v1(images[:1]))
+    assert status == 200 and body["predictions"][0]["class_id"] == int(expected[2][0])
