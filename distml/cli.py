@@ -2,7 +2,7 @@
 entrypoint), plus `run` and `compile`.
 
 Every subcommand module exposes `add_arguments(parser)` and `run(args)`, and imports
-TensorFlow only inside `run`, so `distml --help` and pipeline compilation stay fast.
+TensorFlow only inside `run`, so `--help` and pipeline compilation stay fast.
 """
 
 import argparse
@@ -25,7 +25,9 @@ SUBCOMMANDS = {
 }
 
 
-def build_parser():
+def build_parser(argv=()):
+    """The parser; only the subcommand named in `argv` is imported and given its arguments,
+    so one command neither waits for nor breaks on another's imports (KFP, kserve)."""
     parser = argparse.ArgumentParser(
         prog="distml",
         description="Distributed TensorFlow components for Kubeflow Pipelines and Argo Workflows.",
@@ -33,16 +35,13 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"distml {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = next((arg for arg in argv if arg in SUBCOMMANDS), None)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as e:
-            if not module_name.startswith(e.name or "?"):
-                raise
-            continue  # not built yet
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub)
-        sub.set_defaults(handler=module.run)
+        if name == chosen:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub)
+            sub.set_defaults(handler=module.run)
     return parser
 
 
@@ -60,8 +59,8 @@ def configure_logging(verbose):
 
 
 def main(argv=None):
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     configure_logging(args.verbose)
     try:
         return args.handler(args) or 0

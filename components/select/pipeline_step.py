@@ -1,0 +1,45 @@
+"""What the KFP select step does around the core: resolve where the shards are, write
+selection.json as the step's artifact, and give the wrapper what the Kubeflow UI shows."""
+
+import base64
+import json
+import tempfile
+from pathlib import Path
+
+from distml.components.select.report import CONFUSION_CHART, METRIC_CHART
+
+
+def select_step(dataset_artifact, candidate_paths, selection_path, **options):
+    from distml.components.ingest.reader import data_location
+    from distml.components.select.core import select_models
+
+    with tempfile.TemporaryDirectory() as report_dir:
+        selection = select_models(data_location(dataset_artifact), candidate_paths, output_dir=report_dir, **options)
+        report = (Path(report_dir) / "report.md").read_text()
+        report = _inline_charts(report, Path(report_dir))
+    Path(selection_path).write_text(json.dumps(selection, indent=2) + "\n")
+    metrics = {}
+    for candidate in selection["candidates"]:
+        for name, value in candidate["metrics"].items():
+            if isinstance(value, (int, float)):
+                metrics[f"{candidate['name']}-{name}"] = value
+    pushed = selection["pushed"] or {}
+    return {
+        "blessed": bool(selection["blessed"]),
+        "metrics": metrics,
+        "class_names": selection["class_names"],
+        "confusion_matrix": selection["confusion_matrix"],
+        "report_markdown": report,
+        "summary": {"winner": selection["winner"], "blessed": selection["blessed"], "reason": selection["reason"],
+                    "pushed_version": pushed.get("version", 0), "pushed_path": pushed.get("path", "")},
+    }
+
+
+def _inline_charts(markdown, folder):
+    """The KFP UI renders one Markdown file: embed the PNG charts as data URIs."""
+    for chart in (METRIC_CHART, CONFUSION_CHART):
+        path = folder / chart
+        if path.is_file():
+            data = base64.b64encode(path.read_bytes()).decode()
+            markdown = markdown.replace(f"({chart})", f"(data:image/png;base64,{data})")
+    return markdown

@@ -1,0 +1,1 @@
+"""The Kubeflow pipeline `train-and-deploy`, its compilation, and `distml run` (kfp.local)."""

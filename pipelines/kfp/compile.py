@@ -1,0 +1,28 @@
+"""Compile the KFP pieces: each component's component.yaml and the pipeline YAML."""
+
+import tempfile
+from pathlib import Path
+
+from kfp import compiler
+
+COMPILED_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
+
+
+def _compile_to_text(func):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "out.yaml"
+        compiler.Compiler().compile(func, str(path))
+        return path.read_text()
+
+
+def render():
+    """{path relative to the source tree: YAML text}."""
+    from distml.components.deploy.component import deploy
+    from distml.components.ingest.component import ingest
+    from distml.components.select.component import select
+    from distml.components.train.component import train
+    from distml.pipelines.kfp.train_and_deploy import train_and_deploy
+
+    files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in (ingest, train, select, deploy)}
+    files[COMPILED_PIPELINE] = _compile_to_text(train_and_deploy)
+    return files

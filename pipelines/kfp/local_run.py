@@ -1,0 +1,125 @@
+"""`distml run`: the train-and-deploy pipeline on this machine with kfp.local.
+
+The same pipeline and components as on a cluster, with the local launcher (worker
+processes on localhost) instead of TFJobs, the shards and models in the work directory
+instead of volumes, and the local model repository instead of KServe. kfp.local's cache
+(in the work directory) makes a repeated run with the same inputs execute nothing.
+"""
+
+import contextlib
+import datetime
+import json
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from distml.components.common.errors import DistmlError, UsageError
+from distml.pipelines.kfp.local_output import KfpOutputFilter
+from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_TYPES
+
+log = logging.getLogger("distml")
+
+DEFAULT_WORKDIR = "distml-output"
+
+
+def run_locally(
+    workdir=DEFAULT_WORKDIR,
+    *,
+    dataset="digits",
+    model_types=tuple(MODEL_TYPES),
+    workers=2,
+    epochs=5,
+    batch_size=64,
+    learning_rate=0.001,
+    num_shards=8,
+    min_accuracy=0.8,
+    min_improvement=0.0,
+    model_name=MODEL_NAME,
+    cache=True,
+    terminal=None,
+):
+    """Run the pipeline; return a summary dict (also written to <workdir>/last-run.json)."""
+    from kfp import local
+
+    from distml.pipelines.kfp.train_and_deploy import build_pipeline
+
+    if not model_types:
+        raise UsageError("give at least one model type")
+    if workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {workers}")
+    if num_shards < workers:
+        raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")
+    workdir = Path(workdir).resolve()
+    (workdir / "logs").mkdir(parents=True, exist_ok=True)
+    log_path = workdir / "logs" / f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}.log"
+    model_repo = workdir / "model-repo"
+
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(workdir / "pipeline-root"),
+        enable_caching=cache,
+        cache_root=str(workdir / "cache"),
+        raise_on_error=True,
+    )
+    pipeline = build_pipeline(for_cluster=False)
+    # SubprocessRunner runs the components in this Python, which has distml: the warning
+    # that the distml image is "not a Python image" does not apply.
+    warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
+    started = time.monotonic()
+    terminal = terminal or sys.stdout
+    with open(log_path, "w") as log_file, contextlib.redirect_stdout(KfpOutputFilter(terminal, log_file)):
+        try:
+            task = pipeline(
+                dataset=dataset, num_shards=num_shards, model_types=list(model_types), workers=workers,
+                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, gpus_per_worker=0,
+                launcher="local", min_accuracy=min_accuracy, min_improvement=min_improvement,
+                serving_target="local", data_root="", models_root=str(workdir / "models"),
+                model_repo=str(model_repo), model_name=model_name,
+            )
+        except RuntimeError as e:
+            raise DistmlError(f"the pipeline failed: {str(e).splitlines()[0]} (full log: {log_path})") from None
+    selection = json.loads(Path(task.output.uri).read_text())
+    summary = summarize(selection, time.monotonic() - started, model_repo, model_name, log_path)
+    (workdir / "last-run.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def summarize(selection, wall_time_s, model_repo, model_name, log_path):
+    variants = [
+        {
+            "model_type": c["name"],
+            "accuracy": c["metrics"]["accuracy"],
+            "loss": c["metrics"]["loss"],
+            "train_time_s": (c.get("training") or {}).get("wall_time_s"),
+        }
+        for c in selection["candidates"]
+    ]
+    pushed = selection.get("pushed")
+    return {
+        "variants": variants,
+        "winner": selection["winner"],
+        "blessed": selection["blessed"],
+        "reason": selection["reason"],
+        "model_path": pushed["path"] if pushed else None,
+        "model_repo": str(model_repo),
+        "model_name": model_name,
+        "dataset_dir": selection["dataset"]["dir"],
+        "wall_time_s": round(wall_time_s, 1),
+        "log": str(log_path),
+    }
+
+
+def format_summary(summary):
+    rows = [f"{'variant':<12} {'accuracy':>9} {'loss':>8} {'train time':>11}"]
+    for v in summary["variants"]:
+        train_time = f"{v['train_time_s']:.1f} s" if v["train_time_s"] is not None else "-"
+        mark = "  <- winner" if v["model_type"] == summary["winner"] else ""
+        rows.append(f"{v['model_type']:<12} {v['accuracy']:>9.4f} {v['loss']:>8.4f} {train_time:>11}{mark}")
+    rows.append("")
+    rows.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['reason']})")
+    if summary["model_path"]:
+        rows.append(f"model:   {summary['model_path']}")
+    rows.append(f"total:   {summary['wall_time_s']:.1f} s; full log: {summary['log']}")
+    return "\n".join(rows)

@@ -1,0 +1,76 @@
+"""`distml run`: the whole train-and-deploy pipeline on this machine (kfp.local), offline."""
+
+import json
+import signal
+
+from distml.components.common.errors import UsageError
+
+
+def model_type_list(text):
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    if not types:
+        raise UsageError("--model-types needs at least one model type")
+    return types
+
+
+def add_arguments(parser):
+    from distml.pipelines.kfp.local_run import DEFAULT_WORKDIR
+    from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_TYPES
+
+    parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
+                        help=f"artifacts, cache, model repository and logs (default: ./{DEFAULT_WORKDIR})")
+    parser.add_argument("--dataset", default="digits", help="digits (offline, default), tfds:NAME[:VERSION] or folder:PATH")
+    parser.add_argument("--model-types", default=",".join(MODEL_TYPES), help="comma-separated (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="local worker processes per training (default: 2)")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=64, help="per worker")
+    parser.add_argument("--learning-rate", type=float, default=0.001)
+    parser.add_argument("--num-shards", type=int, default=8)
+    parser.add_argument("--min-accuracy", type=float, default=0.8, help="bless the winner only from this test accuracy")
+    parser.add_argument("--min-improvement", type=float, default=0.0, help="over the version already in the repository")
+    parser.add_argument("--model-name", default=MODEL_NAME)
+    parser.add_argument("--no-cache", dest="cache", action="store_false", help="run every step even if its inputs are unchanged")
+    parser.add_argument("--serve", action="store_true",
+                        help="afterwards start `distml serve`, send it one real test image, and keep serving until Ctrl-C")
+
+
+def run(args):
+    from distml.pipelines.kfp.local_run import format_summary, run_locally
+
+    summary = run_locally(
+        args.workdir, dataset=args.dataset, model_types=model_type_list(args.model_types), workers=args.workers,
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, num_shards=args.num_shards,
+        min_accuracy=args.min_accuracy, min_improvement=args.min_improvement, model_name=args.model_name,
+        cache=args.cache,
+    )
+    print()
+    print(format_summary(summary))
+    from distml.components.deploy.core import serve_command
+
+    if not summary["model_path"]:
+        print("\nnothing was pushed, so there is nothing new to serve")
+        return 0
+    print(f"\nserve it:  {serve_command(summary['model_repo'], summary['model_name'])}")
+    if args.serve:
+        serve_and_predict(summary)
+    return 0
+
+
+def serve_and_predict(summary):
+    from distml.pipelines.kfp import local_serve
+
+    http_port, grpc_port = local_serve.free_port(), local_serve.free_port()
+    server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port)
+    try:
+        image, label = local_serve.one_test_image(summary["dataset_dir"])
+        prediction = local_serve.predict_v1(http_port, summary["model_name"], image)
+        print(f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class {label}:")
+        print(json.dumps(prediction)[:600])
+        print(f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); Ctrl-C to stop")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=60)

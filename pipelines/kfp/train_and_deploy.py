@@ -1,0 +1,106 @@
+"""The Kubeflow pipeline `train-and-deploy`:
+
+    ingest (cached) -> ParallelFor(model types) train -> Collected -> select -> If(blessed) deploy
+
+`build_pipeline(for_cluster=True)` is what is compiled and uploaded to the Kubeflow UI: it
+adds the Kubernetes settings (volumes, Kueue labels, GPU tolerations, timeouts) and turns
+caching off for deploy. `distml run` builds it with `for_cluster=False`: the same graph and
+components, without the settings kfp.local cannot apply, and with deploy cacheable so that
+a repeated run executes nothing (a local deploy only publishes to the model repository).
+"""
+
+from typing import List
+
+from kfp import dsl, kubernetes
+
+from distml.components.common import k8s
+from distml.components.deploy.component import deploy
+from distml.components.ingest.component import ingest
+from distml.components.select.component import select
+from distml.components.train.component import train
+
+PIPELINE_NAME = "train-and-deploy"
+MODEL_TYPES = ["cnn", "dropout", "batch_norm"]
+# At most this many trainings at once: each is a whole TFJob, and GPUs are finite.
+TRAINING_PARALLELISM = 3
+MODEL_REPO = f"{k8s.MODELS_MOUNT}/repo"
+MODEL_NAME = "distml-classifier"
+
+
+def _on_cluster(task, *, timeout_s, gpu_tolerant=False):
+    kubernetes.mount_pvc(task, pvc_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT)
+    kubernetes.mount_pvc(task, pvc_name=k8s.MODELS_PVC, mount_path=k8s.MODELS_MOUNT)
+    kubernetes.set_timeout(task, timeout_s)
+    kubernetes.set_security_context(task, run_as_user=k8s.RUN_AS_USER, run_as_group=k8s.RUN_AS_USER, run_as_non_root=True)
+    for key, value in k8s.kueue_labels(k8s.LOCAL_QUEUE, k8s.PRIORITY_PRODUCTION).items():
+        kubernetes.add_pod_label(task, key, value)
+    if gpu_tolerant:
+        kubernetes.add_toleration(task, key=k8s.GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+    return task
+
+
+def build_pipeline(for_cluster=True):
+    @dsl.pipeline(
+        name=PIPELINE_NAME,
+        description="Sharded ingestion, multi-worker training of several model variants, selection, KServe deployment.",
+    )
+    def train_and_deploy(
+        dataset: str = "tfds:fashion_mnist",
+        num_shards: int = 8,
+        model_types: List[str] = MODEL_TYPES,
+        workers: int = 2,
+        epochs: int = 5,
+        batch_size: int = 64,
+        learning_rate: float = 0.001,
+        gpus_per_worker: int = 1,
+        launcher: str = "tfjob",
+        queue: str = k8s.LOCAL_QUEUE,
+        priority_class: str = k8s.PRIORITY_PRODUCTION,
+        min_accuracy: float = 0.85,
+        min_improvement: float = 0.0,
+        serving_target: str = "kserve",
+        serving_runtime: str = "tfserving",
+        namespace: str = k8s.NAMESPACE,
+        image: str = k8s.IMAGE,
+        data_root: str = k8s.DATASETS_MOUNT,
+        models_root: str = k8s.MODELS_MOUNT,
+        model_repo: str = MODEL_REPO,
+        model_name: str = MODEL_NAME,
+    ) -> dsl.Artifact:
+        ingest_task = ingest(dataset=dataset, num_shards=num_shards, data_root=data_root)
+        ingest_task.set_display_name("ingest").set_container_image(image).set_retry(num_retries=2, backoff_duration="30s")
+
+        with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
+            train_task = train(
+                dataset=ingest_task.outputs["dataset_artifact"], model_type=model_type, epochs=epochs,
+                batch_size=batch_size, learning_rate=learning_rate, workers=workers, launcher=launcher,
+                gpus_per_worker=gpus_per_worker, image=image, namespace=namespace, queue=queue,
+                priority_class=priority_class, models_root=models_root,
+            )
+            train_task.set_display_name("train").set_container_image(image)
+
+        select_task = select(
+            dataset=ingest_task.outputs["dataset_artifact"], candidates=dsl.Collected(train_task.outputs["model"]),
+            model_repo=model_repo, model_name=model_name, min_accuracy=min_accuracy, min_improvement=min_improvement,
+        )
+        select_task.set_display_name("select").set_container_image(image)
+
+        with dsl.If(select_task.outputs["Output"] == True, name="if-blessed"):  # noqa: E712 (a KFP condition, not Python)
+            deploy_task = deploy(
+                selection=select_task.outputs["selection"], model_repo=model_repo, model_name=model_name,
+                target=serving_target, namespace=namespace, runtime=serving_runtime, image=image,
+            )
+            deploy_task.set_display_name("deploy").set_container_image(image)
+
+        if for_cluster:
+            _on_cluster(ingest_task, timeout_s=3600)
+            _on_cluster(train_task, timeout_s=4 * 3600, gpu_tolerant=True)
+            _on_cluster(select_task, timeout_s=1800)
+            _on_cluster(deploy_task, timeout_s=1800)
+            deploy_task.set_caching_options(False).set_retry(num_retries=2, backoff_duration="30s")
+        return select_task.outputs["selection"]
+
+    return train_and_deploy
+
+
+train_and_deploy = build_pipeline(for_cluster=True)
