@@ -2,6 +2,9 @@
 
 import argparse
 import json
+import logging
+import os
+import sys
 
 from distml.components.train.config import LAUNCHERS, LR_SCHEDULES, WORKER_LAUNCHER
 from distml.components.train.models import MODELS
@@ -51,7 +54,13 @@ def run(args):
 
     if args.launcher == WORKER_LAUNCHER:
         config = core.config_from_args(args)
-        metrics = core.run_worker(config, attempt=args.attempt)
+        core.run_worker(config, attempt=args.attempt)
+        # The work is done and written; TensorFlow's interpreter teardown (coordination
+        # service shutdown, thread pools) adds 5-10 s per worker for nothing.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     else:
         from distml.components.train.tfjob import tfjob_options_from_args
 

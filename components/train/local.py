@@ -98,8 +98,13 @@ class WorkerGroup:
     def wait(self, startup_timeout, deadline):
         """Return when every worker exited 0; raise GroupFailed or DistmlError otherwise."""
         startup_deadline = time.monotonic() + startup_timeout
+        finished = set()
         while True:
             codes = [p.poll() for p in self.procs]
+            for index, code in enumerate(codes):
+                if code == 0 and index not in finished:
+                    finished.add(index)
+                    log.info("worker %d finished", index)
             for index, code in enumerate(codes):
                 if code not in (None, 0):
                     self._drain()

@@ -233,7 +233,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
             write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
         save(current)
 
-    return _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, {
+    result = _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, {
         "model_type": config.model_type,
         "run_id": config.run_id,
         "num_workers": task.num_workers,
@@ -250,6 +250,11 @@ def _train(config, task, distributed, attempt, scratch_dir):
         "resumed_from_step": start_step,
         "attempt": attempt,
     })
+    if distributed:
+        # Leave together: a worker that exits while a peer still works makes TensorFlow's
+        # coordination service wait for heartbeats, delaying the end by several seconds.
+        strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+    return result
 
 
 def _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, metrics):
