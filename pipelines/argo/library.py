@@ -13,6 +13,8 @@ parameter with a default, so callers pass only what differs.
               pushed-version
     deploy    resource: applies a KServe InferenceService, waits until the model is loaded;
               outputs url
+    deploy-rollout  `distml deploy --target kserve`: generation-aware wait and rollback;
+              outputs result
 """
 
 from pathlib import Path
@@ -308,6 +310,34 @@ def deploy_template():
     )
 
 
+def deploy_rollout_template():
+    """The alternative to `deploy` for updates: `distml deploy --target kserve` waits until KServe
+    has reconciled the new generation (which a resource condition cannot express) and rolls
+    back a rollout that does not become ready. Needs only the Kubernetes API: slim image."""
+    return Container(
+        name="deploy-rollout",
+        inputs=inputs("model-name", "model-repo", "serving-priority-class", "slim-image", "priority-class"),
+        image=param("slim-image"),
+        command=["distml", "deploy"],
+        args=[
+            "--target", "kserve",
+            "--model-name", param("model-name"),
+            "--namespace", "{{workflow.namespace}}",
+            "--storage-uri", f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}",
+            "--priority-class", param("serving-priority-class"),
+            "--timeout", "600",
+            "--result-out", f"{OUTPUTS_DIR}/result",
+        ],
+        outputs=[output_file("result")],
+        volumes=[outputs_volume()],
+        resources=resources("100m", "256Mi"),
+        security_context=container_security_context(),
+        active_deadline_seconds="1800",
+        retry_strategy=retry_transient(2),
+        **pod_defaults(),
+    )
+
+
 def templates():
     return [
         ingest_template(),
@@ -316,6 +346,7 @@ def templates():
         train_template(),
         select_template(),
         deploy_template(),
+        deploy_rollout_template(),
     ]
 
 

@@ -65,3 +65,9 @@ def test_train_worker_flags_in_the_tfjob():
     args = parse(pod["containers"][0]["command"])
     assert args.launcher == "worker" and args.dataset_dir == "/mnt/datasets/ingest-abc"
     assert args.run_id and args.checkpoint_dir == "/mnt/models/runs/r/checkpoints/cnn"
+
+
+def test_deploy_rollout_template_flags():
+    args = parse(container_command("deploy-rollout"))
+    assert args.target == "kserve" and args.storage_uri == "pvc://distml-models/repo/distml-classifier"
+    assert args.namespace == "distml" and args.result_out
