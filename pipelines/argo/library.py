@@ -72,10 +72,9 @@ def param(name):
     return "{{inputs.parameters." + name + "}}"
 
 
-def inputs(*names, **overrides):
+def inputs(*names):
     """Input parameters with the shared defaults; a name without a default is required."""
-    defaults = {**DEFAULTS, **overrides}
-    return [Parameter(name=n, default=defaults[n]) if n in defaults else Parameter(name=n) for n in names]
+    return [Parameter(name=n, default=DEFAULTS[n]) if n in DEFAULTS else Parameter(name=n) for n in names]
 
 
 def output_file(name):
