@@ -1,0 +1,80 @@
+"""Metrics against scikit-learn, ranking ties, and the blessing rules (no TensorFlow)."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
+
+from distml.components.common.errors import UsageError
+from distml.components.select.blessing import bless, rank
+from distml.components.select.metrics import ConfusionAccumulator
+
+
+def test_metrics_match_scikit_learn_over_batches():
+    rng = np.random.default_rng(0)
+    num_classes, n = 4, 203
+    labels = rng.integers(0, num_classes, n)
+    logits = rng.normal(size=(n, num_classes)) + 2.0 * np.eye(num_classes)[labels]
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    predictions = probabilities.argmax(axis=1)
+    predictions[predictions == 3] = 2  # class 3 is never predicted: precision 0, not NaN
+
+    accumulator = ConfusionAccumulator(num_classes)
+    for start in range(0, n, 64):
+        batch = slice(start, start + 64)
+        accumulator.add(labels[batch], probabilities[batch], predictions[batch])
+    result = accumulator.result(["a", "b", "c", "d"])
+
+    m = result["metrics"]
+    assert m["num_examples"] == n
+    assert m["accuracy"] == pytest.approx(accuracy_score(labels, predictions))
+    assert m["loss"] == pytest.approx(log_loss(labels, probabilities, labels=range(num_classes)), rel=1e-6)
+    precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=range(num_classes), zero_division=0)
+    assert [c["precision"] for c in result["per_class"]] == pytest.approx(precision)
+    assert [c["recall"] for c in result["per_class"]] == pytest.approx(recall)
+    assert [c["f1"] for c in result["per_class"]] == pytest.approx(f1)
+    assert [c["support"] for c in result["per_class"]] == support.tolist()
+    assert m["macro_f1"] == pytest.approx(f1.mean())
+    assert result["confusion_matrix"] == confusion_matrix(labels, predictions, labels=range(num_classes)).tolist()
+    assert result["per_class"][3]["precision"] == 0.0
+
+
+def candidate(name, accuracy, loss):
+    return {"name": name, "metrics": {"accuracy": accuracy, "loss": loss}}
+
+
+def test_rank_by_accuracy_breaks_ties_by_loss_then_name():
+    ranked = rank([candidate("b", 0.9, 0.3), candidate("c", 0.9, 0.2), candidate("a", 0.8, 0.1), candidate("a2", 0.9, 0.3)], "accuracy")
+    assert [c["name"] for c in ranked] == ["c", "a2", "b", "a"]
+
+
+def test_rank_by_loss_prefers_lower():
+    ranked = rank([candidate("x", 0.9, 0.5), candidate("y", 0.8, 0.4)], "loss")
+    assert [c["name"] for c in ranked] == ["y", "x"]
+
+
+def test_rank_rejects_unknown_metric():
+    with pytest.raises(UsageError, match="unknown --metric"):
+        rank([candidate("x", 0.9, 0.5)], "auc")
+
+
+def test_bless_needs_min_accuracy():
+    blessed, checks = bless({"accuracy": 0.89, "loss": 0.4}, "accuracy", min_accuracy=0.9)
+    assert not blessed
+    assert "below --min-accuracy 0.9" in checks[0]["detail"]
+    assert bless({"accuracy": 0.9, "loss": 0.4}, "accuracy", min_accuracy=0.9)[0]
+
+
+def test_bless_against_baseline_needs_min_improvement():
+    winner = {"accuracy": 0.93, "loss": 0.30}
+    assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.92, "loss": 0.3}, min_improvement=0.01)[0]  # 0.93-0.92 in floats
+    assert not bless(winner, "accuracy", baseline_metrics={"accuracy": 0.925, "loss": 0.3}, min_improvement=0.01)[0]
+    assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.93, "loss": 0.3})[0]  # default: no regression
+    assert not bless(winner, "accuracy", baseline_metrics={"accuracy": 0.94, "loss": 0.3})[0]
+    # A negative margin tolerates a small regression, as TFX's absolute change thresholds do.
+    assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.94, "loss": 0.3}, min_improvement=-0.02)[0]
+
+
+def test_bless_on_loss_means_lower():
+    winner = {"accuracy": 0.9, "loss": 0.30}
+    assert bless(winner, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.35}, min_improvement=0.05)[0]
+    assert not bless(winner, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.29})[0]
