@@ -35,6 +35,8 @@ def train(
     volume at models_root and the result is copied into the artifact), local (worker
     processes in this container/machine) or in-process. steps_per_epoch 0: the full split.
     """
+    import json
+
     from distml.components.train.pipeline_step import train_step
 
     result = train_step(
@@ -46,4 +48,7 @@ def train(
     )
     for name, value in result["metrics"].items():
         metrics.log_metric(name, value)
+    # kfp.local treats a cached artifact whose file is missing as a cache miss.
+    with open(metrics.path, "w") as f:
+        json.dump(result["metrics"], f)
     model.metadata.update(result["metadata"])

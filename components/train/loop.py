@@ -131,7 +131,10 @@ def _train(config, task, distributed, attempt, scratch_dir):
                          f"replicas) is larger than the train split ({train_examples} examples)")
     steps_per_epoch = config.steps_per_epoch or train_examples // global_batch
     total_steps = config.epochs * steps_per_epoch
-    checkpoint_dir = config.run_checkpoint_dir
+    # <run dir>/checkpoints (the chief's; every worker restores from it), history-<step>.json,
+    # tensorboard/, and workertemp_<i>/ where PreemptionCheckpointHandler puts non-chief saves.
+    run_dir = config.run_checkpoint_dir
+    checkpoint_dir = run_dir / "checkpoints"
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     with strategy.scope():
@@ -154,7 +157,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
     manager = tf.train.CheckpointManager(
         checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2)
     start_step = int(step.numpy())
-    history = History(checkpoint_dir, enabled=task.is_chief)
+    history = History(run_dir, enabled=task.is_chief)
     history.restore(start_step)
     if start_step:
         log.info("restored checkpoint at step %d of %d (attempt %d)", start_step, total_steps, attempt)
@@ -198,7 +201,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
         if task.is_chief:
             log.info("checkpoint saved at step %d", at_step)
 
-    summary = tf.summary.create_file_writer(str(checkpoint_dir / "tensorboard")) if task.is_chief else None
+    summary = tf.summary.create_file_writer(str(run_dir / "tensorboard")) if task.is_chief else None
     current = start_step
     while current < total_steps:
         epoch = current // steps_per_epoch
@@ -233,7 +236,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
             write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
         save(current)
 
-    result = _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, {
+    result = _write_model(config, task, model, metadata, run_dir, scratch_dir, history, {
         "model_type": config.model_type,
         "run_id": config.run_id,
         "num_workers": task.num_workers,
@@ -257,7 +260,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
     return result
 
 
-def _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, history, metrics):
+def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, metrics):
     """Every worker exports (variables may need collective reads); only the chief's copy is kept."""
     model_info = {
         "model_type": config.model_type,
@@ -288,14 +291,14 @@ def _write_model(config, task, model, metadata, checkpoint_dir, scratch_dir, his
             "dataset_fingerprint": metadata["fingerprint"],
             "version": config.version,
         })
-        tensorboard = checkpoint_dir / "tensorboard"
+        tensorboard = run_dir / "tensorboard"
         if tensorboard.is_dir():
             shutil.copytree(tensorboard, staging / "tensorboard")
         (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
     if not config.keep_checkpoints:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
-            checkpoint_dir.parent.rmdir()  # the default .checkpoints folder, once no run uses it
+            run_dir.parent.rmdir()  # the default .checkpoints folder, once no run uses it
     log.info("model written to %s: %s", config.model_dir,
              ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float)))
     return metrics

@@ -1,0 +1,79 @@
+"""Multi-worker training on localhost: the local launcher, MWMS and fault tolerance (slow: real TF processes)."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from distml.components.common.errors import DistmlError
+from distml.components.train.config import TrainConfig, check
+from distml.components.train.local import launch_local
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def test_two_local_workers_train_a_model_that_serves_as_well_as_it_trained(digits_dataset, tmp_path):
+    import tensorflow as tf
+
+    from distml.components.ingest.reader import read_split
+
+    model_dir = tmp_path / "cnn"
+    result = run_cli("train", "--dataset", digits_dataset, "--model-dir", model_dir, "--launcher", "local",
+                     "--workers", 2, "--epochs", 2, "--batch-size", 32, "--run-id", "two-workers")
+    log = result.stderr
+    assert "[worker 1]" in log and re.search(r"\[worker 0\] .*epoch 2/2: loss [\d.]+, accuracy [\d.]+, \d+ examples/s", log)
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["num_workers"] == 2 and metrics["replicas"] == 2 and metrics["global_batch_size"] == 64
+    assert metrics["steps"] == metrics["total_steps"] == 2 * (1437 // 64)
+    assert [e["epoch"] for e in metrics["history"]] == [1, 2]
+
+    images, labels = next(iter(read_split(digits_dataset, "test", batch_size=1000, shuffle=False)))
+    serve = tf.saved_model.load(str(model_dir / "1")).signatures["serving_default"]
+    class_ids = serve(images=tf.cast(images, tf.float32))["class_ids"].numpy()
+    accuracy = float(np.mean(class_ids == labels.numpy()))
+    assert accuracy == pytest.approx(metrics["final"]["test_accuracy"])
+    assert accuracy > 0.7 and accuracy >= metrics["final"]["accuracy"] - 0.1
+    # Only the chief wrote: no checkpoint folder left beside the model, no worker scratch.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn"]
+    assert not [p for p in os.listdir("/tmp") if p.startswith("distml-two-workers-")]
+
+
+def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(digits_dataset, tmp_path):
+    model_dir = tmp_path / "model"
+    command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir", str(model_dir),
+               "--launcher", "local", "--workers", "2", "--epochs", "3", "--batch-size", "16",
+               "--checkpoint-every", "10", "--max-restarts", "2", "--timeout", "500"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    pids, killed, log = {}, None, []
+    for line in proc.stderr:
+        log.append(line)
+        started = re.search(r"started worker (\d+) \(pid (\d+)\)", line)
+        if started:
+            pids[int(started[1])] = int(started[2])
+        if killed is None and line.startswith("[worker 0]") and "checkpoint saved at step" in line:
+            killed = pids[1]
+            os.kill(killed, signal.SIGKILL)
+    assert proc.wait() == 0, "".join(log)
+    log = "".join(log)
+    assert killed is not None
+    assert "worker 1 was killed by SIGKILL" in log and "restart 1 of 2" in log
+    restored = [int(s) for s in re.findall(r"restored checkpoint at step (\d+)", log)]
+    assert restored and restored[0] >= 10
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["attempt"] == 1 and metrics["resumed_from_step"] == restored[0] > 0
+    assert metrics["steps"] == metrics["total_steps"] == 3 * (1437 // 32)
+    assert [e["epoch"] for e in metrics["history"]][-1] == 3
+    assert metrics["final"]["test_accuracy"] > 0.5
+
+
+def test_workers_that_never_join_hit_the_startup_timeout(digits_dataset, tmp_path):
+    config = check(TrainConfig(dataset_dir=str(digits_dataset), model_dir=str(tmp_path / "m"), epochs=1))
+    with pytest.raises(DistmlError, match=r"did not join the group within 0 s .*gave up after 0 restarts"):
+        launch_local(config, 2, max_restarts=0, startup_timeout=0.2)
+    assert not (tmp_path / "m").exists()
