@@ -52,6 +52,8 @@ def read_model_info(version_dir):
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise UsageError(f"{version_dir} has no {MODEL_INFO}: not a distml model version") from None
+    except ValueError as e:
+        raise UsageError(f"{path} is not valid JSON ({e}): not a distml model version") from None
 
 
 def resolve_version_dir(model_dir, version=None):
@@ -113,10 +115,9 @@ def push_version(version_dir, repo, model_name, version=None):
         raise UsageError(f"{target} already exists: versions in a model repository are immutable")
     with atomic_directory(target) as tmp:
         shutil.copytree(version_dir, tmp, dirs_exist_ok=True)
-        info_path = tmp / MODEL_INFO
-        info = json.loads(info_path.read_text())
+        info = read_model_info(tmp)
         info["version"] = str(number)
-        info_path.write_text(json.dumps(info, indent=2) + "\n")
+        (tmp / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
         # Make the copy readable by a server running as another user (the predictor pod).
         for root, dirs, files in os.walk(tmp):
             for name in dirs:
