@@ -113,7 +113,7 @@ def _read_json(path):
 
 def _training_summary(metrics):
     """What the report shows of how a candidate was trained (metrics.json is otherwise free-form)."""
-    keys = ("num_workers", "wall_time_s", "epochs", "model_type")
+    keys = ("model_type", "num_workers", "wall_time_s", "examples_per_sec")
     summary = {k: metrics[k] for k in keys if k in metrics}
     if isinstance(metrics.get("final"), dict):
         summary["final"] = metrics["final"]

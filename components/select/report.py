@@ -43,8 +43,8 @@ def render_markdown(selection):
         "",
         "## Candidates",
         "",
-        "| rank | candidate | accuracy | loss | macro precision | macro recall | macro F1 | eval s | model |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---|",
+        "| rank | candidate | accuracy | loss | macro precision | macro recall | macro F1 | workers | train s | model |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for rank, candidate in enumerate(_ranked(selection), 1):
         lines.append(_metrics_row(str(rank), candidate["name"], candidate))
@@ -158,5 +158,8 @@ def _winner(selection):
 
 def _metrics_row(rank, name, entry):
     m = entry["metrics"]
+    training = entry.get("training") or {}
+    workers = training.get("num_workers", "")
+    train_s = f"{training['wall_time_s']:.1f}" if isinstance(training.get("wall_time_s"), (int, float)) else ""
     return (f"| {rank} | {name} | {m['accuracy']:.4f} | {m['loss']:.4f} | {m['macro_precision']:.4f} | "
-            f"{m['macro_recall']:.4f} | {m['macro_f1']:.4f} | {entry.get('eval_seconds', 0):.1f} | `{entry['model_dir']}` |")
+            f"{m['macro_recall']:.4f} | {m['macro_f1']:.4f} | {workers} | {train_s} | `{entry['model_dir']}` |")

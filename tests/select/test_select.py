@@ -83,6 +83,15 @@ def test_metrics_match_the_keras_model_on_the_test_split(first_selection, traine
     assert abs(winner["metrics"]["accuracy"] - np.mean(predictions == labels)) <= 1 / len(labels)
 
 
+def test_metrics_match_what_training_measured_on_the_test_split(first_selection, trained_models):
+    """train evaluates its export with Keras' loss function; select's numpy metrics agree."""
+    for candidate in first_selection[0]["candidates"]:
+        final = json.loads((trained_models[candidate["name"]] / "metrics.json").read_text())["final"]
+        assert candidate["metrics"]["num_examples"] == final["test_examples"]
+        assert candidate["metrics"]["accuracy"] == pytest.approx(final["test_accuracy"])
+        assert candidate["metrics"]["loss"] == pytest.approx(final["test_loss"], rel=1e-4)
+
+
 def test_threshold_above_every_candidate_blesses_none_and_pushes_nothing(trained_models, digits_dataset, tmp_path, capsys):
     repo, out = tmp_path / "repo", tmp_path / "out"
     args = ["select", "--dataset-dir", digits_dataset, "--candidates", *trained_models.values(),
