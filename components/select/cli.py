@@ -1,13 +1,12 @@
 """`distml select`: the select component's container entrypoint (KFP and Argo run this)."""
 
 import json
-import logging
+from pathlib import Path
 
 from distml.components.common.errors import DistmlError
 
-log = logging.getLogger("distml")
-
-METRICS = ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1")  # see select.metrics
+# select.metrics.HIGHER_IS_BETTER's keys, repeated so `distml --help` needs no numpy.
+METRICS = ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1")
 
 
 def add_arguments(parser):
@@ -69,7 +68,5 @@ def run(args):
 
 def _write_value(path, value):
     if path:
-        from pathlib import Path
-
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(value)

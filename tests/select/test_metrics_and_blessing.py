@@ -5,8 +5,9 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from distml.components.common.errors import UsageError
+from distml.components.select import cli
 from distml.components.select.blessing import bless, rank
-from distml.components.select.metrics import ConfusionAccumulator
+from distml.components.select.metrics import HIGHER_IS_BETTER, ConfusionAccumulator
 
 
 def test_metrics_match_scikit_learn_over_batches():
@@ -50,6 +51,10 @@ def test_rank_by_accuracy_breaks_ties_by_loss_then_name():
 def test_rank_by_loss_prefers_lower():
     ranked = rank([candidate("x", 0.9, 0.5), candidate("y", 0.8, 0.4)], "loss")
     assert [c["name"] for c in ranked] == ["y", "x"]
+
+
+def test_cli_offers_every_metric():
+    assert cli.METRICS == tuple(HIGHER_IS_BETTER)
 
 
 def test_rank_rejects_unknown_metric():
