@@ -32,6 +32,7 @@ POLL_INTERVAL_S = 0.2
 USAGE_EXIT = UsageError.exit_code
 ERROR_EXIT = DistmlError.exit_code
 DISTML_ERROR_PREFIX = "distml train: error:"
+PREEMPTED_EXIT = 42  # PreemptionCheckpointHandler's exit after its checkpoint
 
 
 def free_ports(count):
@@ -51,6 +52,8 @@ def free_ports(count):
 def describe_exit(code):
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
+    if code == PREEMPTED_EXIT:
+        return f"was preempted (SIGTERM; saved a checkpoint and exited with status {code})"
     return f"exited with status {code}"
 
 
@@ -123,7 +126,9 @@ class WorkerGroup:
 
     def _raise_for(self, index, code):
         last = next((line for line in reversed(self.tails[index]) if line.strip()), "")
-        message = f"worker {index} {describe_exit(code)}" + (f": {last}" if last else "")
+        message = f"worker {index} {describe_exit(code)}"
+        if last and code not in (PREEMPTED_EXIT, -signal.SIGKILL):
+            message += f"; its last line: {last}"
         error_line = next((line for line in reversed(self.tails[index]) if DISTML_ERROR_PREFIX in line), None)
         if code == USAGE_EXIT and error_line:
             raise UsageError(error_line.split(DISTML_ERROR_PREFIX, 1)[1].strip())

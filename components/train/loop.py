@@ -25,6 +25,7 @@ log = logging.getLogger("distml")
 
 METRICS_FILE = "metrics.json"
 PROGRESS_INTERVAL_S = 10.0
+EXIT_BARRIER_TIMEOUT_MS = 600_000  # the chief exports and evaluates meanwhile
 
 
 def make_strategy(distributed):
@@ -254,9 +255,11 @@ def _train(config, task, distributed, attempt, scratch_dir):
         "attempt": attempt,
     })
     if distributed:
-        # Leave together: a worker that exits while a peer still works makes TensorFlow's
-        # coordination service wait for heartbeats, delaying the end by several seconds.
-        strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
+        # Leave together (a coordination-service barrier, not a collective: a peer that exits
+        # right after a collective can leave the other waiting on its last message).
+        from tensorflow.python.eager import context
+
+        context.context().wait_at_barrier(f"distml-end-{config.run_id}", EXIT_BARRIER_TIMEOUT_MS)
     return result
 
 

@@ -44,31 +44,38 @@ def test_two_local_workers_train_a_model_that_serves_as_well_as_it_trained(digit
     assert not [p for p in os.listdir("/tmp") if p.startswith("distml-two-workers-")]
 
 
-def test_a_killed_worker_restarts_the_group_from_the_last_checkpoint(digits_dataset, tmp_path):
+def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint(digits_dataset, tmp_path):
+    """Attempt 0: SIGKILL worker 1 after the first checkpoint. Attempt 1: SIGTERM it (a pod
+    eviction) after the next one; PreemptionCheckpointHandler saves a checkpoint and exits.
+    Each restarted group resumes where the last checkpoint left it and ends on the planned step."""
     model_dir = tmp_path / "model"
     command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir", str(model_dir),
                "--launcher", "local", "--workers", "2", "--epochs", "3", "--batch-size", "16",
                "--checkpoint-every", "10", "--max-restarts", "2", "--timeout", "500"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    pids, killed, log = {}, None, []
+    worker_1_pid, attempt, signalled, log = None, 0, [], []
     for line in proc.stderr:
         log.append(line)
-        started = re.search(r"started worker (\d+) \(pid (\d+)\)", line)
+        started = re.search(r"started worker 1 \(pid (\d+)\)", line)
         if started:
-            pids[int(started[1])] = int(started[2])
-        if killed is None and line.startswith("[worker 0]") and "checkpoint saved at step" in line:
-            killed = pids[1]
-            os.kill(killed, signal.SIGKILL)
+            worker_1_pid = int(started[1])
+        if "restarting from the latest checkpoint" in line:
+            attempt += 1
+        if line.startswith("[worker 0]") and "checkpoint saved at step" in line and len(signalled) == attempt < 2:
+            sig = (signal.SIGKILL, signal.SIGTERM)[attempt]
+            os.kill(worker_1_pid, sig)
+            signalled.append(sig)
     assert proc.wait() == 0, "".join(log)
     log = "".join(log)
-    assert killed is not None
+    assert signalled == [signal.SIGKILL, signal.SIGTERM]
     assert "worker 1 was killed by SIGKILL" in log and "restart 1 of 2" in log
-    restored = [int(s) for s in re.findall(r"restored checkpoint at step (\d+)", log)]
-    assert restored and restored[0] >= 10
+    assert "worker 1 was preempted" in log and "restart 2 of 2" in log
+    restored = [int(s) for s in re.findall(r"\[worker 0\] .*restored checkpoint at step (\d+)", log)]
+    assert len(restored) == 2 and 10 <= restored[0] < restored[1]
     metrics = json.loads((model_dir / "metrics.json").read_text())
-    assert metrics["attempt"] == 1 and metrics["resumed_from_step"] == restored[0] > 0
+    assert metrics["attempt"] == 2 and metrics["resumed_from_step"] == restored[1]
     assert metrics["steps"] == metrics["total_steps"] == 3 * (1437 // 32)
-    assert [e["epoch"] for e in metrics["history"]][-1] == 3
+    assert [e["epoch"] for e in metrics["history"]] == [1, 2, 3]
     assert metrics["final"]["test_accuracy"] > 0.5
 
 
