@@ -25,7 +25,7 @@ from pathlib import Path
 
 from distml.components.common.errors import UsageError
 from distml.components.common.files import write_text_atomic
-from distml.components.ingest.reader import load_metadata, verify_shards
+from distml.components.ingest.reader import data_location, load_metadata, verify_shards
 from distml.components.select import blessing, candidates as candidates_mod, repository
 from distml.components.select.metrics import HIGHER_IS_BETTER
 from distml.components.select.report import write_report
@@ -64,7 +64,8 @@ def select_models(
     metadata = load_metadata(dataset_dir)
     if split not in metadata["splits"]:
         raise UsageError(f"dataset {dataset_dir} has no split {split!r} (has {', '.join(metadata['splits'])})")
-    verify_shards(dataset_dir, metadata["splits"][split]["shards"])
+    # Once here, not per candidate; a pointer artifact (metadata only) names where the shards are.
+    verify_shards(data_location(dataset_dir, metadata), metadata["splits"][split]["shards"])
 
     refs = candidates_mod.load_candidates(candidates_mod.candidate_paths(candidates, candidates_dir))
     baseline_ref, baseline_source, baseline_note = _resolve_baseline(baseline, model_repo, model_name)

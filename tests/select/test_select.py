@@ -209,3 +209,12 @@ def test_cli_usage_errors_are_one_line(digits_dataset, tmp_path):
                      "--output-dir", tmp_path / "out", check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"distml select: error: model {tmp_path / 'nope'} does not exist or is not a directory"]
+
+
+def test_dataset_pointer_artifact_reads_the_shards_where_they_are(trained_models, digits_dataset, tmp_path):
+    """On a cluster KFP's dataset artifact is metadata.json alone, naming the shared volume's copy."""
+    pointer = tmp_path / "dataset-pointer"
+    pointer.mkdir()
+    shutil.copy(digits_dataset / "metadata.json", pointer)
+    selection = select_models(pointer, [trained_models["cnn"]])
+    assert selection["dataset"]["num_examples"] == selection["candidates"][0]["metrics"]["num_examples"] > 0
