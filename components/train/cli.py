@@ -53,28 +53,25 @@ def run(args):
     from distml.components.train import core
 
     if args.launcher == WORKER_LAUNCHER:
-        config = core.config_from_args(args)
-        core.run_worker(config, attempt=args.attempt)
+        core.run_worker(core.config_from_args(args), attempt=args.attempt)
         # The work is done and written; TensorFlow's interpreter teardown (coordination
-        # service shutdown, thread pools) adds 5-10 s per worker for nothing.
+        # service shutdown, thread pools) would add seconds per worker for nothing.
         logging.shutdown()
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    else:
-        from distml.components.train.tfjob import tfjob_options_from_args
 
-        metrics = core.train(
-            args.dataset_dir, args.model_dir, model_type=args.model_type, epochs=args.epochs,
-            steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, learning_rate=args.learning_rate,
-            lr_schedule=args.lr_schedule, seed=args.seed, workers=args.workers, launcher=args.launcher,
-            checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
-            keep_checkpoints=args.keep_checkpoints, max_restarts=args.max_restarts, run_id=args.run_id,
-            version=args.version, startup_timeout=args.startup_timeout, timeout=args.timeout,
-            tfjob=tfjob_options_from_args(args),
-        )
-    if metrics is None:
-        return 0
+    from distml.components.train.tfjob import tfjob_options_from_args
+
+    metrics = core.train(
+        args.dataset_dir, args.model_dir, model_type=args.model_type, epochs=args.epochs,
+        steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        lr_schedule=args.lr_schedule, seed=args.seed, workers=args.workers, launcher=args.launcher,
+        checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
+        keep_checkpoints=args.keep_checkpoints, max_restarts=args.max_restarts, run_id=args.run_id,
+        version=args.version, startup_timeout=args.startup_timeout, timeout=args.timeout,
+        tfjob=tfjob_options_from_args(args),
+    )
     if "manifest" in metrics:  # --launcher tfjob --dry-run
         import yaml
 
@@ -83,7 +80,7 @@ def run(args):
     if args.metrics_out:
         with open(args.metrics_out, "w") as f:
             json.dump(metrics, f, indent=2)
-    if args.launcher != WORKER_LAUNCHER:
-        print(json.dumps({k: metrics[k] for k in ("model_dir", "model_type", "final", "wall_time_s") if k in metrics}
-                         if "final" in metrics else metrics))
+    summary = {"model_dir": args.model_dir, **metrics}
+    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "status", "final",
+                                               "wall_time_s") if k in summary}))
     return 0

@@ -82,3 +82,16 @@ def test_each_model_type_trains_a_few_steps(digits_dataset, tmp_path):
         loaded = tf.saved_model.load(str(model_dir / "1"))
         out = loaded.signatures["serving_uint8"](images=tf.zeros([2, 28, 28, 1], tf.uint8))
         assert out["probabilities"].shape == (2, 10) and out["class_ids"].shape == (2,)
+
+
+def test_a_run_resumes_from_its_checkpoints_and_keeps_its_history(digits_dataset, tmp_path):
+    """Same run id, model type and model folder name: the second call continues the first run."""
+    common = dict(model_type="cnn", batch_size=32, run_id="resume-me", checkpoint_dir=tmp_path / "checkpoints")
+    first = train(digits_dataset, tmp_path / "a" / "model", epochs=1, keep_checkpoints=True, **common)
+    assert first["steps"] == 44 and first["resumed_from_step"] == 0
+    assert (tmp_path / "checkpoints" / "model-cnn-resume-me" / "checkpoints").is_dir()
+    second = train(digits_dataset, tmp_path / "b" / "model", epochs=2, **common)
+    assert second["resumed_from_step"] == 44 and second["steps"] == 88
+    assert [e["epoch"] for e in second["history"]] == [1, 2]
+    assert second["history"][0] == first["history"][0]
+    assert not (tmp_path / "checkpoints").exists()  # removed after success without --keep-checkpoints
