@@ -29,6 +29,8 @@ def select(
 
     baseline: "latest" (the newest version in the repository), a model path, or "" for none.
     """
+    import json
+
     from distml.components.select.pipeline_step import select_step
 
     result = select_step(
@@ -39,6 +41,11 @@ def select(
     for name, value in result["metrics"].items():
         evaluation.log_metric(name, value)
     confusion_matrix.log_confusion_matrix(result["class_names"], result["confusion_matrix"])
+    # kfp.local treats a cached artifact whose file is missing as a cache miss.
+    with open(evaluation.path, "w") as f:
+        json.dump(result["metrics"], f)
+    with open(confusion_matrix.path, "w") as f:
+        json.dump({"class_names": result["class_names"], "matrix": result["confusion_matrix"]}, f)
     with open(report.path, "w") as f:
         f.write(result["report_markdown"])
     selection.metadata.update(result["summary"])

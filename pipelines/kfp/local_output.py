@@ -19,6 +19,7 @@ class KfpOutputFilter(io.TextIOBase):
         self.terminal = terminal
         self.log_file = log_file
         self._pending = ""
+        self._colors = terminal.isatty()
         self._json_end = None  # the closing line of the executor-input JSON being skipped
         self._in_outputs = False
 
@@ -32,7 +33,7 @@ class KfpOutputFilter(io.TextIOBase):
         for line in lines:
             shown = self._show(line)
             if shown is not None:
-                self.terminal.write(shown + "\n")
+                self.terminal.write((shown if self._colors else _ANSI.sub("", shown)) + "\n")
         return len(text)
 
     def flush(self):

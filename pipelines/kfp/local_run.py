@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import json
 import logging
+import re
 import sys
 import time
 import warnings
@@ -31,6 +32,7 @@ def run_locally(
     model_types=tuple(MODEL_TYPES),
     workers=2,
     epochs=5,
+    steps_per_epoch=0,
     batch_size=64,
     learning_rate=0.001,
     num_shards=8,
@@ -73,7 +75,7 @@ def run_locally(
         try:
             task = pipeline(
                 dataset=dataset, num_shards=num_shards, model_types=list(model_types), workers=workers,
-                epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, gpus_per_worker=0,
+                epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate, gpus_per_worker=0,
                 launcher="local", min_accuracy=min_accuracy, min_improvement=min_improvement,
                 serving_target="local", data_root="", models_root=str(workdir / "models"),
                 model_repo=str(model_repo), model_name=model_name,
@@ -82,8 +84,14 @@ def run_locally(
             raise DistmlError(f"the pipeline failed: {str(e).splitlines()[0]} (full log: {log_path})") from None
     selection = json.loads(Path(task.output.uri).read_text())
     summary = summarize(selection, time.monotonic() - started, model_repo, model_name, log_path)
+    summary["executed_steps"] = executed_steps(log_path)
     (workdir / "last-run.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def executed_steps(log_path):
+    """The steps this run executed (the others came from the cache), from kfp.local's log."""
+    return re.findall(r"Executing task '([^']+)'", Path(log_path).read_text(errors="replace"))
 
 
 def summarize(selection, wall_time_s, model_repo, model_name, log_path):
@@ -121,5 +129,8 @@ def format_summary(summary):
     rows.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['reason']})")
     if summary["model_path"]:
         rows.append(f"model:   {summary['model_path']}")
+    executed = summary["executed_steps"]
+    rows.append(f"steps:   {len(executed)} executed ({', '.join(executed)}), the rest from the cache"
+                if executed else "steps:   none executed: every step's inputs were unchanged, all came from the cache")
     rows.append(f"total:   {summary['wall_time_s']:.1f} s; full log: {summary['log']}")
     return "\n".join(rows)

@@ -23,6 +23,7 @@ def add_arguments(parser):
     parser.add_argument("--model-types", default=",".join(MODEL_TYPES), help="comma-separated (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes per training (default: 2)")
     parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
     parser.add_argument("--batch-size", type=int, default=64, help="per worker")
     parser.add_argument("--learning-rate", type=float, default=0.001)
     parser.add_argument("--num-shards", type=int, default=8)
@@ -39,7 +40,7 @@ def run(args):
 
     summary = run_locally(
         args.workdir, dataset=args.dataset, model_types=model_type_list(args.model_types), workers=args.workers,
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate, num_shards=args.num_shards,
+        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, learning_rate=args.learning_rate, num_shards=args.num_shards,
         min_accuracy=args.min_accuracy, min_improvement=args.min_improvement, model_name=args.model_name,
         cache=args.cache,
     )

@@ -50,6 +50,7 @@ def build_pipeline(for_cluster=True):
         model_types: List[str] = MODEL_TYPES,
         workers: int = 2,
         epochs: int = 5,
+        steps_per_epoch: int = 0,
         batch_size: int = 64,
         learning_rate: float = 0.001,
         gpus_per_worker: int = 1,
@@ -73,7 +74,7 @@ def build_pipeline(for_cluster=True):
         with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
             train_task = train(
                 dataset=ingest_task.outputs["dataset_artifact"], model_type=model_type, epochs=epochs,
-                batch_size=batch_size, learning_rate=learning_rate, workers=workers, launcher=launcher,
+                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate, workers=workers, launcher=launcher,
                 gpus_per_worker=gpus_per_worker, image=image, namespace=namespace, queue=queue,
                 priority_class=priority_class, models_root=models_root,
             )

@@ -1,0 +1,81 @@
+"""`distml run` end to end: the pipeline on kfp.local, memoization, and --serve."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import run_cli
+
+TINY = ["--model-types", "cnn,dropout", "--workers", "2", "--steps-per-epoch", "4", "--min-accuracy", "0.0"]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("distml-run")
+
+
+@pytest.fixture(scope="module")
+def cold_run(workdir):
+    return run_cli("run", "--workdir", workdir, "--epochs", "1", *TINY, timeout=900)
+
+
+def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
+    out = cold_run.stdout
+    # Progress while it runs: steps, workers, epochs.
+    assert "Executing task 'ingest'" in out and "Executing task 'train'" in out
+    assert "[worker 1]" in out and "epoch 1/1" in out
+    assert "Got executor_input" not in out  # kfp.local's JSON dumps stay in the log file
+    # The summary.
+    assert "<- winner" in out and "blessed: yes" in out
+    assert "distml serve --repo" in out
+    summary = json.loads((workdir / "last-run.json").read_text())
+    assert {v["model_type"] for v in summary["variants"]} == {"cnn", "dropout"}
+    assert all(v["train_time_s"] > 0 for v in summary["variants"])
+    assert summary["executed_steps"].count("train") == 2 and "ingest" in summary["executed_steps"]
+    assert (workdir / "model-repo" / "distml-classifier" / "1" / "saved_model.pb").is_file()
+    report = next(workdir.glob("pipeline-root/train-and-deploy-*/select/report"))
+    assert "data:image/png;base64," in report.read_text()  # charts inlined for the KFP UI
+    deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment")).read_text()
+                            if list(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment"))
+                            else next(workdir.glob("pipeline-root/train-and-deploy-*/deploy/deployment")).read_text())
+    assert deployment == {"target": "local", "version": 1, "serve_command": deployment["serve_command"]}
+
+
+def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
+    again = run_cli("run", "--workdir", workdir, "--epochs", "1", *TINY, timeout=300)
+    assert "none executed" in again.stdout
+    summary = json.loads((workdir / "last-run.json").read_text())
+    assert summary["executed_steps"] == []
+    assert not (workdir / "model-repo" / "distml-classifier" / "2").exists()  # nothing pushed twice
+
+
+def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, workdir):
+    command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), "--epochs", "2", *TINY, "--serve"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    deadline = time.monotonic() + 600
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving on http://127.0.0.1:") or time.monotonic() > deadline:
+                break
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    out = "".join(lines)
+    assert process.returncode == 0, out[-3000:]
+    summary = json.loads((workdir / "last-run.json").read_text())
+    executed = summary["executed_steps"]
+    assert "ingest" not in executed
+    assert executed.count("train") == 2 and "select" in executed and "deploy" in executed
+    # --serve: one real prediction from the served model.
+    prediction = json.loads(out.split(":predict with a test image of class")[1].split("\n", 1)[1].splitlines()[0])
+    assert prediction["predictions"][0]["class_id"] in range(10)
