@@ -6,9 +6,6 @@ does not import KFP).
 """
 
 
-def __getattr__(name):
-    if name == "ingest":
-        from distml.components.ingest.component import ingest
+from distml.components.common.kfp_export import kfp_component_getattr
 
-        return ingest
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = kfp_component_getattr(__name__, "ingest")
