@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def test_two_local_workers_train_a_model_that_serves_as_well_as_it_trained(digit
     assert accuracy > 0.7 and accuracy >= metrics["final"]["accuracy"] - 0.1
     # Only the chief wrote: no checkpoint folder left beside the model, no worker scratch.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cnn"]
-    assert not [p for p in os.listdir("/tmp") if p.startswith("distml-two-workers-")]
+    assert not [p for p in os.listdir(tempfile.gettempdir()) if p.startswith("distml-two-workers-")]
 
 
 def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint(digits_dataset, tmp_path):
@@ -69,7 +70,8 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
     log = "".join(log)
     assert signalled == [signal.SIGKILL, signal.SIGTERM]
     assert "worker 1 was killed by SIGKILL" in log and "restart 1 of 2" in log
-    assert "worker 1 was preempted" in log and "restart 2 of 2" in log
+    # Every worker saves and exits after a preemption notice; the supervisor names the first it sees.
+    assert re.search(r"worker [01] was preempted .*restart 2 of 2", log)
     restored = [int(s) for s in re.findall(r"\[worker 0\] .*restored checkpoint at step (\d+)", log)]
     assert len(restored) == 2 and 10 <= restored[0] < restored[1]
     metrics = json.loads((model_dir / "metrics.json").read_text())
