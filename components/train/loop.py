@@ -84,17 +84,26 @@ class History:
     def _path(self, step):
         return self.directory / f"history-{step}.json"
 
-    def restore(self, step):
-        path = self._path(step)
-        if step and path.is_file():
-            saved = json.loads(path.read_text())
-            self.epochs, self.started_at = saved["epochs"], saved["started_at"]
+    def restore(self, step, steps_per_epoch):
+        """The epochs completed by `step`, from the newest history saved at or before it.
+
+        (A checkpoint that PreemptionCheckpointHandler saved has no history file of its own.)
+        """
+        saved = [p for p in self.directory.glob("history-*.json") if self._step(p) <= step]
+        if step and saved:
+            history = json.loads(max(saved, key=self._step).read_text())
+            self.epochs = [e for e in history["epochs"] if e["epoch"] * steps_per_epoch <= step]
+            self.started_at = history["started_at"]
+
+    @staticmethod
+    def _step(path):
+        return int(path.stem.split("-")[1])
 
     def save(self, step):
         if not self.enabled:
             return
         write_text_atomic(self._path(step), json.dumps({"epochs": self.epochs, "started_at": self.started_at}))
-        saved = sorted(self.directory.glob("history-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+        saved = sorted(self.directory.glob("history-*.json"), key=self._step)
         for old in saved[:-3]:  # more than the checkpoints kept
             old.unlink(missing_ok=True)
 
@@ -159,7 +168,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
         checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2)
     start_step = int(step.numpy())
     history = History(run_dir, enabled=task.is_chief)
-    history.restore(start_step)
+    history.restore(start_step, steps_per_epoch)
     if start_step:
         log.info("restored checkpoint at step %d of %d (attempt %d)", start_step, total_steps, attempt)
 

@@ -47,8 +47,9 @@ def test_two_local_workers_train_a_model_that_serves_as_well_as_it_trained(digit
 
 def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint(digits_dataset, tmp_path):
     """Attempt 0: SIGKILL worker 1 after the first checkpoint. Attempt 1: SIGTERM it (a pod
-    eviction) after the next one; PreemptionCheckpointHandler saves a checkpoint and exits.
-    Each restarted group resumes where the last checkpoint left it and ends on the planned step."""
+    eviction) after the first epoch; PreemptionCheckpointHandler saves a checkpoint and exits.
+    Each restarted group resumes where the last checkpoint left it, keeps the epochs already
+    logged, and ends on the planned step."""
     model_dir = tmp_path / "model"
     command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir", str(model_dir),
                "--launcher", "local", "--workers", "2", "--epochs", "3", "--batch-size", "16",
@@ -62,7 +63,8 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
             worker_1_pid = int(started[1])
         if "restarting from the latest checkpoint" in line:
             attempt += 1
-        if line.startswith("[worker 0]") and "checkpoint saved at step" in line and len(signalled) == attempt < 2:
+        trigger = ("checkpoint saved at step", "epoch 1/3:")[min(attempt, 1)]
+        if line.startswith("[worker 0]") and trigger in line and len(signalled) == attempt < 2:
             sig = (signal.SIGKILL, signal.SIGTERM)[attempt]
             os.kill(worker_1_pid, sig)
             signalled.append(sig)
@@ -73,11 +75,12 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
     # Every worker saves and exits after a preemption notice; the supervisor names the first it sees.
     assert re.search(r"worker [01] was preempted .*restart 2 of 2", log)
     restored = [int(s) for s in re.findall(r"\[worker 0\] .*restored checkpoint at step (\d+)", log)]
-    assert len(restored) == 2 and 10 <= restored[0] < restored[1]
+    assert len(restored) == 2 and 10 <= restored[0] < 44 <= restored[1]
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["attempt"] == 2 and metrics["resumed_from_step"] == restored[1]
     assert metrics["steps"] == metrics["total_steps"] == 3 * (1437 // 32)
     assert [e["epoch"] for e in metrics["history"]] == [1, 2, 3]
+    assert metrics["history"][0]["steps"] == 44 - restored[0]  # epoch 1 as attempt 1 logged it
     assert metrics["final"]["test_accuracy"] > 0.5
 
 
