@@ -6,7 +6,7 @@ import json
 import pytest
 
 from distml.components.common.errors import UsageError
-from distml.components.train import train
+from distml.components.train.core import train
 from distml.components.train.cli import add_arguments
 from distml.components.train.config import TrainConfig, check, worker_args
 from distml.components.train.core import config_from_args
