@@ -36,7 +36,8 @@ compile: $(STAMP)
 	$(BIN)/distml compile
 
 bench: $(STAMP)
+	sh benchmarks/setup_bench_venv.sh
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) .venv-bench .pytest_cache build *.egg-info
