@@ -20,29 +20,16 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from benchmarks import data
+from distml.components.common.ports import free_ports
 from benchmarks.common import BENCH_VENV, median, print_machine, save_json, spread, table, workdir
 
 HERE = Path(__file__).resolve().parent
-
-
-def free_ports(count):
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("localhost", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def ensure_bench_venv():

@@ -79,3 +79,20 @@ def gpu_scheduling(gpus):
         "nodeSelector": {"nvidia.com/gpu.present": "true"},
         "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
     }
+
+
+def load_client_config():
+    """Configure the kubernetes client: the pod's service account, else the local kubeconfig."""
+    from kubernetes import config
+
+    from distml.components.common.errors import DistmlError
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            config.load_kube_config()
+        except (config.ConfigException, OSError, TypeError) as e:
+            raise DistmlError(
+                f"no Kubernetes configuration (not in a pod, no usable kubeconfig: {e}); use --dry-run to print the manifest"
+            ) from None

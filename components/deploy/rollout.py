@@ -12,6 +12,7 @@ import logging
 import time
 from dataclasses import dataclass
 
+from distml.components.common import k8s
 from distml.components.common.errors import DistmlError
 
 log = logging.getLogger("distml.deploy")
@@ -126,15 +127,9 @@ def plan_rollback(previous, desired, live):
 
 def kubernetes_api():
     """CustomObjectsApi from the pod's service account, else the local kubeconfig."""
-    from kubernetes import client, config
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        try:
-            config.load_kube_config()
-        except (config.ConfigException, FileNotFoundError, TypeError) as e:
-            raise DistmlError(f"no Kubernetes configuration (not in a pod, no usable kubeconfig: {e}); use --dry-run to print the manifest") from None
+    k8s.load_client_config()
     return client.CustomObjectsApi()
 
 

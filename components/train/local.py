@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from pathlib import Path
 
 from distml.components.common import tf_config
 from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.ports import free_ports
 from distml.components.train.config import READY_MARKER, WORKER_LAUNCHER, worker_args
 
 log = logging.getLogger("distml")
@@ -33,20 +33,6 @@ USAGE_EXIT = UsageError.exit_code
 ERROR_EXIT = DistmlError.exit_code
 DISTML_ERROR_PREFIX = "distml train: error:"
 PREEMPTED_EXIT = 42  # PreemptionCheckpointHandler's exit after its checkpoint
-
-
-def free_ports(count):
-    """Ports the OS hands out as free now (held open together so they differ)."""
-    sockets = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("localhost", 0))
-            sockets.append(s)
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
 
 
 def describe_exit(code):

@@ -163,15 +163,9 @@ def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None):
 
 
 def kubernetes_apis():
-    from kubernetes import client, config
+    from kubernetes import client
 
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        try:
-            config.load_kube_config()
-        except (config.ConfigException, OSError) as e:
-            raise DistmlError(f"no Kubernetes cluster configured (in-cluster or kubeconfig): {e}") from None
+    k8s.load_client_config()
     return client.CustomObjectsApi(), client.CoreV1Api()
 
 

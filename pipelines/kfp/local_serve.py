@@ -2,7 +2,6 @@
 real test image, so the whole path from dataset to prediction is shown working."""
 
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -10,14 +9,9 @@ import urllib.error
 import urllib.request
 
 from distml.components.common.errors import DistmlError
+from distml.components.common.ports import free_ports
 
 READY_TIMEOUT_S = 120
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(model_repo, model_name, http_port, grpc_port):

@@ -60,7 +60,7 @@ def run(args):
 def serve_and_predict(summary):
     from distml.pipelines.kfp import local_serve
 
-    http_port, grpc_port = local_serve.free_port(), local_serve.free_port()
+    http_port, grpc_port = local_serve.free_ports(2)
     server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port)
     try:
         image, label = local_serve.one_test_image(summary["dataset_dir"])
