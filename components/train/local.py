@@ -3,7 +3,7 @@ the Training Operator supervises a TFJob.
 
 - each worker runs `distml train --launcher worker ...` with the same run id, so a
   restarted group resumes from the run's latest checkpoint;
-- worker output is relayed line by line, prefixed with `[worker i]`;
+- worker output is relayed line by line, prefixed with `[worker i] <model type> |`;
 - a start-up timeout: a lone worker waits forever for its peers;
 - if any worker dies, the whole group is stopped with SIGKILL (TensorFlow catches
   SIGTERM) and restarted, up to `max_restarts` times. Failures a restart cannot fix (a
@@ -82,7 +82,8 @@ class WorkerGroup:
             if READY_MARKER in line:
                 self.ready[index].set()
             with self.print_lock:
-                print(f"[worker {index}] {line}", file=sys.stderr, flush=True)
+                # The model type tells apart the workers of trainings that run side by side.
+                print(f"[worker {index}] {self.config.model_type} | {line}", file=sys.stderr, flush=True)
 
     def wait(self, startup_timeout, deadline):
         """Return when every worker exited 0; raise GroupFailed or DistmlError otherwise."""
