@@ -130,7 +130,11 @@ def format_summary(summary):
     if summary["model_path"]:
         rows.append(f"model:   {summary['model_path']}")
     executed = summary["executed_steps"]
-    rows.append(f"steps:   {len(executed)} executed ({', '.join(executed)}), the rest from the cache"
-                if executed else "steps:   none executed: every step's inputs were unchanged, all came from the cache")
+    planned = 1 + len(summary["variants"]) + 1 + bool(summary["blessed"])  # ingest, trains, select, deploy
+    if not executed:
+        rows.append("steps:   none executed: every step's inputs were unchanged, all came from the cache")
+    else:
+        cached = planned - len(executed)
+        rows.append(f"steps:   {len(executed)} executed ({', '.join(executed)})" + (f", {cached} from the cache" if cached > 0 else ""))
     rows.append(f"total:   {summary['wall_time_s']:.1f} s; full log: {summary['log']}")
     return "\n".join(rows)
