@@ -25,7 +25,8 @@ def data_location(artifact_dir, metadata=None):
     """Where the shards are: the artifact itself, or the shared-volume copy a pointer
     artifact (metadata.json alone, as the KFP ingest step outputs on a cluster) names."""
     metadata = metadata or load_metadata(artifact_dir)
-    if any((Path(artifact_dir) / s["file"]).exists() for s in metadata["splits"]["train"]["shards"][:1]):
+    first_shard = metadata["splits"]["train"]["shards"][0]["file"]
+    if (Path(artifact_dir) / first_shard).exists():
         return Path(artifact_dir)
     location = Path(metadata.get("location", artifact_dir))
     if not (location / METADATA_FILE).is_file():

@@ -1,5 +1,5 @@
-"""What the KFP select step does around the core: resolve where the shards are, write
-selection.json as the step's artifact, and give the wrapper what the Kubeflow UI shows."""
+"""What the KFP select step does around the core: write selection.json as the step's
+artifact, and give the wrapper what the Kubeflow UI shows."""
 
 import base64
 import json
@@ -10,11 +10,10 @@ from distml.components.select.report import CONFUSION_CHART, METRIC_CHART
 
 
 def select_step(dataset_artifact, candidate_paths, selection_path, **options):
-    from distml.components.ingest.reader import data_location
     from distml.components.select.core import select_models
 
     with tempfile.TemporaryDirectory() as report_dir:
-        selection = select_models(data_location(dataset_artifact), candidate_paths, output_dir=report_dir, **options)
+        selection = select_models(dataset_artifact, candidate_paths, output_dir=report_dir, **options)
         report = (Path(report_dir) / "report.md").read_text()
         report = _inline_charts(report, Path(report_dir))
     Path(selection_path).write_text(json.dumps(selection, indent=2) + "\n")
