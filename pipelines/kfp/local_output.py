@@ -14,6 +14,10 @@ _LIBRARY_CHATTER = ("absl::InitializeLog()", "oneDNN custom operations", "Load d
                     "Creating a tf.data.Dataset reading", "Constructing tf.data.Dataset")
 
 
+def strip_colors(text):
+    return _ANSI.sub("", text)
+
+
 class KfpOutputFilter(io.TextIOBase):
     def __init__(self, terminal, log_file):
         self.terminal = terminal
@@ -27,13 +31,13 @@ class KfpOutputFilter(io.TextIOBase):
         return True
 
     def write(self, text):
-        self.log_file.write(_ANSI.sub("", text))
+        self.log_file.write(strip_colors(text))
         self._pending += text
         *lines, self._pending = self._pending.split("\n")
         for line in lines:
             shown = self._show(line)
             if shown is not None:
-                self.terminal.write((shown if self._colors else _ANSI.sub("", shown)) + "\n")
+                self.terminal.write((shown if self._colors else strip_colors(shown)) + "\n")
         return len(text)
 
     def flush(self):
@@ -41,7 +45,7 @@ class KfpOutputFilter(io.TextIOBase):
         self.terminal.flush()
 
     def _show(self, line):
-        plain = _ANSI.sub("", line)
+        plain = strip_colors(line)
         if _KFP_LOG_LINE.match(plain):
             self._in_outputs = plain.rstrip().endswith("outputs:")
             self._json_end = None

@@ -17,7 +17,8 @@ import warnings
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
-from distml.pipelines.kfp.local_output import KfpOutputFilter
+from distml.components.train.models import check_model_type
+from distml.pipelines.kfp.local_output import KfpOutputFilter, strip_colors
 from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_TYPES
 
 log = logging.getLogger("distml")
@@ -40,7 +41,6 @@ def run_locally(
     min_improvement=0.0,
     model_name=MODEL_NAME,
     cache=True,
-    terminal=None,
 ):
     """Run the pipeline; return a summary dict (also written to <workdir>/last-run.json)."""
     from kfp import local
@@ -49,6 +49,8 @@ def run_locally(
 
     if not model_types:
         raise UsageError("give at least one model type")
+    for model_type in model_types:
+        check_model_type(model_type)  # a typo fails here, not minutes later inside a training step
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     if num_shards < workers:
@@ -70,8 +72,7 @@ def run_locally(
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     started = time.monotonic()
-    terminal = terminal or sys.stdout
-    with open(log_path, "w") as log_file, contextlib.redirect_stdout(KfpOutputFilter(terminal, log_file)):
+    with open(log_path, "w") as log_file, contextlib.redirect_stdout(KfpOutputFilter(sys.stdout, log_file)):
         try:
             task = pipeline(
                 dataset=dataset, num_shards=num_shards, model_types=list(model_types), workers=workers,
@@ -81,7 +82,8 @@ def run_locally(
                 model_repo=str(model_repo), model_name=model_name,
             )
         except RuntimeError as e:
-            raise DistmlError(f"the pipeline failed: {str(e).splitlines()[0]} (full log: {log_path})") from None
+            reason = strip_colors(str(e).splitlines()[0])
+            raise DistmlError(f"the pipeline failed: {reason} (full log: {log_path})") from None
     selection = json.loads(Path(task.output.uri).read_text())
     summary = summarize(selection, time.monotonic() - started, model_repo, model_name, log_path)
     summary["executed_steps"] = executed_steps(log_path)

@@ -79,3 +79,12 @@ def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, work
     # --serve: one real prediction from the served model.
     prediction = json.loads(out.split(":predict with a test image of class")[1].split("\n", 1)[1].splitlines()[0])
     assert prediction["predictions"][0]["class_id"] in range(10)
+
+
+def test_bad_arguments_fail_at_once_in_one_line(tmp_path):
+    result = run_cli("run", "--workdir", tmp_path, "--model-types", "cnn,resnet9000", check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "resnet9000" in result.stderr.strip().splitlines()[-1]
+    result = run_cli("run", "--workdir", tmp_path, "--workers", "4", "--num-shards", "2", check=False)
+    assert result.returncode == 2 and "--num-shards 2 is fewer than --workers 4" in result.stderr
+    assert not (tmp_path / "pipeline-root").exists()
