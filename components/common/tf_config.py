@@ -26,6 +26,7 @@ class TaskInfo:
     index: int
     num_workers: int  # every task that trains: chief + workers
     is_chief: bool
+    rank: int = 0  # position among the training tasks (chief first): the input pipeline id
 
     @property
     def name(self):
@@ -54,7 +55,8 @@ def parse(text):
         is_chief = True
     else:
         is_chief = task_type == "worker" and index == 0 and "chief" not in cluster
-    return TaskInfo(task_type, index, num_workers, is_chief)
+    rank = index + (1 if task_type == "worker" and "chief" in cluster else 0)
+    return TaskInfo(task_type, index, num_workers, is_chief, rank)
 
 
 def from_environment(environ=None):

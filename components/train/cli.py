@@ -8,6 +8,7 @@ import sys
 
 from distml.components.train.config import LAUNCHERS, LR_SCHEDULES, WORKER_LAUNCHER
 from distml.components.train.models import MODELS
+from distml.components.train.precision import PRECISIONS
 
 
 def add_arguments(parser):
@@ -27,6 +28,9 @@ def add_arguments(parser):
     hyper.add_argument("--learning-rate", type=float, default=1e-3)
     hyper.add_argument("--lr-schedule", choices=LR_SCHEDULES, default="constant")
     hyper.add_argument("--seed", type=int, default=0)
+    hyper.add_argument("--precision", choices=PRECISIONS, default="auto",
+                       help="compute precision; auto: mixed_bfloat16 where the CPU/GPU has native bfloat16, "
+                            "else float32 (the exported model is float32 either way)")
 
     group = parser.add_argument_group("workers and fault tolerance")
     group.add_argument("--launcher", choices=(*LAUNCHERS, WORKER_LAUNCHER), default="in-process",
@@ -69,7 +73,7 @@ def run(args):
         lr_schedule=args.lr_schedule, seed=args.seed, workers=args.workers, launcher=args.launcher,
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, max_restarts=args.max_restarts, run_id=args.run_id,
-        version=args.version, startup_timeout=args.startup_timeout, timeout=args.timeout,
+        version=args.version, precision=args.precision, startup_timeout=args.startup_timeout, timeout=args.timeout,
         tfjob=tfjob_options_from_args(args),
     )
     if "manifest" in metrics:  # --launcher tfjob --dry-run

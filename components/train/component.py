@@ -17,6 +17,7 @@ def train(
     batch_size: int = 64,
     learning_rate: float = 0.001,
     seed: int = 0,
+    precision: str = "auto",
     workers: int = 2,
     launcher: str = "tfjob",
     gpus_per_worker: int = 0,
@@ -34,6 +35,8 @@ def train(
     launcher: tfjob (a TFJob with `workers` workers on the cluster; they write to the models
     volume at models_root and the result is copied into the artifact), local (worker
     processes in this container/machine) or in-process. steps_per_epoch 0: the full split.
+    precision: auto (mixed_bfloat16 where the hardware has native bfloat16), float32 or
+    mixed_bfloat16; the model is exported in float32 either way.
     """
     import json
 
@@ -42,8 +45,8 @@ def train(
     result = train_step(
         dataset.path, model.path, model.uri, model_type=model_type, epochs=epochs,
         steps_per_epoch=steps_per_epoch or None, batch_size=batch_size, learning_rate=learning_rate,
-        seed=seed, workers=workers, launcher=launcher, gpus_per_worker=gpus_per_worker, image=image,
-        namespace=namespace, queue=queue, priority_class=priority_class, models_root=models_root,
+        seed=seed, precision=precision, workers=workers, launcher=launcher, gpus_per_worker=gpus_per_worker,
+        image=image, namespace=namespace, queue=queue, priority_class=priority_class, models_root=models_root,
         timeout_s=timeout_s,
     )
     for name, value in result["metrics"].items():

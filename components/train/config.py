@@ -14,6 +14,7 @@ from pathlib import Path
 
 from distml.components.common.errors import UsageError
 from distml.components.train.models import check_model_type
+from distml.components.train.precision import check_precision
 
 LAUNCHERS = ("in-process", "local", "tfjob")
 WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob pod or local child)
@@ -37,6 +38,7 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end of each epoch
     keep_checkpoints: bool = False
     version: str = "1"
+    precision: str = "auto"  # see precision.py
 
     @property
     def run_checkpoint_dir(self):
@@ -56,6 +58,7 @@ RUN_ID_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?")
 def check(config):
     """Raise UsageError for parameters that cannot work; return the config with a run id."""
     check_model_type(config.model_type)
+    check_precision(config.precision)
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
@@ -94,6 +97,7 @@ def worker_args(config):
         "--run-id", config.run_id,
         "--checkpoint-every", str(config.checkpoint_every),
         "--version", config.version,
+        "--precision", config.precision,
     ]
     if config.steps_per_epoch is not None:
         args += ["--steps-per-epoch", str(config.steps_per_epoch)]

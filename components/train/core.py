@@ -37,6 +37,7 @@ def train(
     max_restarts=3,
     run_id=None,
     version="1",
+    precision="auto",
     startup_timeout=300.0,
     timeout=None,
     tfjob=None,
@@ -44,15 +45,16 @@ def train(
     """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
 
     `batch_size` is per replica. `checkpoint_every` is in steps (0: at the end of each
-    epoch). `tfjob` is a `TFJobOptions` for the tfjob launcher. A run restarted with the
-    same `run_id` resumes from its latest checkpoint.
+    epoch). `precision`: "auto", "float32" or "mixed_bfloat16" (see precision.py). `tfjob`
+    is a `TFJobOptions` for the tfjob launcher. A run restarted with the same `run_id`
+    resumes from its latest checkpoint.
     """
     config = check(TrainConfig(
         dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
         steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
         lr_schedule=lr_schedule, seed=seed, run_id=run_id or "",
         checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, checkpoint_every=checkpoint_every,
-        keep_checkpoints=keep_checkpoints, version=str(version),
+        keep_checkpoints=keep_checkpoints, version=str(version), precision=precision,
     ))
     check_workers(workers)
     if launcher not in LAUNCHERS:

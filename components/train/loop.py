@@ -20,6 +20,7 @@ from distml.components.ingest.reader import load_metadata, read_split
 from distml.components.train.config import READY_MARKER
 from distml.components.train.export import evaluate_saved_model, export_model
 from distml.components.train.models import build_model
+from distml.components.train.precision import resolve_precision
 
 log = logging.getLogger("distml")
 
@@ -132,8 +133,9 @@ def _train(config, task, distributed, attempt, scratch_dir):
     train_examples = metadata["splits"]["train"]["num_examples"]
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(distributed)
-    log.info("%s %s: cluster of %d workers, %d replicas", READY_MARKER, task.name, task.num_workers,
-             strategy.num_replicas_in_sync)
+    precision, why = resolve_precision(config.precision)
+    log.info("%s %s: cluster of %d workers, %d replicas, %s (%s)", READY_MARKER, task.name, task.num_workers,
+             strategy.num_replicas_in_sync, precision, why)
 
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     if global_batch > train_examples:
@@ -148,7 +150,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
 
     with strategy.scope():
-        model = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"])
+        model = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"], precision)
         optimizer = keras.optimizers.Adam(learning_rate=learning_rate(config, total_steps))
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -181,7 +183,20 @@ def _train(config, task, distributed, attempt, scratch_dir):
             verify=start_step == 0,
         )
 
-    iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    if not tf.config.list_physical_devices("GPU"):
+        # A CPU worker is one replica: it iterates its own pipeline. A distributed dataset
+        # would pass every batch through a MultiDeviceIterator, which pays only when it
+        # prefetches onto GPUs.
+        iterator = iter(dataset_fn(tf.distribute.InputContext(task.num_workers, task.rank, task.num_workers)))
+    else:
+        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+
+    with strategy.scope():
+        # Loss and correct predictions summed on each replica, all-reduced only when read at
+        # the end of an epoch: a cross-worker reduction per step would cost a collective each.
+        epoch_sums = tf.Variable([0.0, 0.0], trainable=False, name="epoch_sums",
+                                 synchronization=tf.VariableSynchronization.ON_READ,
+                                 aggregation=tf.VariableAggregation.SUM)
 
     @tf.function
     def train_step(iterator):
@@ -195,12 +210,14 @@ def _train(config, task, distributed, attempt, scratch_dir):
             gradients = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
             correct = tf.reduce_sum(tf.cast(tf.argmax(probabilities, -1) == labels, tf.float32))
-            return tf.reduce_sum(per_example), correct
+            epoch_sums.assign_add(tf.stack([tf.reduce_sum(per_example), correct]))
 
-        loss_sum, correct = strategy.run(step_fn, args=next(iterator))
+        strategy.run(step_fn, args=next(iterator))
         step.assign_add(1)
-        sum_ = tf.distribute.ReduceOp.SUM
-        return strategy.reduce(sum_, loss_sum, axis=None), strategy.reduce(sum_, correct, axis=None)
+
+    @tf.function
+    def read_epoch_sums():
+        return epoch_sums.read_value()
 
     def run_step():
         return preemption.run(train_step, iterator) if preemption else train_step(iterator)
@@ -216,12 +233,11 @@ def _train(config, task, distributed, attempt, scratch_dir):
     while current < total_steps:
         epoch = current // steps_per_epoch
         epoch_end = (epoch + 1) * steps_per_epoch
-        loss_total, correct_total, epoch_steps = 0.0, 0.0, 0
+        epoch_sums.assign(tf.zeros([2]))
+        epoch_steps = 0
         started = last_report = time.monotonic()
         while current < epoch_end:
-            loss_sum, correct = run_step()
-            loss_total += loss_sum
-            correct_total += correct
+            run_step()
             current += 1
             epoch_steps += 1
             if config.checkpoint_every and current % config.checkpoint_every == 0 and current < epoch_end:
@@ -229,6 +245,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
             if task.is_chief and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
                 last_report = time.monotonic()
                 log.info("epoch %d/%d: step %d/%d", epoch + 1, config.epochs, current - epoch * steps_per_epoch, steps_per_epoch)
+        loss_total, correct_total = read_epoch_sums().numpy()
         seconds = time.monotonic() - started
         examples = epoch_steps * global_batch
         record = {
@@ -246,6 +263,8 @@ def _train(config, task, distributed, attempt, scratch_dir):
             write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
         save(current)
 
+    if precision != "float32":  # serve in float32 wherever the model lands
+        model = float32_copy(model, config, metadata)
     result = _write_model(config, task, model, metadata, run_dir, scratch_dir, history, {
         "model_type": config.model_type,
         "run_id": config.run_id,
@@ -260,6 +279,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
         "learning_rate": config.learning_rate,
         "lr_schedule": config.lr_schedule,
         "seed": config.seed,
+        "precision": precision,
         "resumed_from_step": start_step,
         "attempt": attempt,
     })
@@ -270,6 +290,12 @@ def _train(config, task, distributed, attempt, scratch_dir):
 
         context.context().wait_at_barrier(f"distml-end-{config.run_id}", EXIT_BARRIER_TIMEOUT_MS)
     return result
+
+
+def float32_copy(model, config, metadata):
+    copy = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"], "float32")
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, metrics):

@@ -1,61 +1,66 @@
 """The model registry: one builder function per model type.
 
 Every model takes raw pixel values (0-255, any numeric dtype cast to float32) and rescales
-inside, so training and serving see the same input. Adding a model type is one builder
-plus one entry in MODELS. Builders import Keras inside, so listing the types (for
+inside, so training and serving see the same input. `precision` is a Keras dtype policy for
+every layer but the softmax classifier, which stays float32 (mixed-precision practice: its
+probabilities and the loss need the range). Adding a model type is one builder plus one
+entry in MODELS. Builders import Keras inside, so listing the types (for
 `distml train --help`) needs no TensorFlow.
 """
 
 from distml.components.common.errors import UsageError
 
 
-def _conv_stack(keras, x, extra):
+def _conv_stack(keras, x, extra, dtype):
     """Conv32-Pool-Conv64-Pool-Conv64, with `extra(x)` applied after every convolution."""
     for filters, pool in ((32, True), (64, True), (64, False)):
-        x = keras.layers.Conv2D(filters, 3, padding="same", activation=None if extra else "relu")(x)
+        x = keras.layers.Conv2D(filters, 3, padding="same", activation=None if extra else "relu", dtype=dtype)(x)
         if extra:
             x = extra(x)
         if pool:
-            x = keras.layers.MaxPooling2D(2)(x)
+            x = keras.layers.MaxPooling2D(2, dtype=dtype)(x)
     return x
 
 
-def _build(image_shape, num_classes, name, after_conv=None, before_dense=None):
+def _build(image_shape, num_classes, name, precision, after_conv=None, before_dense=None):
     import keras
 
+    dtype = precision
     inputs = keras.Input(shape=tuple(image_shape), dtype="float32", name="images")
-    x = keras.layers.Rescaling(1.0 / 255, name="rescale")(inputs)
-    x = _conv_stack(keras, x, after_conv(keras) if after_conv else None)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Rescaling(1.0 / 255, name="rescale", dtype=dtype)(inputs)
+    x = _conv_stack(keras, x, after_conv(keras, dtype) if after_conv else None, dtype)
+    x = keras.layers.Flatten(dtype=dtype)(x)
+    x = keras.layers.Dense(64, activation="relu", dtype=dtype)(x)
     if before_dense:
-        x = before_dense(keras)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+        x = before_dense(keras, dtype)(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def cnn(image_shape, num_classes):
+def cnn(image_shape, num_classes, precision):
     """Conv32-Pool-Conv64-Pool-Conv64-Dense64-Dense (the book's baseline)."""
-    return _build(image_shape, num_classes, "cnn")
+    return _build(image_shape, num_classes, "cnn", precision)
 
 
-def dropout(image_shape, num_classes):
+def dropout(image_shape, num_classes, precision):
     """The CNN with Dropout(0.5) before the classifier."""
-    return _build(image_shape, num_classes, "dropout", before_dense=lambda keras: keras.layers.Dropout(0.5))
+    return _build(image_shape, num_classes, "dropout", precision,
+                  before_dense=lambda keras, dtype: keras.layers.Dropout(0.5, dtype=dtype))
 
 
-def batch_norm(image_shape, num_classes):
+def batch_norm(image_shape, num_classes, precision):
     """The CNN with BatchNormalization + ReLU after every convolution."""
 
-    def bn_relu(keras):
+    def bn_relu(keras, dtype):
         def apply(x):
             # momentum 0.9: the moving statistics settle within tens of steps, so short runs on
             # small datasets serve as well as they train (0.99 needs hundreds of steps).
-            return keras.layers.ReLU()(keras.layers.BatchNormalization(momentum=0.9)(x))
+            normalized = keras.layers.BatchNormalization(momentum=0.9, dtype=dtype)(x)
+            return keras.layers.ReLU(dtype=dtype)(normalized)
 
         return apply
 
-    return _build(image_shape, num_classes, "batch_norm", after_conv=bn_relu)
+    return _build(image_shape, num_classes, "batch_norm", precision, after_conv=bn_relu)
 
 
 MODELS = {
@@ -71,5 +76,6 @@ def check_model_type(model_type):
     return model_type
 
 
-def build_model(model_type, image_shape, num_classes):
-    return MODELS[check_model_type(model_type)](image_shape, num_classes)
+def build_model(model_type, image_shape, num_classes, precision="float32"):
+    """`precision`: "float32" or "mixed_bfloat16" (bfloat16 compute, float32 variables)."""
+    return MODELS[check_model_type(model_type)](image_shape, num_classes, precision)

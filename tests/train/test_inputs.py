@@ -22,6 +22,7 @@ from tests.conftest import run_cli
     ({"workers": 9, "launcher": "local"}, r"9 workers but the train split has only 8 shards"),
     ({"epochs": 0}, r"--epochs must be at least 1"),
     ({"lr_schedule": "warp"}, r"unknown --lr-schedule 'warp'"),
+    ({"precision": "float8"}, r"unknown --precision 'float8' \(known: auto, float32, mixed_bfloat16\)"),
     ({"launcher": "slurm"}, r"unknown launcher 'slurm'"),
     ({"workers": 2}, r"in-process launcher runs one worker"),
     ({"run_id": "Bad Run"}, r"--run-id must be lowercase"),
@@ -61,7 +62,8 @@ def test_help_lists_every_model_type():
 def test_worker_arguments_reproduce_the_config():
     config = check(TrainConfig(dataset_dir="/d", model_dir="/m", model_type="dropout", epochs=3, steps_per_epoch=7,
                                batch_size=16, learning_rate=0.0025, lr_schedule="cosine", seed=5,
-                               checkpoint_dir="/c", checkpoint_every=4, keep_checkpoints=True, version="3"))
+                               checkpoint_dir="/c", checkpoint_every=4, keep_checkpoints=True, version="3",
+                               precision="mixed_bfloat16"))
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--launcher", "worker", *worker_args(config)])

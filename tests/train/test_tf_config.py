@@ -12,14 +12,16 @@ def test_worker_zero_is_chief_without_a_chief_task():
     text = tf_config.build(["a:1", "b:2", "c:3"], 0)
     assert json.loads(text) == {"cluster": {"worker": ["a:1", "b:2", "c:3"]}, "task": {"type": "worker", "index": 0}}
     assert tf_config.parse(text) == tf_config.TaskInfo("worker", 0, 3, True)
-    assert tf_config.parse(tf_config.build(["a:1", "b:2"], 1)).is_chief is False
+    second = tf_config.parse(tf_config.build(["a:1", "b:2"], 1))
+    assert (second.is_chief, second.rank) == (False, 1)
 
 
 def test_a_chief_task_is_the_chief_and_counts_as_a_worker():
     text = json.dumps({"cluster": {"chief": ["c:1"], "worker": ["w:1"], "ps": ["p:1"]}, "task": {"type": "worker", "index": 0}})
     task = tf_config.parse(text)
-    assert (task.is_chief, task.num_workers) == (False, 2)
-    assert tf_config.parse(text.replace('"type": "worker"', '"type": "chief"')).is_chief
+    assert (task.is_chief, task.num_workers, task.rank) == (False, 2, 1)
+    chief = tf_config.parse(text.replace('"type": "worker"', '"type": "chief"'))
+    assert (chief.is_chief, chief.rank) == (True, 0)
 
 
 def test_missing_is_a_single_worker_and_garbage_is_a_usage_error():
