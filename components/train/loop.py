@@ -27,6 +27,11 @@ log = logging.getLogger("distml")
 METRICS_FILE = "metrics.json"
 PROGRESS_INTERVAL_S = 10.0
 EXIT_BARRIER_TIMEOUT_MS = 600_000  # the chief exports and evaluates meanwhile
+# A finished worker's TensorFlow objects, kept until the process exits (the worker CLI exits
+# right after training): destroying them when `_train` returns can block for seconds behind
+# PreemptionCheckpointHandler's watcher thread, which waits on the coordination service
+# until a peer's exit (or heartbeat timeout) releases it.
+_KEPT_UNTIL_EXIT = []
 
 
 def make_strategy(distributed):
@@ -289,6 +294,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
         from tensorflow.python.eager import context
 
         context.context().wait_at_barrier(f"distml-end-{config.run_id}", EXIT_BARRIER_TIMEOUT_MS)
+        _KEPT_UNTIL_EXIT.append(locals())
     return result
 
 

@@ -22,10 +22,9 @@ def _conv_stack(keras, x, extra, dtype):
     return x
 
 
-def _build(image_shape, num_classes, name, precision, after_conv=None, before_dense=None):
+def _build(image_shape, num_classes, name, dtype, after_conv=None, before_dense=None):
     import keras
 
-    dtype = precision
     inputs = keras.Input(shape=tuple(image_shape), dtype="float32", name="images")
     x = keras.layers.Rescaling(1.0 / 255, name="rescale", dtype=dtype)(inputs)
     x = _conv_stack(keras, x, after_conv(keras, dtype) if after_conv else None, dtype)
