@@ -5,6 +5,8 @@ the Training Operator supervises a TFJob.
   restarted group resumes from the run's latest checkpoint;
 - worker output is relayed line by line, prefixed with `[worker i] <model type> |`;
 - a start-up timeout: a lone worker waits forever for its peers;
+- the machine's cores are shared out: each of N workers gets TensorFlow thread pools of
+  cores/N threads (unless TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS are set);
 - if any worker dies, the whole group is stopped with SIGKILL (TensorFlow catches
   SIGTERM) and restarted, up to `max_restarts` times. Failures a restart cannot fix (a
   usage error or an expected `distml` error in a worker) end the run at once.
@@ -35,6 +37,15 @@ DISTML_ERROR_PREFIX = "distml train: error:"
 PREEMPTED_EXIT = 42  # PreemptionCheckpointHandler's exit after its checkpoint
 
 
+def thread_pools(workers, cores=None):
+    """Pool sizes for one of `workers` TensorFlow processes on this machine. Each would size
+    its pools to every core by default; oversubscribed cores stall the parallel kernels
+    (2 workers on 2 cores: ~10% more examples/s with 1 thread each, docs/benchmarks.md)."""
+    cores = cores or len(os.sched_getaffinity(0))
+    threads = str(max(1, cores // workers))
+    return {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
+
+
 def describe_exit(code):
     if code < 0:
         return f"was killed by {signal.Signals(-code).name}"
@@ -63,8 +74,9 @@ class WorkerGroup:
         addresses = [f"localhost:{port}" for port in free_ports(self.workers)]
         command = [sys.executable, "-m", "distml", "train", "--launcher", WORKER_LAUNCHER,
                    "--attempt", str(self.attempt), *worker_args(self.config)]
+        pools = thread_pools(self.workers) if self.workers > 1 else {}
         for index in range(self.workers):
-            env = {**os.environ, "TF_CONFIG": tf_config.build(addresses, index), "PYTHONUNBUFFERED": "1"}
+            env = {**pools, **os.environ, "TF_CONFIG": tf_config.build(addresses, index), "PYTHONUNBUFFERED": "1"}
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, text=True, errors="replace",

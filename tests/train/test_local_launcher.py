@@ -89,3 +89,11 @@ def test_workers_that_never_join_hit_the_startup_timeout(digits_dataset, tmp_pat
     with pytest.raises(DistmlError, match=r"did not join the group within 0 s .*gave up after 0 restarts"):
         launch_local(config, 2, max_restarts=0, startup_timeout=0.2)
     assert not (tmp_path / "m").exists()
+
+
+def test_workers_share_the_machine_s_cores_between_their_thread_pools():
+    from distml.components.train.local import thread_pools
+
+    assert thread_pools(2, cores=2) == {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
+    assert thread_pools(2, cores=8)["TF_NUM_INTRAOP_THREADS"] == "4"
+    assert thread_pools(3, cores=2)["TF_NUM_INTRAOP_THREADS"] == "1"  # never zero
