@@ -1,10 +1,10 @@
-"""A/B: distml's 2-worker local training with TensorFlow's default thread pools vs one
-intra-op and one inter-op thread per worker (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS,
-which the local launcher passes on to its workers), alternating, repeated.
+"""A/B: distml's multi-worker local training with every worker's TensorFlow pools sized to
+all the machine's cores (TensorFlow's default) vs the local launcher's share of cores/W
+threads per worker (TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS), alternating, repeated.
 
-Not part of `python -m benchmarks`; it backs a proposal for components/train/local.py.
+Not part of `python -m benchmarks`; it backs the launcher's choice (components/train/local.py).
 
-    python -m benchmarks.threads [--workers 2] [--repeats 2] [--epochs 2] [--steps-per-epoch 100] [--threads 1]
+    python -m benchmarks.threads [--workers 2] [--repeats 3] [--epochs 3] [--steps-per-epoch 200]
 """
 
 import argparse
@@ -36,18 +36,18 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--examples", type=int, default=60_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--steps-per-epoch", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=1, help="intra-op and inter-op threads per worker in variant B")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--steps-per-epoch", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
     root = workdir(args.workdir)
     print_machine()
     dataset = data.prepare(args.examples, args.seed, root)["artifact"]
-    n = str(args.threads)
-    variants = {"default threads": {}, f"{n} intra + {n} inter-op thread(s)": {"TF_NUM_INTRAOP_THREADS": n, "TF_NUM_INTEROP_THREADS": n}}
+    cores = str(len(os.sched_getaffinity(0)))
+    variants = {f"all {cores} cores per worker (TF default)": {"TF_NUM_INTRAOP_THREADS": cores, "TF_NUM_INTEROP_THREADS": cores},
+                "cores/W per worker (launcher)": {}}
     results = []
     with open(root / "threads.log", "a") as log:
         for rep in range(args.repeats):
