@@ -62,6 +62,21 @@ def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
     return {"requests": requests, "limits": limits}
 
 
+def trainer_env():
+    """Environment of a TensorFlow worker container. Its thread pools follow the container's
+    CPU limit (rounded up to whole cores): TensorFlow would size them to the node's cores and
+    oversubscribe the limit."""
+    def cpu_limit(name):
+        return {"name": name, "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}}
+
+    return [
+        {"name": "PYTHONUNBUFFERED", "value": "1"},
+        {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"},
+        cpu_limit("TF_NUM_INTRAOP_THREADS"),
+        cpu_limit("TF_NUM_INTEROP_THREADS"),
+    ]
+
+
 def kueue_labels(queue=None, priority_class=None):
     labels = {}
     if queue:

@@ -93,7 +93,7 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
         "name": CONTAINER_NAME,
         "image": options.image or (k8s.GPU_IMAGE if options.gpus else k8s.IMAGE),
         "command": ["distml", "train", "--launcher", WORKER_LAUNCHER, *worker_args(config)],
-        "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
+        "env": k8s.trainer_env(),
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
         "resources": k8s.resources(cpu=options.cpu, memory=options.memory, gpus=options.gpus),
         "securityContext": k8s.container_security_context(),

@@ -97,7 +97,7 @@ def tfjob(*, generate_name, namespace, image, command, workers, gpus, cpu, memor
                                 "name": TFJOB_CONTAINER,
                                 "image": image,
                                 "command": command,
-                                "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}, {"name": "TF_CPP_MIN_LOG_LEVEL", "value": "2"}],
+                                "env": k8s.trainer_env(),
                                 "ports": [{"name": PORT_NAME, "containerPort": PORT}],
                                 "resources": {
                                     "requests": {"cpu": cpu, "memory": memory, k8s.GPU_RESOURCE: gpus},

@@ -54,6 +54,14 @@ def test_cpu_tfjob_has_no_gpu_scheduling_or_kueue_labels():
     assert k8s.QUEUE_LABEL not in job["metadata"]["labels"]
 
 
+def test_worker_thread_pools_follow_the_container_cpu_limit():
+    (container,) = tfjob_manifest(CONFIG, 2, TFJobOptions(cpu="3"))["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert container["resources"]["limits"]["cpu"] == "3"
+    for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
+        assert env[name]["valueFrom"] == {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}
+
+
 def test_paths_outside_the_pod_volumes_are_refused():
     with pytest.raises(UsageError, match=f"--model-dir must be under {k8s.MODELS_MOUNT}"):
         tfjob_manifest(dataclasses.replace(CONFIG, model_dir="/home/me/model"), 2)
