@@ -40,7 +40,7 @@ PREEMPTED_EXIT = 42  # PreemptionCheckpointHandler's exit after its checkpoint
 def thread_pools(workers, cores=None):
     """Pool sizes for one of `workers` TensorFlow processes on this machine. Each would size
     its pools to every core by default; oversubscribed cores stall the parallel kernels
-    (2 workers on 2 cores: ~10% more examples/s with 1 thread each, docs/benchmarks.md)."""
+    (2 workers on 2 cores: ~14% more examples/s with 1 thread each, docs/benchmarks.md)."""
     cores = cores or len(os.sched_getaffinity(0))
     threads = str(max(1, cores // workers))
     return {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
