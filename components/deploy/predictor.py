@@ -47,15 +47,12 @@ class DistmlModel(Model):
 
     async def predict(self, payload, headers=None, response_headers=None):
         served = self._served()  # one snapshot per request: a swap mid-request does not mix versions
-        # Decoding images and running TensorFlow leave the event loop free for other requests.
+        # Decoding images and running TensorFlow leave the event loop free for other requests;
+        # one hand-off to the thread pool for both (each costs a loop wake-up).
         try:
-            if isinstance(payload, InferRequest):
-                images = await asyncio.to_thread(decode_v2, payload.inputs, served.image_shape, self.max_batch_size)
-            else:
-                images = await asyncio.to_thread(decode_v1, payload, served.image_shape, self.max_batch_size)
+            probabilities, class_ids = await asyncio.to_thread(self._decode_and_predict, payload, served)
         except InvalidRequest as e:
             raise InvalidInput(str(e)) from None
-        probabilities, class_ids = await asyncio.to_thread(served.predict, images)
         names = [served.class_names[i] for i in class_ids]
         if isinstance(payload, InferRequest):
             return self._v2_response(payload, served, probabilities, class_ids, names)
@@ -67,6 +64,13 @@ class DistmlModel(Model):
             "model_name": self.name,
             "model_version": str(served.version),
         }
+
+    def _decode_and_predict(self, payload, served):
+        if isinstance(payload, InferRequest):
+            images = decode_v2(payload.inputs, served.image_shape, self.max_batch_size)
+        else:
+            images = decode_v1(payload, served.image_shape, self.max_batch_size)
+        return served.predict(images)
 
     def _v2_response(self, request, served, probabilities, class_ids, names):
         n = len(class_ids)
