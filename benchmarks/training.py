@@ -6,6 +6,9 @@ For each worker count W (default 1 and 2) and each repeat, side by side in one r
                   (file-level sharding, parallel batched parsing, prefetch), precision "auto"
   distml-float32  the same with precision="float32": what the input pipeline and the loop
                   give without mixed bfloat16
+  step-ceiling    benchmarks/step_ceiling.py, with 1 worker only: distml's replica step on one
+                  in-memory batch, no pipeline, no strategy: the fastest any trainer of this model,
+                  batch and precision can go here, so its ratio bounds distml's
   baseline        benchmarks/baseline_worker.py in .venv-bench: W processes, tf-keras model.fit,
                   DATA auto-shard over an unsharded TFRecordDataset, cache() + shuffle(), no prefetch
 Same model (cnn), per-replica batch, epochs and steps per epoch, same dataset (benchmarks.data).
@@ -32,7 +35,7 @@ from distml.components.common.ports import free_ports
 from benchmarks.common import BENCH_VENV, median, print_machine, save_json, spread, table, workdir
 
 HERE = Path(__file__).resolve().parent
-TRAINERS = ["distml", "distml-float32", "baseline"]
+TRAINERS = ["distml", "distml-float32", "step-ceiling", "baseline"]
 
 
 def ensure_bench_venv():
@@ -59,6 +62,17 @@ def run_distml(dataset, out, workers, epochs, steps, batch, seed, timeout, log, 
     wall = time.monotonic() - started
     return {"epochs": metrics["history"], "global_batch_size": metrics["global_batch_size"], "wall_s": wall,
             "precision": metrics["precision"], "test_accuracy": metrics["final"].get("test_accuracy")}
+
+
+def run_step_ceiling(dataset, out, epochs, steps, batch, seed, timeout, log):
+    result = out / "step-ceiling.json"
+    command = [sys.executable, "-m", "benchmarks.step_ceiling", "--dataset", str(dataset), "--epochs", str(epochs),
+               "--steps-per-epoch", str(steps), "--batch-size", str(batch), "--seed", str(seed), "--result", str(result)]
+    started = time.monotonic()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    subprocess.run(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=True, timeout=timeout,
+                   cwd=HERE.parent)
+    return {**json.loads(result.read_text()), "wall_s": time.monotonic() - started}
 
 
 def run_baseline(python, dataset, out, workers, epochs, steps, batch, seed, timeout, log):
@@ -121,13 +135,17 @@ def main(argv=None):
                 # Rotate which side goes first so a load change on the shared machine hits all.
                 order = TRAINERS[rep % len(TRAINERS):] + TRAINERS[:rep % len(TRAINERS)]
                 for name in order:
+                    if name == "step-ceiling" and w != 1:
+                        continue
                     out = runs_dir / f"{name}-w{w}-r{rep}"
                     shutil.rmtree(out, ignore_errors=True)
                     out.mkdir(parents=True)
                     print(f"# repeat {rep + 1}/{args.repeats}: {name}, {w} worker(s) ...", flush=True)
                     log.write(f"\n===== {name} workers={w} repeat={rep} =====\n")
                     log.flush()
-                    if name != "baseline":
+                    if name == "step-ceiling":
+                        r = run_step_ceiling(dataset, out, args.epochs, steps, args.batch_size, args.seed, args.timeout, log)
+                    elif name != "baseline":
                         precision = "float32" if name == "distml-float32" else "auto"
                         r = run_distml(dataset, out, w, args.epochs, steps, args.batch_size, args.seed, args.timeout,
                                        log, precision)
@@ -151,8 +169,10 @@ def report(results, args):
     for w in args.workers:
         for name in TRAINERS:
             rs = [r for r in results if r["impl"] == name and r["workers"] == w]
+            if not rs:
+                continue
             accuracies = [r["test_accuracy"] for r in rs if r["test_accuracy"] is not None]
-            rows.append([name, rs[0]["precision"] if rs else "", w, rs[0]["global_batch"] if rs else "",
+            rows.append([name, rs[0]["precision"], w, rs[0]["global_batch"],
                          spread([r["steady"] for r in rs]), spread([r["steady"] / w for r in rs]),
                          spread([r["all"] for r in rs]), spread([r["epoch1"] for r in rs]),
                          spread([r["wall_s"] for r in rs], "{:.1f}"),
@@ -170,7 +190,10 @@ def report(results, args):
                 if d and b:
                     steady.append(d["steady"] / b["steady"])
                     whole.append(d["all"] / b["all"])
-                    wall.append(b["wall_s"] / d["wall_s"])
+                    if name != "step-ceiling":  # it exports nothing: its wall time compares with none
+                        wall.append(b["wall_s"] / d["wall_s"])
+            if not steady:
+                continue
             target = ""
             if name == "distml":  # the training loop over every epoch, as users run it
                 target = "met" if median(whole) is not None and median(whole) >= 2 else "NOT met"

@@ -21,6 +21,7 @@ from distml.components.train.config import READY_MARKER
 from distml.components.train.export import evaluate_saved_model, export_model
 from distml.components.train.models import build_model
 from distml.components.train.precision import resolve_precision
+from distml.components.train.step import make_replica_step
 
 log = logging.getLogger("distml")
 
@@ -203,20 +204,10 @@ def _train(config, task, distributed, attempt, scratch_dir):
                                  synchronization=tf.VariableSynchronization.ON_READ,
                                  aggregation=tf.VariableAggregation.SUM)
 
+    step_fn = make_replica_step(model, optimizer, global_batch, epoch_sums)
+
     @tf.function
     def train_step(iterator):
-        def step_fn(images, labels):
-            with tf.GradientTape() as tape:
-                probabilities = model(tf.cast(images, tf.float32), training=True)
-                per_example = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-                if model.losses:
-                    loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-            gradients = tape.gradient(loss, model.trainable_variables)
-            optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            correct = tf.reduce_sum(tf.cast(tf.argmax(probabilities, -1) == labels, tf.float32))
-            epoch_sums.assign_add(tf.stack([tf.reduce_sum(per_example), correct]))
-
         strategy.run(step_fn, args=next(iterator))
         step.assign_add(1)
 
