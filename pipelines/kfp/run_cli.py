@@ -2,6 +2,7 @@
 
 import json
 import signal
+import time
 
 from distml.components.common.errors import UsageError
 
@@ -68,7 +69,10 @@ def serve_and_predict(summary):
         print(f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class {label}:")
         print(json.dumps(prediction)[:600])
         print(f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); Ctrl-C to stop")
-        server.wait()
+        # Poll instead of server.wait(): Ctrl-C's SIGINT may land on one of TensorFlow's
+        # threads, and then nothing interrupts a main thread blocked in waitpid().
+        while server.poll() is None:
+            time.sleep(0.2)
     except KeyboardInterrupt:
         pass
     finally:

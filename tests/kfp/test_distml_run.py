@@ -54,6 +54,17 @@ def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
     assert not (workdir / "model-repo" / "distml-classifier" / "2").exists()  # nothing pushed twice
 
 
+def send_to_another_thread(pid, signum):
+    """Ctrl-C as it can land: on one of the process's threads (TensorFlow's) not its main one.
+    kill() on a thread id delivers a process-wide signal to that thread if it can take it."""
+    for tid in sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid):
+        try:
+            return os.kill(tid, signum)
+        except ProcessLookupError:  # that thread has just ended
+            continue
+    os.kill(pid, signum)
+
+
 def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, workdir):
     command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), "--epochs", "2", *TINY, "--serve"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -65,7 +76,7 @@ def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, work
             lines.append(line)
             if line.startswith("serving on http://127.0.0.1:") or time.monotonic() > deadline:
                 break
-        process.send_signal(signal.SIGINT)
+        send_to_another_thread(process.pid, signal.SIGINT)
         process.wait(timeout=120)
     finally:
         if process.poll() is None:
