@@ -18,19 +18,27 @@ def start_server(model_repo, model_name, http_port, grpc_port):
     command = [sys.executable, "-m", "distml", "serve", "--repo", str(model_repo), "--model-name", model_name,
                "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
     server = subprocess.Popen(command)
+    try:
+        wait_until_ready(server, f"http://127.0.0.1:{http_port}/v2/models/{model_name}/ready")
+    except BaseException:  # not ready, or interrupted meanwhile: leave no server behind
+        server.kill()
+        server.wait()
+        raise
+    return server
+
+
+def wait_until_ready(server, url):
     deadline = time.monotonic() + READY_TIMEOUT_S
-    url = f"http://127.0.0.1:{http_port}/v2/models/{model_name}/ready"
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise DistmlError(f"distml serve exited with status {server.returncode} before it was ready")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
-                    return server
+                    return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.5)
-    server.kill()
     raise DistmlError(f"distml serve was not ready within {READY_TIMEOUT_S} s")
 
 

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from distml.components.deploy.server import read_server_state
 from tests.conftest import run_cli
 
 TINY = ["--model-types", "cnn,dropout", "--workers", "2", "--steps-per-epoch", "4", "--min-accuracy", "0.0"]
@@ -54,6 +55,26 @@ def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
     assert not (workdir / "model-repo" / "distml-classifier" / "2").exists()  # nothing pushed twice
 
 
+def run_serving_until_signal(workdir, args, send, signum):
+    """`distml run ... --serve` until it serves, then `send(pid, signum)`; (process, output)."""
+    command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), *args, *TINY, "--serve"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    lines = []
+    deadline = time.monotonic() + 600
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("serving on http://127.0.0.1:") or time.monotonic() > deadline:
+                break
+        send(process.pid, signum)
+        process.wait(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process, "".join(lines)
+
+
 def send_to_another_thread(pid, signum):
     """Ctrl-C as it can land: on one of the process's threads (TensorFlow's) not its main one.
     kill() on a thread id delivers a process-wide signal to that thread if it can take it."""
@@ -66,22 +87,7 @@ def send_to_another_thread(pid, signum):
 
 
 def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, workdir):
-    command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), "--epochs", "2", *TINY, "--serve"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    lines = []
-    deadline = time.monotonic() + 600
-    try:
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("serving on http://127.0.0.1:") or time.monotonic() > deadline:
-                break
-        send_to_another_thread(process.pid, signal.SIGINT)
-        process.wait(timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    out = "".join(lines)
+    process, out = run_serving_until_signal(workdir, ["--epochs", "2"], send_to_another_thread, signal.SIGINT)
     assert process.returncode == 0, out[-3000:]
     summary = json.loads((workdir / "last-run.json").read_text())
     executed = summary["executed_steps"]
@@ -90,6 +96,13 @@ def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, work
     # --serve: one real prediction from the served model.
     prediction = json.loads(out.split(":predict with a test image of class")[1].split("\n", 1)[1].splitlines()[0])
     assert prediction["predictions"][0]["class_id"] in range(10)
+
+
+def test_sigterm_stops_the_run_and_its_server(cold_run, workdir):
+    process, out = run_serving_until_signal(workdir, ["--epochs", "1"], os.kill, signal.SIGTERM)
+    assert "none executed" in out  # memoized, and served all the same
+    assert process.returncode == 128 + signal.SIGTERM, out[-3000:]
+    assert read_server_state(workdir / "model-repo", "distml-classifier") is None  # no orphaned server
 
 
 def test_bad_arguments_fail_at_once_in_one_line(tmp_path):
