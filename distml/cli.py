@@ -9,10 +9,13 @@ import argparse
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 
 from distml import __version__
 from distml.components.common.errors import DistmlError
+from distml.components.common.processes import Terminated, raise_terminated
 
 SUBCOMMANDS = {
     "ingest": ("distml.components.ingest.cli", "turn a dataset into a sharded, versioned TFRecord artifact"),
@@ -62,6 +65,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     configure_logging(args.verbose)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_terminated)  # subcommands may install their own
     try:
         return args.handler(args) or 0
     except DistmlError as e:
@@ -70,3 +75,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"distml {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"distml {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 128 + signal.SIGTERM

@@ -7,6 +7,8 @@ the Training Operator supervises a TFJob.
 - a start-up timeout: a lone worker waits forever for its peers;
 - the machine's cores are shared out: each of N workers gets TensorFlow thread pools of
   cores/N threads (unless TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS are set);
+- workers never outlive the supervisor: it stops them on Ctrl-C, SIGTERM or an error, and
+  the kernel kills them if the supervisor itself is killed (Linux);
 - if any worker dies, the whole group is stopped with SIGKILL (TensorFlow catches
   SIGTERM) and restarted, up to `max_restarts` times. Failures a restart cannot fix (a
   usage error or an expected `distml` error in a worker) end the run at once.
@@ -26,6 +28,7 @@ from pathlib import Path
 from distml.components.common import tf_config
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.ports import free_ports
+from distml.components.common.processes import die_with_parent
 from distml.components.train.config import READY_MARKER, WORKER_LAUNCHER, worker_args
 
 log = logging.getLogger("distml")
@@ -80,7 +83,8 @@ class WorkerGroup:
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
             proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                    start_new_session=True)  # Ctrl-C reaches the supervisor only
+                                    start_new_session=True,  # Ctrl-C reaches the supervisor only
+                                    preexec_fn=die_with_parent())  # and no worker outlives it
             self.procs.append(proc)
             log.info("started worker %d (pid %d) at %s", index, proc.pid, addresses[index])
             thread = threading.Thread(target=self._relay, args=(index, proc), daemon=True)

@@ -2,6 +2,7 @@
 real test image, so the whole path from dataset to prediction is shown working."""
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -10,6 +11,7 @@ import urllib.request
 
 from distml.components.common.errors import DistmlError
 from distml.components.common.ports import free_ports
+from distml.components.common.processes import die_with_parent
 
 READY_TIMEOUT_S = 120
 
@@ -17,7 +19,7 @@ READY_TIMEOUT_S = 120
 def start_server(model_repo, model_name, http_port, grpc_port):
     command = [sys.executable, "-m", "distml", "serve", "--repo", str(model_repo), "--model-name", model_name,
                "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
-    server = subprocess.Popen(command)
+    server = subprocess.Popen(command, preexec_fn=die_with_parent(signal.SIGTERM))  # gracefully, with distml run
     try:
         wait_until_ready(server, f"http://127.0.0.1:{http_port}/v2/models/{model_name}/ready")
     except BaseException:  # not ready, or interrupted meanwhile: leave no server behind

@@ -58,15 +58,9 @@ def run(args):
     return 0
 
 
-def _exit_on_sigterm(signum, _frame):
-    raise SystemExit(128 + signum)  # unwinds through serve_and_predict's `finally`
-
-
 def serve_and_predict(summary):
     from distml.pipelines.kfp import local_serve
 
-    # SIGTERM (a process manager, `timeout`) stops the server too instead of orphaning it.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     http_port, grpc_port = local_serve.free_ports(2)
     server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port)
     try:

@@ -98,11 +98,71 @@ def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, work
     assert prediction["predictions"][0]["class_id"] in range(10)
 
 
-def test_sigterm_stops_the_run_and_its_server(cold_run, workdir):
-    process, out = run_serving_until_signal(workdir, ["--epochs", "1"], os.kill, signal.SIGTERM)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_the_server_stops_with_the_run_however_the_run_ends(cold_run, workdir, sig):
+    """SIGTERM: the run stops its server and exits 143. SIGKILL: the kernel sends the server
+    SIGTERM (PR_SET_PDEATHSIG). Either way no server is left holding the ports."""
+    process, out = run_serving_until_signal(workdir, ["--epochs", "1"], os.kill, sig)
     assert "none executed" in out  # memoized, and served all the same
-    assert process.returncode == 128 + signal.SIGTERM, out[-3000:]
-    assert read_server_state(workdir / "model-repo", "distml-classifier") is None  # no orphaned server
+    assert process.returncode == (128 + sig if sig == signal.SIGTERM else -sig), out[-3000:]
+    deadline = time.monotonic() + 60
+    while read_server_state(workdir / "model-repo", "distml-classifier") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert read_server_state(workdir / "model-repo", "distml-classifier") is None
+
+
+def process_table():
+    """{pid: (parent pid, state)} of every process."""
+    table = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, ppid = f.read().rpartition(")")[2].split()[:2]
+        except OSError:
+            continue
+        table[int(entry)] = (int(ppid), state)
+    return table
+
+
+def live_descendants(pid):
+    table = process_table()
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for child, (ppid, state) in table.items():
+            if ppid == parent and state != "Z" and child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def still_alive(pids):
+    table = process_table()
+    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
+
+
+def test_sigterm_mid_training_stops_every_process_of_the_run(tmp_path):
+    command = [sys.executable, "-m", "distml", "run", "--workdir", str(tmp_path), "--epochs", "50", *TINY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    try:
+        for line in process.stdout:
+            lines.append(line)
+            if "[worker 1]" in line and "worker ready:" in line:
+                break
+        tree = live_descendants(process.pid)  # kfp.local's step processes and their workers
+        assert len(tree) >= 3, "".join(lines)
+        os.kill(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while still_alive(tree) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not still_alive(tree)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert "distml run: terminated (SIGTERM)" in process.stdout.read()
+    assert not (tmp_path / "model-repo" / "distml-classifier").exists()
 
 
 def test_bad_arguments_fail_at_once_in_one_line(tmp_path):

@@ -7,12 +7,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 import numpy as np
 import pytest
 
 from distml.components.common.errors import DistmlError
-from distml.components.train.config import TrainConfig, check
+from distml.components.train.config import READY_MARKER, TrainConfig, check
 from distml.components.train.local import launch_local
 from tests.conftest import run_cli
 
@@ -82,6 +83,48 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
     assert [e["epoch"] for e in metrics["history"]] == [1, 2, 3]
     assert metrics["history"][0]["steps"] == 44 - restored[0]  # epoch 1 as attempt 1 logged it
     assert metrics["final"]["test_accuracy"] > 0.5
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_no_worker_outlives_its_supervisor(digits_dataset, tmp_path, sig):
+    """SIGTERM: the supervisor stops its group and exits 143. SIGKILL: the kernel kills the
+    workers (PR_SET_PDEATHSIG). Either way no worker runs on, and no model is written."""
+    command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir",
+               str(tmp_path / "model"), "--launcher", "local", "--workers", "2", "--epochs", "100", "--timeout", "300"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    workers, ready, log = [], set(), []
+    try:
+        for line in proc.stderr:
+            log.append(line)
+            started = re.search(r"started worker \d \(pid (\d+)\)", line)
+            if started:
+                workers.append(int(started[1]))
+            if READY_MARKER in line:
+                ready.add(line.split("]")[0])
+            if len(ready) == 2:
+                break
+        assert len(workers) == 2 and all(alive(pid) for pid in workers), "".join(log)
+        os.kill(proc.pid, sig)
+        assert proc.wait(timeout=60) == (128 + sig if sig == signal.SIGTERM else -sig)
+        deadline = time.monotonic() + 30
+        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(alive(pid) for pid in workers)
+    finally:
+        for pid in [proc.pid, *workers]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    if sig == signal.SIGTERM:
+        assert "distml train: terminated (SIGTERM)" in proc.stderr.read()
+    assert not (tmp_path / "model").exists()
 
 
 def test_workers_that_never_join_hit_the_startup_timeout(digits_dataset, tmp_path):
