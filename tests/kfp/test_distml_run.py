@@ -55,11 +55,17 @@ def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
     assert not (workdir / "model-repo" / "distml-classifier" / "2").exists()  # nothing pushed twice
 
 
+def as_in_a_terminal():
+    # Tests started in the background (`make test &` in a script) inherit SIGINT ignored, and
+    # Python keeps it so; a run in a terminal, where Ctrl-C comes from, has the default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_serving_until_signal(workdir, args, send, signum):
     """`distml run ... --serve` until it serves, then `send(pid, signum)`; (process, output)."""
     command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), *args, *TINY, "--serve"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=as_in_a_terminal)
     lines = []
     deadline = time.monotonic() + 600
     try:
