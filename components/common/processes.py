@@ -44,4 +44,3 @@ def die_with_parent(signum=signal.SIGKILL):
             os.kill(os.getpid(), signum)
 
     return preexec
-

@@ -11,6 +11,7 @@ import pytest
 
 from distml.components.deploy.server import read_server_state
 from tests.conftest import run_cli
+from tests.processes import live_descendants, still_alive
 
 TINY = ["--model-types", "cnn,dropout", "--workers", "2", "--steps-per-epoch", "4", "--min-accuracy", "0.0"]
 
@@ -115,36 +116,6 @@ def test_the_server_stops_with_the_run_however_the_run_ends(cold_run, workdir, s
     while read_server_state(workdir / "model-repo", "distml-classifier") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert read_server_state(workdir / "model-repo", "distml-classifier") is None
-
-
-def process_table():
-    """{pid: (parent pid, state)} of every process."""
-    table = {}
-    for entry in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                state, ppid = f.read().rpartition(")")[2].split()[:2]
-        except OSError:
-            continue
-        table[int(entry)] = (int(ppid), state)
-    return table
-
-
-def live_descendants(pid):
-    table = process_table()
-    found, todo = set(), [pid]
-    while todo:
-        parent = todo.pop()
-        for child, (ppid, state) in table.items():
-            if ppid == parent and state != "Z" and child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def still_alive(pids):
-    table = process_table()
-    return {pid for pid in pids if pid in table and table[pid][1] != "Z"}
 
 
 def test_sigterm_mid_training_stops_every_process_of_the_run(tmp_path):

@@ -16,6 +16,7 @@ from distml.components.common.errors import DistmlError
 from distml.components.train.config import READY_MARKER, TrainConfig, check
 from distml.components.train.local import launch_local
 from tests.conftest import run_cli
+from tests.processes import still_alive
 
 pytestmark = pytest.mark.slow
 
@@ -85,14 +86,6 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
     assert metrics["final"]["test_accuracy"] > 0.5
 
 
-def alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
 def test_no_worker_outlives_its_supervisor(digits_dataset, tmp_path, sig):
     """SIGTERM: the supervisor stops its group and exits 143. SIGKILL: the kernel kills the
@@ -111,17 +104,16 @@ def test_no_worker_outlives_its_supervisor(digits_dataset, tmp_path, sig):
                 ready.add(line.split("]")[0])
             if len(ready) == 2:
                 break
-        assert len(workers) == 2 and all(alive(pid) for pid in workers), "".join(log)
+        assert len(workers) == 2 and still_alive(workers) == set(workers), "".join(log)
         os.kill(proc.pid, sig)
         assert proc.wait(timeout=60) == (128 + sig if sig == signal.SIGTERM else -sig)
         deadline = time.monotonic() + 30
-        while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        while still_alive(workers) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not any(alive(pid) for pid in workers)
+        assert not still_alive(workers)
     finally:
-        for pid in [proc.pid, *workers]:
-            if alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        for pid in still_alive([proc.pid, *workers]):
+            os.kill(pid, signal.SIGKILL)
     if sig == signal.SIGTERM:
         assert "distml train: terminated (SIGTERM)" in proc.stderr.read()
     assert not (tmp_path / "model").exists()
