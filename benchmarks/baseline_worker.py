@@ -1,7 +1,7 @@
 """The naive baseline: one worker of a multi-worker `model.fit`, written the common way.
 
 Runs in the baseline's own virtualenv (.venv-bench: tensorflow + tf-keras, see
-requirements-baseline.txt), configured by TF_CONFIG like a TFJob pod; does not import distml.
+requirements/bench.lock), configured by TF_CONFIG like a TFJob pod; does not import distml.
 
 - tf-keras `model.fit` (TF_USE_LEGACY_KERAS=1) under MultiWorkerMirroredStrategy;
 - the input pipeline of the tutorials: every train shard in one TFRecordDataset, a

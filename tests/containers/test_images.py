@@ -1,5 +1,5 @@
-"""containers/: hadolint-clean, multi-stage, pinned, non-root, `distml` entrypoint; the pins
-lie inside pyproject's ranges; the slim image's entrypoint works without TensorFlow."""
+"""containers/: hadolint-clean, multi-stage, pinned, non-root, `distml` entrypoint, each image
+installing its lock from requirements/; the slim image's entrypoint works without TensorFlow."""
 
 import re
 import subprocess
@@ -7,18 +7,16 @@ import sys
 import tomllib
 
 import pytest
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from distml.components.common import k8s
 from tests.manifests.tools import REPO, tool
 
 CONTAINERS = REPO / "containers"
-# Dockerfile -> (what `pip install` installs, the tag its header tells users to build)
+# Dockerfile -> (the lock it installs, the tag its header tells users to build)
 IMAGES = {
-    "Dockerfile": ('".[tf,serve]"', k8s.IMAGE),
-    "Dockerfile.gpu": ('".[gpu,serve]"', k8s.GPU_IMAGE),
-    "Dockerfile.slim": (".", k8s.SLIM_IMAGE),
+    "Dockerfile": ("requirements/cpu.lock", k8s.IMAGE),
+    "Dockerfile.gpu": ("requirements/gpu.lock", k8s.GPU_IMAGE),
+    "Dockerfile.slim": ("requirements/slim.lock", k8s.SLIM_IMAGE),
 }
 BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|make|build-essential|clang|python3?-dev|git|curl|wget)\b")
 
@@ -65,7 +63,7 @@ def test_dockerfile_structure(name):
         assert re.match(r"FROM python:\d+\.\d+\.\d+-slim-\w+( AS \w+)?$", from_line), from_line
     build = " ".join(parts[0][1])
     assert re.search(r"pip install --no-cache-dir pip==\d+\.\d+", build)
-    assert f"--constraint containers/constraints.txt {install}" in build
+    assert f"--require-hashes --no-deps -r {install}" in build
     final_from, final = parts[-1]
     assert " AS " not in final_from
     final_text = "\n".join(final)
@@ -83,36 +81,13 @@ def pyproject():
     return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
-def pins():
-    out = {}
-    for line in (CONTAINERS / "constraints.txt").read_text().splitlines():
-        line = line.strip()
-        if line and not line.startswith("#"):
-            name, sep, version = line.partition("==")
-            assert sep and version, f"not pinned: {line}"
-            out[canonicalize_name(name)] = version
-    return out
-
-
-def test_constraints_pin_every_dependency_inside_pyproject_ranges():
-    project, pinned = pyproject(), pins()
-    requirements = [Requirement(r) for r in project["dependencies"]]
-    for extra in ("tf", "gpu", "serve"):
-        requirements += [Requirement(r) for r in project["optional-dependencies"][extra]]
-    for req in requirements:
-        name = canonicalize_name(req.name)
-        assert name in pinned, f"{req.name} is not pinned in containers/constraints.txt"
-        assert req.specifier.contains(pinned[name], prereleases=True), f"{req.name}=={pinned[name]} not in {req}"
-    assert pinned["tensorflow"] == pinned["tensorflow-cpu"]  # GPU and CPU images run the same TF
-
-
 def test_dockerignore_sends_only_what_pip_install_needs():
     lines = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
              if ln.strip() and not ln.startswith("#")]
     assert lines[0] == "*"  # an allowlist
     allowed = {ln[1:].rstrip("/") for ln in lines if ln.startswith("!")}
     tool_cfg = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-    needed = {"pyproject.toml", "setup.py", pyproject()["readme"], "containers/constraints.txt",
+    needed = {"pyproject.toml", "setup.py", pyproject()["readme"], "requirements/*.lock",
               *tool_cfg["package-dir"].values()}
     assert needed <= allowed
     assert not allowed & {"tests", ".git", ".venv", ".venv-tools", "benchmarks", "manifests", "distml-output"}
