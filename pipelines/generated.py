@@ -1,5 +1,5 @@
 """Every generated file of the project, rendered in memory: component.py (from spec.py) and
-component.yaml per component, the compiled KFP pipeline, the Argo YAML. `distml compile`
+component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md. `distml compile`
 writes them; a test renders them again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
@@ -12,9 +12,9 @@ def render_all():
     """{path relative to the source tree: file text}."""
     from distml.pipelines.argo.generate import render as render_argo
     from distml.pipelines.kfp.compile import render as render_kfp
-    from distml.pipelines.kfp.compile import render_sources
+    from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
-    return {**render_sources(), **render_kfp(), **render_argo()}
+    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc()}
 
 
 def _write(root, files):

@@ -11,6 +11,7 @@ from distml.components.common import k8s
 
 COMPILED_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
 COMPONENTS = ("ingest", "train", "select", "deploy")
+PARAMETERS_DOC = "docs/parameters.md"
 
 
 def _compile_to_text(func):
@@ -27,6 +28,13 @@ def render_sources():
         spec = importlib.import_module(f"distml.components.{name}.spec").SPEC
         files[f"components/{name}/component.py"] = spec.component_source(k8s.IMAGE)
     return files
+
+
+def render_parameters_doc():
+    from distml.components.common.params import parameters_markdown
+
+    specs = [importlib.import_module(f"distml.components.{name}.spec").SPEC for name in COMPONENTS]
+    return {PARAMETERS_DOC: parameters_markdown(specs)}
 
 
 def render():
