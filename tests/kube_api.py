@@ -6,7 +6,7 @@ are the real client's.
 It stores custom objects by URL, bumps metadata.generation when a write changes the spec
 (as the API server does), and lets a test play the controller: `on_read(obj, reads)` may
 set obj["status"] before each GET returns it. `fail[(verb, kind)] = (code, reason)` makes a
-request fail the way the API server refuses it.
+request fail the way the API server refuses it; `(code, reason, n)` lets the first n through.
 """
 
 import copy
@@ -114,9 +114,12 @@ class FakeKubernetes:
         if not match:
             return 404, status_body(404, "NotFound", f"the server could not find the requested resource ({path})")
         plural, ns, name = match["plural"], match["ns"], match["name"]
+        name = name or ((body or {}).get("metadata") or {}).get("name")
         if (verb, plural) in self.fail:
-            code, reason = self.fail[(verb, plural)]
-            return code, status_body(code, reason, f"{plural} {name or ''} {reason} (injected)".strip())
+            code, reason, *allowed = self.fail[(verb, plural)]
+            if not allowed or allowed[0] <= 0:
+                return code, status_body(code, reason, f"{plural} {name} {reason} (injected)")
+            self.fail[(verb, plural)] = (code, reason, allowed[0] - 1)
         if verb == "create":
             name = body["metadata"]["name"]
             key = (plural, ns, name)
