@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pytest
 
-from tests.deploy.conftest import accuracy, local_predictions, make_repo, png_b64
-from tests.deploy.server import Server
+from tests.serve.conftest import accuracy, local_predictions, make_repo, png_b64
+from tests.serve.server import Server
 
 MODEL = "digits"
 MAX_BATCH = 8

@@ -67,6 +67,9 @@ def decode_image(data, image_shape, what="image"):
         with Image.open(io.BytesIO(raw)) as image:
             if image.format not in ("PNG", "JPEG"):
                 raise InvalidRequest(f"{what}: expected a PNG or JPEG image, got {image.format}")
+            # The size comes from the header: refuse before decoding (a small file can hold a huge image).
+            if image.size != (w, h):
+                raise InvalidRequest(f"{what}: expected a {w}x{h} image (width x height), got {image.size[0]}x{image.size[1]}")
             image = image.convert("L" if c == 1 else "RGB")
             pixels = np.asarray(image, dtype=np.float32)
     except InvalidRequest:
@@ -145,6 +148,9 @@ def decode_v2(infer_inputs, image_shape, max_batch_size=None):
     tensor = infer_inputs[0]
     datatype, shape = tensor.datatype, list(tensor.shape)
     what = f"input {tensor.name!r}"
+    # Everything below is decided from the declared shape, before the data is converted.
+    if not shape or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+        raise InvalidRequest(f"{what}: expected a shape of non-negative integers, got {shape}")
     if datatype == "BYTES":
         if len(shape) not in (1, 2) or (len(shape) == 2 and shape[1] != 1):
             raise InvalidRequest(f"{what}: expected a BYTES tensor of shape [N] (one encoded image each), got {shape}")
@@ -153,7 +159,7 @@ def decode_v2(infer_inputs, image_shape, max_batch_size=None):
         return np.stack([decode_image(item, image_shape, f"{what} image {i}") for i, item in enumerate(items)])
     if datatype not in _NUMERIC_V2_TYPES:
         raise InvalidRequest(f"{what}: datatype {datatype} is not accepted; expected {expected}")
-    if shape[1:] not in ([h, w, c], [h, w] if c == 1 else None) or not shape:
+    if shape[1:] not in ([h, w, c], [h, w] if c == 1 else None):
         raise InvalidRequest(f"{what}: expected shape [N, {h}, {w}, {c}], got {shape}")
     check_batch_size(shape[0], max_batch_size)
     array = _as_numpy(tensor, what, expected)
@@ -163,5 +169,5 @@ def decode_v2(infer_inputs, image_shape, max_batch_size=None):
 def _as_numpy(tensor, what, expected):
     try:
         return tensor.as_numpy()
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, OverflowError) as e:
         raise InvalidRequest(f"{what}: data does not match its declared shape {list(tensor.shape)} and datatype {tensor.datatype} ({e}); expected {expected}") from None
