@@ -40,7 +40,7 @@ def add_arguments(parser):
     cluster.add_argument("--priority-class", default=k8s.PRIORITY_PRODUCTION, help="PriorityClass of predictor pods ('' for none)")
     cluster.add_argument("--deployment-mode", choices=("Serverless", "RawDeployment"), default=None,
                          help="KServe deployment mode annotation (default: the cluster's)")
-    cluster.add_argument("--max-batch-size", type=int, default=64, help="distml predictor: largest accepted batch")
+    cluster.add_argument("--max-batch-size", type=int, default=1024, help="distml predictor: largest accepted client batch")
     cluster.add_argument("--timeout", type=float, default=600, help="seconds to wait for Ready before rolling back")
     cluster.add_argument("--no-rollback", dest="rollback", action="store_false", help="leave a failed rollout in place")
     cluster.add_argument("--dry-run", action="store_true", help="print the InferenceService YAML; change nothing")

@@ -64,7 +64,7 @@ def build_inference_service(
     priority_class=k8s.PRIORITY_PRODUCTION,
     deployment_mode=None,
     runtime_version=None,
-    max_batch_size=64,
+    max_batch_size=1024,
     labels=None,
 ):
     """The InferenceService for model `model_name` (default: `name`) of the model repository."""
@@ -150,6 +150,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
             "--repo", repo,
             "--model-name", model_folder,
             "--served-name", service_name,
+            "--host", "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
             "--http-port", str(HTTP_PORT),
             "--grpc-port", "8081",
             "--max-batch-size", str(int(max_batch_size)),
@@ -158,7 +159,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
-        # KServe's own health endpoints: ready once a version is loaded, live while the server runs.
+        # Ready and live only while a version is loaded and registered (distml serve's ServingDataPlane).
         "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
                            "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},

@@ -16,8 +16,13 @@ import concurrent.futures
 import logging
 
 import numpy as np
+from prometheus_client import Histogram
 
 log = logging.getLogger("distml.serve")
+
+# On KServe's /metrics: how many images each model call got (how well requests are merged).
+MODEL_CALL_IMAGES = Histogram("distml_model_call_images", "images per model call",
+                              buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
 
 
 class _Pending:
@@ -64,6 +69,7 @@ class Batcher:
             served = parts[0][0].served
             batch = parts[0][0].images[parts[0][1]:parts[0][2]] if len(parts) == 1 else np.concatenate(
                 [p.images[a:b] for p, a, b in parts])
+            MODEL_CALL_IMAGES.observe(len(batch))
             try:
                 probabilities, class_ids = await loop.run_in_executor(self._executor, served.predict, batch)
             except Exception as e:  # fail the requests in this batch, keep serving the others
