@@ -102,7 +102,9 @@ class DistmlModel(Model):
             tensor = payload.inputs[0] if len(payload.inputs) == 1 else None
             return tensor is None or (tensor.datatype != "BYTES" and bool(tensor.shape) and
                                       isinstance(tensor.shape[0], int) and tensor.shape[0] <= INLINE_DECODE_MAX_IMAGES)
-        instances = payload.get("instances") if isinstance(payload, dict) else None
+        if not isinstance(payload, dict):
+            return True  # a PixelBatch, or not V1 at all
+        instances = payload.get("instances")
         return not isinstance(instances, list) or (
             len(instances) <= INLINE_DECODE_MAX_IMAGES and all(isinstance(i, list) for i in instances))
 

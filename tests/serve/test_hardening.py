@@ -91,7 +91,10 @@ def _post_streaming(port, head, chunks):
         sender = threading.Thread(target=send_body)
         sender.start()
         answer = s.recv(4096)
-        s.shutdown(socket.SHUT_RDWR)
+        try:
+            s.shutdown(socket.SHUT_RDWR)  # ends a sender still blocked in sendall
+        except OSError:
+            pass  # the server has closed (or reset) the connection already
         sender.join()
         return answer
 
