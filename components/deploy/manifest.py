@@ -169,6 +169,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
             "--repo", repo,
             "--model-name", model_folder,
             "--served-name", service_name,
+            "--host", "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
             "--http-port", str(HTTP_PORT),
             "--grpc-port", "8081",
             "--max-batch-size", str(int(max_batch_size)),
@@ -177,7 +178,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
-        # KServe's own health endpoints: ready once a version is loaded, live while the server runs.
+        # Ready and live only while a version is loaded and registered (distml serve's ServingDataPlane).
         "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
                            "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},

@@ -3,6 +3,7 @@ Argo templates and the InferenceService builder's defaults are derived from."""
 
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, REQUIRED, ComponentSpec, Param
+from distml.components.serve.server import DEFAULTS as SERVE_DEFAULTS
 
 TARGETS = ("local", "kserve")
 RUNTIMES = ("tfserving", "distml")
@@ -53,7 +54,8 @@ SPEC = ComponentSpec(
               help="PriorityClass of predictor pods (empty: none)"),
         Param("deployment_mode", str, "", choices=DEPLOYMENT_MODES, on=frozenset({CLI}), group=KSERVE,
               help="KServe deployment mode annotation (empty: the cluster's)"),
-        Param("max_batch_size", int, 64, on=frozenset({CLI}), group=KSERVE, help="distml predictor: largest accepted batch"),
+        Param("max_batch_size", int, SERVE_DEFAULTS["max_batch_size"], on=frozenset({CLI}), group=KSERVE,
+              help="distml predictor: largest accepted client batch (split into model batches)"),
         Param("timeout", int, 600, on=frozenset({CLI, KFP}), group=KSERVE, help="seconds to wait for Ready before rolling back"),
         Param("rollback", bool, True, flag="--no-rollback", cli_action="store_false", on=frozenset({CLI}), group=KSERVE,
               help="leave a failed rollout in place"),

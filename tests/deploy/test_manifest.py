@@ -46,6 +46,7 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
     assert container["command"] == ["distml", "serve"]
     assert args["--repo"] == f"{k8s.MODELS_MOUNT}/repo" and args["--model-name"] == "digits"
     assert args["--served-name"] == "digits-prod"
+    assert args["--host"] == "0.0.0.0"  # distml serve binds loopback unless told
     assert container["image"] == k8s.GPU_IMAGE
     assert container["resources"]["limits"][k8s.GPU_RESOURCE] == "1"
     assert predictor["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}]

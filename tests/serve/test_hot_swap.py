@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from distml.components.deploy.core import deploy_local
-from distml.components.deploy.server import read_server_state
-from tests.deploy.conftest import local_predictions, make_repo, version_dir
-from tests.deploy.server import Server
+from distml.components.serve.control import read_server_state
+from tests.serve.conftest import local_predictions, make_repo, version_dir
+from tests.serve.server import Server
 
 MODEL = "digits"
 
