@@ -19,7 +19,7 @@ from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.files import write_text_atomic
-from distml.components.deploy.repository import check_model_name, list_versions
+from distml.components.common.model_artifact import check_model_name, list_versions
 
 log = logging.getLogger("distml.deploy")
 

@@ -26,6 +26,8 @@ def add_arguments(parser):
     parser.add_argument("--image-size", type=str, default=None, help="resize images to HxW (folder sources default to 28x28)")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=None, help="folder sources: 1 (grayscale, default) or 3 (RGB)")
     parser.add_argument("--test-fraction", type=float, default=0.2, help="folder sources without train/ and test/: fraction held out for test")
+    parser.add_argument("--allow-empty-classes", action="store_true",
+                        help="folder sources: keep a class folder with no images (a warning instead of an error)")
     parser.add_argument("--metadata-out", default=None, help="also write the artifact's metadata.json here (for orchestrator outputs)")
 
 
@@ -43,6 +45,7 @@ def run(args):
         image_size=image_size(args.image_size) if args.image_size else None,
         channels=args.channels,
         test_fraction=args.test_fraction,
+        allow_empty_classes=args.allow_empty_classes,
     )
     if args.metadata_out:
         with open(args.metadata_out, "w") as f:

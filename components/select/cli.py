@@ -11,6 +11,8 @@ METRICS = ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1")
 
 def add_arguments(parser):
     parser.add_argument("--dataset-dir", required=True, help="dataset artifact written by `distml ingest`")
+    parser.add_argument("--follow-location", action="store_true",
+                        help="a dataset artifact holding metadata only (a KFP pointer): read the shards where it says")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: test)")
     parser.add_argument("--candidates", nargs="+", default=[], metavar="DIR", help="candidate model artifacts (from `distml train`)")
     parser.add_argument("--candidates-dir", default=None, metavar="DIR",
@@ -49,6 +51,7 @@ def run(args):
         output_dir=args.output_dir,
         split=args.split,
         batch_size=args.batch_size,
+        follow_location=args.follow_location,
     )
     pushed = selection["pushed"]
     _write_value(args.blessed_out, "true" if selection["blessed"] else "false")
