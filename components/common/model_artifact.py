@@ -20,15 +20,17 @@ slim image, the KFP wrappers and the deploy core use this module.
 """
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import shutil
+import time
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.common.files import owned_temporary, remove_stale_temporaries, temporary_name
+from distml.components.common.files import STALE_AFTER_S, owned_temporary, remove_stale_temporaries, temporary_name
 
 log = logging.getLogger("distml")
 
@@ -207,7 +209,18 @@ def push(version_dir, repo, model_name, version=None):
     return number, path
 
 
+def remove_stale_claims(base, stale_after_s=STALE_AFTER_S):
+    """Remove empty version directories older than `stale_after_s`: claims of pushers killed
+    between claiming a number and renaming their copy onto it (a live one takes milliseconds)."""
+    now = time.time()
+    for path in _numeric_dirs(base):
+        with contextlib.suppress(OSError):
+            if now - path.stat().st_mtime > stale_after_s and not any(path.iterdir()):
+                path.rmdir()
+
+
 def _claim_and_rename(copy, base, info, version):
+    remove_stale_claims(base)
     for _ in range(PUSH_ATTEMPTS):
         number = int(version) if version is not None else max(list_versions(base.parent, base.name), default=0) + 1
         if not _claim(base, number):
@@ -219,9 +232,15 @@ def _claim_and_rename(copy, base, info, version):
             (copy / MODEL_INFO).write_text(json.dumps(info, indent=2) + "\n")
             os.chmod(copy / MODEL_INFO, 0o644)
             os.rename(copy, base / str(number))  # replaces our own empty claim, atomically
-        except BaseException:
+        except OSError as e:
             with contextlib.suppress(OSError):
                 (base / str(number)).rmdir()  # give the number back (only if still our empty claim)
+            if e.errno in (errno.ENOTEMPTY, errno.EEXIST) and version is None:
+                continue  # our claim was filled by another pusher (after a stale-claim cleanup): next number
+            raise
+        except BaseException:
+            with contextlib.suppress(OSError):
+                (base / str(number)).rmdir()
             raise
         return number
     raise DistmlError(f"no free version number in {base} after {PUSH_ATTEMPTS} attempts")

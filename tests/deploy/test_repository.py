@@ -99,6 +99,9 @@ def test_resolve_version_dir_is_the_newest_complete_version(trained_models, tmp_
     assert push(version_dir(model_dir), tmp_path, "digits")[0] == 4  # never onto a taken number
     with pytest.raises(UsageError, match="is not a model: it holds no model version"):
         resolve_version_dir(tmp_path / "digits" / "3")
+    os.utime(tmp_path / "digits" / "3", (0, 0))  # the claim's pusher died long ago
+    assert push(version_dir(model_dir), tmp_path, "digits")[0] == 5
+    assert list_versions(tmp_path, "digits") == [1, 2, 4, 5]  # the stale empty claim is gone
     with pytest.raises(UsageError, match="does not exist"):
         resolve_version_dir(tmp_path / "missing")
 

@@ -125,3 +125,22 @@ def test_litter_of_killed_processes_is_removed_by_the_next_run_never_a_live_one(
     assert not [p for p in os.listdir(tempfile.gettempdir()) if "distml-litter-" in p]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert json.loads((model_dir / "metrics.json").read_text())["num_workers"] == 2
+
+
+def test_two_workers_resume_past_a_truncated_newest_checkpoint(digits_dataset, tmp_path):
+    """The operator's case: a group's newest checkpoint is damaged, the run is started again
+    with its --run-id; the chief sets the damaged one aside and both workers restore the older."""
+    model_dir = tmp_path / "model"
+    common = ["--dataset", digits_dataset, "--model-dir", model_dir, "--launcher", "local", "--workers", "2",
+              "--steps-per-epoch", "4", "--batch-size", "16", "--checkpoint-every", "2", "--run-id", "group",
+              "--max-restarts", "0"]
+    run_cli("train", *common, "--epochs", "1", "--keep-checkpoints")
+    for path in sorted(model_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    model_dir.rmdir()
+    checkpoints = check(TrainConfig(dataset_dir=str(digits_dataset), model_dir=str(model_dir), run_id="group")).run_checkpoint_dir / "checkpoints"
+    truncate(checkpoints / "ckpt-2.data-00000-of-00001")
+    result = run_cli("train", *common, "--epochs", "2")
+    assert f"set aside: {checkpoints / 'ckpt-2.data-00000-of-00001'}" in result.stderr
+    metrics = json.loads((model_dir / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 8 and metrics["attempt"] == 0
