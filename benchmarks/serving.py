@@ -158,11 +158,11 @@ def main(argv=None):
     repo = serve_dir / "repo"
     real_src = make_real_model(prepared["artifact"], serve_dir / "trained", args.seed)
     noop_src = make_noop_model(real_src, serve_dir / "noop-model")
-    from distml.components.deploy.repository import push_version
+    from distml.components.common.model_artifact import push
 
     shutil.rmtree(repo, ignore_errors=True)
-    push_version(real_src, repo, "real", 1)
-    push_version(noop_src, repo, "noop", 1)
+    push(real_src, repo, "real", 1)
+    push(noop_src, repo, "noop", 1)
     images, _ = data.generate(1, args.seed, offset=7)
     body = serve_dir / "request.json"
     body.write_text(json.dumps({"instances": images.astype(int).tolist()}))

@@ -18,12 +18,12 @@ import yaml
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.spec import DEFAULTS
-from distml.components.deploy.repository import (
+from distml.components.common.model_artifact import (
     check_model_name,
     directory_digest,
-    is_version_dir,
-    newest_version,
-    push_version,
+    latest_version,
+    model_base,
+    push,
     resolve_version_dir,
 )
 from distml.components.serve.control import read_server_state, signal_server
@@ -47,9 +47,10 @@ def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, 
     if model_dir is not None:
         number, pushed = _push_unless_newest(resolve_version_dir(model_dir, version), repo, model_name)
     else:
-        number, pushed = newest_version(repo, model_name), False
-        if number is None or not is_version_dir(Path(repo) / model_name / str(number)):
-            raise UsageError(f"{Path(repo) / model_name} holds no complete model version: pass --model-dir")
+        latest, pushed = latest_version(repo, model_name), False
+        if latest is None:
+            raise UsageError(f"{model_base(repo, model_name)} holds no complete model version: pass --model-dir")
+        number = latest[0]
     result = {"repo": str(repo), "model_name": model_name, "version": number, "pushed": pushed,
               "server": None, "serve_command": serve_command(repo, model_name)}
     state = read_server_state(repo, model_name)  # only a verified live server: a stale file is removed
@@ -62,14 +63,11 @@ def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, 
 
 
 def _push_unless_newest(version_dir, repo, model_name):
-    newest = newest_version(repo, model_name)
-    if newest is not None:
-        newest_dir = Path(repo) / model_name / str(newest)
-        if is_version_dir(newest_dir) and directory_digest(newest_dir) == directory_digest(version_dir):
-            log.info("%s is already version %d of %s: nothing to push", version_dir, newest, model_name)
-            return newest, False
-    number = push_version(version_dir, repo, model_name)
-    log.info("pushed %s as %s/%s/%d", version_dir, repo, model_name, number)
+    latest = latest_version(repo, model_name)
+    if latest is not None and directory_digest(latest[1]) == directory_digest(version_dir):
+        log.info("%s is already version %d of %s: nothing to push", version_dir, latest[0], model_name)
+        return latest[0], False
+    number, _ = push(version_dir, repo, model_name)
     return number, True
 
 

@@ -35,6 +35,7 @@ def run(args):
         image_size=image_size(args.image_size) if args.image_size else None,
         channels=args.channels or None,
         test_fraction=args.test_fraction,
+        allow_empty_classes=args.allow_empty_classes,
     )
     if args.metadata_out:
         with open(args.metadata_out, "w") as f:

@@ -16,23 +16,16 @@ import os
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
-from distml.components.common.files import atomic_directory, sha256_file
+from distml.components.common.files import atomic_directory, check_output_dir, check_writable, sha256_file
 from distml.components.common.progress import progress
+from distml.components.ingest.metadata import ARTIFACT_FORMAT, METADATA_FILE, checksums, fingerprint, load_metadata
 from distml.components.ingest.sources import open_source
 from distml.components.ingest.spec import DEFAULTS
 
 log = logging.getLogger("distml")
 
-ARTIFACT_FORMAT = "distml.dataset/v1"
-METADATA_FILE = "metadata.json"
 TARGET_SHARD_BYTES = 64 << 20
 MIN_DEFAULT_SHARDS = 8
-
-
-def fingerprint(source_identity, params):
-    """The memoization key: depends only on what determines the artifact's content."""
-    key = json.dumps({"format": ARTIFACT_FORMAT, "source": source_identity, "params": params}, sort_keys=True)
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 def default_num_shards(num_examples, image_shape):
@@ -54,14 +47,17 @@ def ingest(
     image_size=None,
     channels=None,
     test_fraction=DEFAULTS.test_fraction,
+    allow_empty_classes=DEFAULTS.allow_empty_classes,
 ):
     """Write `dataset` as sharded TFRecords to `output_dir`; return the artifact's metadata.
 
     If `output_dir` already holds an artifact with the same fingerprint it is reused.
-    With `store_root` instead (a shared volume on a cluster), the artifact goes to
-    `<store_root>/<fingerprint>`, so every run that asks for the same data shares one copy;
-    the returned metadata's `location` says where it is. The parameters and their defaults
-    are declared in spec.py; `num_shards` 0 (or None): enough for 8 readers, no shard above 64 MB.
+    `output_dir` may be absent or an empty directory (a mount point, or one an orchestrator
+    created: it is written into, never replaced). With `store_root` instead (a shared
+    volume on a cluster), the artifact goes to `<store_root>/<fingerprint>`, so every run
+    that asks for the same data shares one copy; the returned metadata's `location` says
+    where it is. The parameters and their defaults are declared in spec.py; `num_shards` 0
+    (or None): enough for 8 readers, no shard above 64 MB. A folder source with an empty class is refused unless `allow_empty_classes`.
     """
     if (output_dir is None) == (store_root is None):
         raise ValueError("give exactly one of output_dir and store_root")
@@ -69,9 +65,15 @@ def ingest(
         raise UsageError(f"--num-shards must be 0 (automatic) or more, got {num_shards}")
     if not 0 <= validation_fraction < 1:
         raise UsageError(f"--validation-fraction must be in [0, 1), got {validation_fraction}")
+    # Before any work: an output that cannot be written fails now, not after the dataset is read.
+    if output_dir is not None and not (Path(output_dir) / METADATA_FILE).is_file():
+        check_output_dir(output_dir, what="--output")
+    elif store_root is not None:
+        Path(store_root).mkdir(parents=True, exist_ok=True)
+        check_writable(store_root, what=f"dataset store {store_root}")
     source = open_source(
         dataset, data_dir=data_dir, download=download, image_size=image_size,
-        channels=channels, test_fraction=test_fraction, seed=seed,
+        channels=channels, test_fraction=test_fraction, seed=seed, allow_empty_classes=allow_empty_classes,
     )
     if not num_shards:
         num_shards = default_num_shards(source.split_sizes["train"], source.image_shape)
@@ -81,7 +83,7 @@ def ingest(
         "seed": seed,
         "image_shape": list(source.image_shape),
     }
-    key = fingerprint(source.identity, params)
+    key = fingerprint(source.identity, params, source.image_shape, source.class_names)
     output_dir = Path(output_dir) if output_dir is not None else Path(store_root) / key[:20]
     existing = _existing_metadata(output_dir)
     if existing is not None:
@@ -95,7 +97,7 @@ def ingest(
         if size < num_shards:
             raise UsageError(f"split {split} has {size} examples, fewer than --num-shards {num_shards}")
 
-    with atomic_directory(output_dir) as tmp:
+    with atomic_directory(output_dir, last=METADATA_FILE) as tmp:
         splits = {}
         for split in source.split_sizes:
             splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed))
@@ -118,6 +120,7 @@ def ingest(
             "splits": splits,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        metadata["checksums"] = checksums(metadata)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     counts = ", ".join(f"{s}={v['num_examples']}" for s, v in splits.items())
     log.info("ingested %s into %s: %s examples in %d shards per split", source.spec, output_dir, counts, num_shards)
@@ -125,11 +128,9 @@ def ingest(
 
 
 def _existing_metadata(output_dir):
-    path = output_dir / METADATA_FILE
-    if path.is_file():
-        return json.loads(path.read_text())
-    if output_dir.exists() and (not output_dir.is_dir() or any(output_dir.iterdir())):
-        raise UsageError(f"{output_dir} exists and is not an empty directory or a dataset artifact")
+    if (output_dir / METADATA_FILE).is_file():
+        return load_metadata(output_dir)  # verified: a damaged artifact is not reused
+    check_output_dir(output_dir, what="--output")
     return None
 
 

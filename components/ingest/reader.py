@@ -4,33 +4,36 @@ Each worker reads a disjoint subset of the shard files (file-level sharding, cho
 the `tf.distribute.InputContext`), never "read everything and drop".
 """
 
-import json
 import os
 from pathlib import Path
 
 from distml.components.common.errors import DataIntegrityError, UsageError
 from distml.components.common.files import sha256_file
+from distml.components.ingest.metadata import METADATA_FILE, load_metadata
 
-METADATA_FILE = "metadata.json"
-
-
-def load_metadata(artifact_dir):
-    path = Path(artifact_dir) / METADATA_FILE
-    if not path.is_file():
-        raise UsageError(f"{artifact_dir} is not a dataset artifact (no {METADATA_FILE}); run `distml ingest` first")
-    return json.loads(path.read_text())
+__all__ = ["METADATA_FILE", "load_metadata", "data_location", "shard_files", "verify_shards", "read_split", "num_examples"]
 
 
-def data_location(artifact_dir, metadata=None):
-    """Where the shards are: the artifact itself, or the shared-volume copy a pointer
-    artifact (metadata.json alone, as the KFP ingest step outputs on a cluster) names."""
+def data_location(artifact_dir, metadata=None, *, follow_location=False):
+    """Where the shards are: the artifact itself when it holds any of them (a missing one is
+    then an error naming it, never a reason to look elsewhere); with `follow_location`, the
+    shared-volume copy that a pointer artifact (metadata.json alone, as the KFP ingest step
+    outputs on a cluster) names, once it is checked to be the same dataset."""
+    artifact_dir = Path(artifact_dir)
     metadata = metadata or load_metadata(artifact_dir)
-    first_shard = metadata["splits"]["train"]["shards"][0]["file"]
-    if (Path(artifact_dir) / first_shard).exists():
-        return Path(artifact_dir)
-    location = Path(metadata.get("location", artifact_dir))
+    shards = [s["file"] for split in metadata["splits"].values() for s in split["shards"]]
+    if any((artifact_dir / name).exists() for name in shards):
+        return artifact_dir
+    location = Path(metadata.get("location") or artifact_dir)
+    if location.resolve() == artifact_dir.resolve():
+        raise DataIntegrityError(f"shard {artifact_dir / shards[0]} is missing (the dataset {artifact_dir} holds none of its shards)")
+    if not follow_location:
+        raise UsageError(f"dataset {artifact_dir} holds metadata only (no shards such as {shards[0]}); its metadata names "
+                         f"{location} as their place: pass follow_location=True (KFP steps do) to read them from there")
     if not (location / METADATA_FILE).is_file():
         raise UsageError(f"dataset {artifact_dir} points to {location}, which is not reachable from here (is the volume mounted?)")
+    if load_metadata(location)["fingerprint"] != metadata["fingerprint"]:
+        raise DataIntegrityError(f"dataset {artifact_dir} points to {location}, which holds another dataset (fingerprints differ)")
     return location
 
 
@@ -76,6 +79,7 @@ def read_split(
     drop_remainder=False,
     verify=True,
     shuffle_buffer=10_000,
+    follow_location=False,
 ):
     """A tf.data pipeline of (image uint8 [H,W,C], label int64), batched if `batch_size`.
 
@@ -87,7 +91,7 @@ def read_split(
 
     metadata = load_metadata(artifact_dir)
     shards = shard_files(artifact_dir, split, input_context, metadata)
-    location = data_location(artifact_dir, metadata)
+    location = data_location(artifact_dir, metadata, follow_location=follow_location)
     if verify:
         verify_shards(location, shards)
     shape = metadata["image_shape"]

@@ -4,6 +4,7 @@ A source knows its identity (what determines its content, for the fingerprint), 
 class names and image shape, and yields (image uint8 HxWxC, label int) per split.
 """
 
+import collections
 import dataclasses
 import hashlib
 import logging
@@ -35,7 +36,8 @@ class Source:
         return self._examples(split)
 
 
-def open_source(spec, *, data_dir=None, download=True, image_size=None, channels=None, test_fraction=0.2, seed=0):
+def open_source(spec, *, data_dir=None, download=True, image_size=None, channels=None, test_fraction=0.2, seed=0,
+                allow_empty_classes=False):
     """Resolve a dataset spec into a Source, failing fast with a one-line error."""
     if spec == "digits":
         return _tfds_source("distml_digits", None, spec, data_dir=data_dir, download=True, image_size=image_size)
@@ -45,7 +47,8 @@ def open_source(spec, *, data_dir=None, download=True, image_size=None, channels
             raise UsageError(f"bad dataset {spec!r}: expected tfds:NAME[:VERSION]")
         return _tfds_source(name, version or None, spec, data_dir=data_dir, download=download, image_size=image_size)
     if spec.startswith("folder:"):
-        return _folder_source(Path(spec[len("folder:"):]), spec, image_size, channels, test_fraction, seed)
+        return _folder_source(Path(spec[len("folder:"):]), spec, image_size, channels, test_fraction, seed,
+                              allow_empty_classes)
     raise UsageError(f"unknown dataset {spec!r}: use digits, tfds:NAME[:VERSION] or folder:PATH")
 
 
@@ -105,7 +108,7 @@ def _require_network(spec):
         ) from None
 
 
-def _folder_source(root, spec, image_size, channels, test_fraction, seed):
+def _folder_source(root, spec, image_size, channels, test_fraction, seed, allow_empty_classes=False):
     if not root.is_dir():
         raise UsageError(f"dataset folder {root} does not exist")
     split_roots = {"train": root / "train", "test": root / "test"}
@@ -114,6 +117,11 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed):
     class_names = sorted(p.name for p in class_root.iterdir() if p.is_dir())
     if not class_names:
         raise UsageError(f"dataset folder {root} has no class subfolders (expected {root}/<class>/*.png)")
+    if presplit:
+        extra = sorted({p.name for p in split_roots["test"].iterdir() if p.is_dir()} - set(class_names))
+        if extra:
+            raise UsageError(f"dataset folder {split_roots['test']} has class folders that {split_roots['train']} lacks: "
+                             f"{', '.join(extra)} (the classes are train's)")
 
     def files_of(folder):
         return [
@@ -134,6 +142,7 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed):
     for split, files in split_files.items():
         if not files:
             raise UsageError(f"dataset folder {root} has no PNG/JPEG images for split {split}")
+    _check_classes(root, class_names, split_files, allow_empty_classes)
 
     height, width = image_size or (28, 28)
     shape = (height, width, channels or 1)
@@ -163,6 +172,24 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed):
         split_sizes={split: len(files) for split, files in split_files.items()},
         _examples=examples,
     )
+
+
+def _check_classes(root, class_names, split_files, allow_empty_classes):
+    """An empty class is an error (a warning with allow_empty_classes); a split that lacks
+    some classes is reported."""
+    counts = {split: collections.Counter(label for _, label in files) for split, files in split_files.items()}
+    empty = [name for label, name in enumerate(class_names) if not any(c[label] for c in counts.values())]
+    if empty:
+        message = (f"dataset folder {root}: class(es) {', '.join(empty)} have no PNG/JPEG images "
+                   f"(a class no example can teach)")
+        if not allow_empty_classes:
+            raise UsageError(message + "; remove the folder(s) or pass --allow-empty-classes")
+        log.warning("%s; kept, as --allow-empty-classes asks", message)
+    for split, counter in counts.items():
+        missing = [name for label, name in enumerate(class_names) if not counter[label] and name not in empty]
+        if missing:
+            log.warning("split %s of %s has no examples of class(es) %s: its metrics will not cover them",
+                        split, root, ", ".join(missing))
 
 
 def _assign_split(relative_path, fraction, seed):

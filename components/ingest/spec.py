@@ -30,6 +30,8 @@ SPEC = ComponentSpec(
               help="folder sources: 1 (grayscale) or 3 (RGB); 0: 1"),
         Param("test_fraction", float, 0.2, on=frozenset({CLI, KFP}),
               help="folder sources without train/ and test/: fraction held out for test"),
+        Param("allow_empty_classes", bool, False, cli_action="store_true", on=frozenset({CLI}),
+              help="folder sources: keep a class folder with no images (a warning instead of an error)"),
         Param("metadata_out", str, "", on=frozenset({CLI}), help="also write the artifact's metadata.json here (for orchestrator outputs)"),
         Param("dataset_dir_out", str, "", on=frozenset({CLI}), help="also write the artifact's directory here (for orchestrator outputs)"),
     ),

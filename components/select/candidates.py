@@ -1,8 +1,6 @@
-"""Finding candidate models and checking that each follows the model artifact contract.
-
-A model artifact (what `distml train` writes) is `<model_dir>/<version>/` holding a
-SavedModel, with `assets.extra/model.json` describing it. A bare version directory (for
-example a model repository's `<repo>/<name>/3`) is accepted too.
+"""Finding candidate models; which directory is a model follows the model artifact
+contract (common/model_artifact.py): a train output `<model_dir>` (its newest complete
+version) or a version directory itself (for example a model repository's `<repo>/<name>/3`).
 """
 
 import json
@@ -11,11 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import TRAINING_METRICS_FILE, read_model_info, resolve_version_dir
 
 log = logging.getLogger("distml")
 
-MODEL_INFO_FILE = Path("assets.extra") / "model.json"
-TRAINING_METRICS_FILE = "metrics.json"
 
 
 @dataclass
@@ -23,27 +20,8 @@ class ModelRef:
     name: str
     model_dir: Path  # what the user named: an artifact directory or a version directory
     saved_model_dir: Path  # the SavedModel itself: <model_dir>/<version>
-    info: dict = field(default_factory=dict)  # assets.extra/model.json, {} when absent
+    info: dict = field(default_factory=dict)  # assets.extra/model.json
     training: dict = field(default_factory=dict)  # a summary of the artifact's metrics.json
-
-
-def find_saved_model(path):
-    """The SavedModel directory of a model artifact: `path` itself or its highest numeric version."""
-    path = Path(path)
-    if not path.is_dir():
-        raise UsageError(f"model {path} does not exist or is not a directory")
-    if (path / "saved_model.pb").is_file():
-        return path
-    versions = [d for d in path.iterdir() if d.is_dir() and (d / "saved_model.pb").is_file()]
-    if not versions:
-        raise UsageError(f"{path} is not a model: no <version>/saved_model.pb in it (expected the output of `distml train`)")
-    numeric = [d for d in versions if d.name.isdigit()]
-    if numeric:
-        return max(numeric, key=lambda d: int(d.name))
-    if len(versions) == 1:
-        return versions[0]
-    names = ", ".join(sorted(d.name for d in versions))
-    raise UsageError(f"{path} holds several SavedModel versions ({names}) and none is numeric: name the version directory")
 
 
 def candidate_paths(candidates=(), candidates_dir=None):
@@ -67,17 +45,10 @@ def candidate_paths(candidates=(), candidates_dir=None):
     return paths
 
 
-def load_ref(path, name=None, *, require_info=True):
-    """A ModelRef for the artifact at `path`; `name` defaults to its model_type.
-
-    Candidates must carry model.json (it is pushed with them); a baseline may lack it.
-    """
-    saved_model_dir = find_saved_model(path)
-    info = _read_json(saved_model_dir / MODEL_INFO_FILE)
-    if not info and require_info:
-        raise UsageError(f"{saved_model_dir} has no {MODEL_INFO_FILE}: not a model written by `distml train`")
-    if not info:
-        log.warning("%s has no %s; its class names and dataset cannot be checked", saved_model_dir, MODEL_INFO_FILE)
+def load_ref(path, name=None):
+    """A ModelRef for the artifact at `path`; `name` defaults to its model_type."""
+    saved_model_dir = resolve_version_dir(path)
+    info = read_model_info(saved_model_dir)
     training = _training_summary(_read_json(Path(path) / TRAINING_METRICS_FILE))
     return ModelRef(
         name=name or info.get("model_type") or Path(path).name,

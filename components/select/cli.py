@@ -27,6 +27,7 @@ def run(args):
         output_dir=args.output_dir,
         split=args.split,
         batch_size=args.batch_size,
+        follow_location=args.follow_location,
     )
     pushed = selection["pushed"]
     _write_value(args.blessed_out, "true" if selection["blessed"] else "false")

@@ -24,9 +24,10 @@ import logging
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
-from distml.components.common.files import write_text_atomic
+from distml.components.common import model_artifact
+from distml.components.common.files import atomic_directory, check_output_dir
 from distml.components.ingest.reader import data_location, load_metadata, verify_shards
-from distml.components.select import blessing, candidates as candidates_mod, repository
+from distml.components.select import blessing, candidates as candidates_mod
 from distml.components.select.metrics import HIGHER_IS_BETTER
 from distml.components.select.report import write_report
 from distml.components.select.spec import DEFAULTS
@@ -52,20 +53,26 @@ def select_models(
     output_dir=None,
     split=DEFAULTS.split,
     batch_size=DEFAULTS.batch_size,
+    follow_location=DEFAULTS.follow_location,
 ):
     """Evaluate every candidate on `split`, bless the best, push it to `model_repo` if blessed.
 
     The parameters and their defaults are declared in spec.py. `baseline` is None, a model path, or "latest" (the newest version in the repository;
     none yet means no baseline). Writes selection.json, report.md and charts to
-    `output_dir` when given. Returns the selection dict (see the module docstring).
+    `output_dir` when given (absent or empty: a mount point is written into). A pointer
+    dataset artifact (metadata only) is read where it points only with `follow_location`.
+    Returns the selection dict (see the module docstring).
     """
     _check_arguments(metric, min_accuracy, batch_size, model_name, baseline, model_repo)
+    if output_dir is not None:
+        check_output_dir(output_dir, what="--output-dir", replace_existing=True)
     dataset_dir = Path(dataset_dir)
     metadata = load_metadata(dataset_dir)
     if split not in metadata["splits"]:
         raise UsageError(f"dataset {dataset_dir} has no split {split!r} (has {', '.join(metadata['splits'])})")
-    # Once here, not per candidate; a pointer artifact (metadata only) names where the shards are.
-    verify_shards(data_location(dataset_dir, metadata), metadata["splits"][split]["shards"])
+    # Once here, not per candidate.
+    data_dir = data_location(dataset_dir, metadata, follow_location=follow_location)
+    verify_shards(data_dir, metadata["splits"][split]["shards"])
 
     refs = candidates_mod.load_candidates(candidates_mod.candidate_paths(candidates, candidates_dir))
     baseline_ref, baseline_source, baseline_note = _resolve_baseline(baseline, model_repo, model_name)
@@ -76,13 +83,13 @@ def select_models(
     models = [ServingModel(ref, metadata) for ref in refs]
     baseline_model = ServingModel(baseline_ref, metadata) if baseline_ref else None
 
-    evaluated = [_entry(model.ref, metadata) | evaluate(model, dataset_dir, metadata, split, batch_size) for model in models]
+    evaluated = [_entry(model.ref, metadata) | evaluate(model, data_dir, metadata, split, batch_size) for model in models]
     ranking = [c["name"] for c in blessing.rank(evaluated, metric)]
     winner = next(c for c in evaluated if c["name"] == ranking[0])
 
     baseline_entry = None
     if baseline_model:
-        baseline_entry = _entry(baseline_ref, metadata) | evaluate(baseline_model, dataset_dir, metadata, split, batch_size)
+        baseline_entry = _entry(baseline_ref, metadata) | evaluate(baseline_model, data_dir, metadata, split, batch_size)
         baseline_entry["source"] = baseline_source
         baseline_entry["version"] = _version_of(baseline_ref)
 
@@ -95,7 +102,7 @@ def select_models(
 
     pushed = None
     if blessed and model_repo:
-        version, path = repository.push(winner["saved_model_dir"], model_repo, model_name)
+        version, path = model_artifact.push(winner["saved_model_dir"], model_repo, model_name)
         pushed = {"model_repo": str(model_repo), "model_name": model_name, "version": version, "path": str(path)}
 
     selection = {
@@ -132,10 +139,12 @@ def select_models(
 
 
 def write_outputs(selection, output_dir):
-    """selection.json (written last: its presence means the report is complete), report.md, charts."""
-    output_dir = Path(output_dir)
-    write_report(selection, output_dir)
-    write_text_atomic(output_dir / SELECTION_FILE, json.dumps(selection, indent=2) + "\n")
+    """selection.json (moved in last: its presence means the report is complete), report.md,
+    charts; into `output_dir` (created, or written into when it exists: an earlier selection
+    there is replaced, selection.json first removed and last written)."""
+    with atomic_directory(output_dir, last=SELECTION_FILE, replace_existing=True) as staging:
+        write_report(selection, staging)
+        (staging / SELECTION_FILE).write_text(json.dumps(selection, indent=2) + "\n")
 
 
 def _check_arguments(metric, min_accuracy, batch_size, model_name, baseline, model_repo):
@@ -144,7 +153,7 @@ def _check_arguments(metric, min_accuracy, batch_size, model_name, baseline, mod
         raise UsageError(f"--min-accuracy must be between 0 and 1, got {min_accuracy}")
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
-    repository.check_model_name(model_name)
+    model_artifact.check_model_name(model_name)
     if baseline == BASELINE_LATEST and not model_repo:
         raise UsageError("--baseline latest needs --model-repo (the baseline is the repository's newest version)")
 
@@ -154,14 +163,14 @@ def _resolve_baseline(baseline, model_repo, model_name):
     if not baseline:
         return None, None, "none given"
     if baseline == BASELINE_LATEST:
-        latest = repository.latest_version(model_repo, model_name)
+        latest = model_artifact.latest_version(model_repo, model_name)
         if latest is None:
-            note = f"{repository.model_base(model_repo, model_name)} has no version yet (first push)"
+            note = f"{model_artifact.model_base(model_repo, model_name)} has no version yet (first push)"
             log.info("no baseline: %s", note)
             return None, None, note
         version, path = latest
-        return candidates_mod.load_ref(path, name=f"{model_name} v{version}", require_info=False), BASELINE_LATEST, None
-    return candidates_mod.load_ref(baseline, name="baseline", require_info=False), str(baseline), None
+        return candidates_mod.load_ref(path, name=f"{model_name} v{version}"), BASELINE_LATEST, None
+    return candidates_mod.load_ref(baseline, name="baseline"), str(baseline), None
 
 
 def _entry(ref, metadata):

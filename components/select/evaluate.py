@@ -5,15 +5,12 @@ import math
 import time
 
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import INPUT_NAME, SIGNATURE, signature_problem
 from distml.components.common.progress import progress
 from distml.components.ingest.reader import read_split
 from distml.components.select.metrics import ConfusionAccumulator
 
 log = logging.getLogger("distml")
-
-SIGNATURE = "serving_default"
-INPUT = "images"
-OUTPUTS = ("probabilities", "class_ids")
 
 
 class ServingModel:
@@ -35,23 +32,19 @@ class ServingModel:
 
     def _check(self, metadata):
         ref = self.ref
-        inputs = self.fn.structured_input_signature[1]
-        outputs = self.fn.structured_outputs
-        if INPUT not in inputs:
-            raise UsageError(f"model {ref.name}: {SIGNATURE} takes {sorted(inputs)}, not {INPUT!r}")
-        missing = [o for o in OUTPUTS if o not in outputs]
-        if missing:
-            raise UsageError(f"model {ref.name}: {SIGNATURE} does not return {', '.join(missing)}")
-        model_shape = list(inputs[INPUT].shape)[1:]
+        problem = signature_problem(self.fn)
+        if problem:
+            raise UsageError(f"model {ref.name} ({ref.saved_model_dir}): {problem}")
+        model_shape = list(self.fn.structured_input_signature[1][INPUT_NAME].shape)[1:]
         data_shape = list(metadata["image_shape"])
         if model_shape != data_shape:
             raise UsageError(
                 f"model {ref.name} takes images of shape {_shape(model_shape)} but the dataset has "
                 f"{_shape(data_shape)}: evaluate it on the dataset it was trained for"
             )
-        num_classes = outputs["probabilities"].shape[-1]
-        if num_classes is not None and num_classes != metadata["num_classes"]:
-            raise UsageError(f"model {ref.name} predicts {num_classes} classes but the dataset has {metadata['num_classes']}")
+        problem = signature_problem(self.fn, num_classes=metadata["num_classes"])
+        if problem:
+            raise UsageError(f"model {ref.name}: {problem} (the dataset's number of classes)")
         class_names = ref.info.get("class_names")
         if class_names is not None and list(class_names) != list(metadata["class_names"]):
             raise UsageError(f"model {ref.name} was trained with other class names than the dataset's ({class_names[:3]}... vs {metadata['class_names'][:3]}...)")
@@ -60,7 +53,7 @@ class ServingModel:
         """(probabilities [N,K] float, class_ids [N] int) for uint8 images [N,H,W,C]."""
         import tensorflow as tf
 
-        out = self.fn(**{INPUT: tf.cast(images, tf.float32)})
+        out = self.fn(**{INPUT_NAME: tf.cast(images, tf.float32)})
         return out["probabilities"].numpy(), out["class_ids"].numpy()
 
 

@@ -35,7 +35,8 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
     from distml.components.select.core import select_models
 
     with tempfile.TemporaryDirectory() as report_dir:
-        selection = select_models(dataset_artifact, candidate_paths, output_dir=report_dir, **options)
+        # On a cluster the dataset artifact is a pointer to the shared volume: follow it, explicitly.
+        selection = select_models(dataset_artifact, candidate_paths, output_dir=report_dir, follow_location=True, **options)
         report = (Path(report_dir) / "report.md").read_text()
         report = _inline_charts(report, Path(report_dir))
     Path(selection_path).write_text(json.dumps(selection, indent=2) + "\n")

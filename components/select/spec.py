@@ -42,6 +42,8 @@ SPEC = ComponentSpec(
         # command line may have no repository to compare with.
         Param("baseline", str, "", cluster_default="latest", metavar="PATH|latest",
               help="model to beat (the one deployed): a model artifact, or 'latest' = the newest version in the repository"),
+        Param("follow_location", bool, False, cli_action="store_true", on=frozenset({CLI}),
+              help="a dataset artifact holding metadata only (a KFP pointer): read the shards where it says"),
         Param("fail_if_not_blessed", bool, False, cli_action="store_true", on=frozenset({CLI}),
               help="exit 1 when the winner is not blessed (default: exit 0, push nothing)"),
         Param("split", str, "test", on=frozenset({CLI}), help="split to evaluate on"),

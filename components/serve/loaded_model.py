@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from distml.components.common.errors import DistmlError
-from distml.components.deploy.repository import read_model_info
+from distml.components.common.model_artifact import read_model_info
 
 log = logging.getLogger("distml.serve")
 

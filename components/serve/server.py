@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.deploy.repository import check_model_name, list_versions
+from distml.components.common.model_artifact import check_model_name, list_versions
 from distml.components.serve.control import ServerState
 
 log = logging.getLogger("distml.serve")

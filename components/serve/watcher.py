@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from distml.components.serve.loaded_model import ModelLoadError, load_version
-from distml.components.deploy.repository import is_version_dir, list_versions
+from distml.components.common.model_artifact import is_version_dir, list_versions
 
 log = logging.getLogger("distml.serve")
 

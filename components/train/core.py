@@ -11,6 +11,7 @@ from pathlib import Path
 
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError
+from distml.components.common.files import check_output_dir, check_writable
 from distml.components.ingest.reader import load_metadata
 from distml.components.train.config import TrainConfig, check, check_workers, config_from_values
 from distml.components.train.spec import DEFAULTS, LAUNCHERS
@@ -90,12 +91,14 @@ def check_inputs(config, workers):
     if global_batch > train_split["num_examples"]:
         raise UsageError(f"global batch {global_batch} (--batch-size {config.batch_size} x {workers} workers) "
                          f"is larger than the train split ({train_split['num_examples']} examples)")
-    model_dir = Path(config.model_dir)
-    if model_dir.exists() and (not model_dir.is_dir() or any(model_dir.iterdir())):
-        from distml.components.train.loop import completed_metrics
+    from distml.components.train.loop import completed_metrics
 
-        if completed_metrics(config) is None:
-            raise UsageError(f"{model_dir} is not empty; choose a new --model-dir")
+    if completed_metrics(config) is None:
+        # Absent or empty (a mount point is written into), and writable: known before training.
+        check_output_dir(config.model_dir, what="--model-dir")
+    checkpoints = config.run_checkpoint_dir
+    existing = next(p for p in [checkpoints, *checkpoints.parents] if p.exists())
+    check_writable(existing, what=f"checkpoint folder {checkpoints} (--checkpoint-dir)")
 
 
 def run_in_process(config):

@@ -14,9 +14,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from distml.components.common.errors import UsageError
-from distml.components.common.files import atomic_directory, write_text_atomic
+from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.files import (
+    TMP_MARK,
+    atomic_directory,
+    owned_temporary,
+    remove_stale_temporaries,
+    temporary_name,
+    write_text_atomic,
+)
+from distml.components.common.model_artifact import TRAINING_METRICS_FILE
 from distml.components.ingest.reader import load_metadata, read_split
+from distml.components.train.checkpoints import prepare_resume
 from distml.components.train.config import READY_MARKER
 from distml.components.train.export import evaluate_saved_model, export_model
 from distml.components.train.models import build_model
@@ -25,9 +34,11 @@ from distml.components.train.step import make_replica_step
 
 log = logging.getLogger("distml")
 
-METRICS_FILE = "metrics.json"
+METRICS_FILE = TRAINING_METRICS_FILE
 PROGRESS_INTERVAL_S = 10.0
 EXIT_BARRIER_TIMEOUT_MS = 600_000  # the chief exports and evaluates meanwhile
+RESTORE_BARRIER_TIMEOUT_MS = 600_000  # the chief reads every checkpoint back meanwhile
+SCRATCH_PREFIX = "distml-"
 # A finished worker's TensorFlow objects, kept until the process exits (the worker CLI exits
 # right after training): destroying them when `_train` returns can block for seconds behind
 # PreemptionCheckpointHandler's watcher thread, which waits on the coordination service
@@ -146,14 +157,19 @@ def train_worker(config, task, distributed, attempt=0):
     if done is not None:
         log.info("run %s already finished; its model is in %s", config.run_id, config.model_dir)
         return done if task.is_chief else None
+    if task.is_chief:
+        return _train(config, task, distributed, attempt, None)
     # Non-chief workers write their (identical) checkpoints and model copy to a local scratch
-    # folder, removed at the end; only the chief writes to the shared folders.
-    scratch_dir = None if task.is_chief else Path(tempfile.mkdtemp(prefix=f"distml-{config.run_id}-{task.name}-"))
-    try:
+    # folder, removed on every exit this process sees; a SIGKILLed worker's is removed by
+    # the next worker to start on this machine (its owner lock is free).
+    scratch_root = Path(tempfile.gettempdir())
+    remove_stale_temporaries(scratch_root, match=is_scratch_name)
+    with owned_temporary(scratch_root / temporary_name(f"{SCRATCH_PREFIX}{config.run_id}-{task.name}")) as scratch_dir:
         return _train(config, task, distributed, attempt, scratch_dir)
-    finally:
-        if scratch_dir:
-            shutil.rmtree(scratch_dir, ignore_errors=True)
+
+
+def is_scratch_name(name):
+    return name.startswith(f".{SCRATCH_PREFIX}") and TMP_MARK in name
 
 
 def _train(config, task, distributed, attempt, scratch_dir):
@@ -187,16 +203,20 @@ def _train(config, task, distributed, attempt, scratch_dir):
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, step=step)
 
+    # The chief sets damaged checkpoints aside so that every worker restores the newest
+    # intact one; the others wait for it.
+    restorable = prepare_resume(checkpoint_dir) if task.is_chief else None
     preemption = None
     if distributed:
+        from tensorflow.python.eager import context
+
+        context.context().wait_at_barrier(f"distml-restore-{config.run_id}", RESTORE_BARRIER_TIMEOUT_MS)
         # Restores the chief's latest checkpoint on every worker, and on SIGTERM (pod
         # eviction) saves one at a step all workers agree on, then exits for a restart.
         preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
             strategy.cluster_resolver, checkpoint, str(checkpoint_dir))
-    else:
-        latest = tf.train.latest_checkpoint(str(checkpoint_dir))
-        if latest:
-            checkpoint.restore(latest)
+    elif restorable is not None:
+        checkpoint.restore(str(restorable))
     manager = tf.train.CheckpointManager(
         checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2)
     start_step = int(step.numpy())
@@ -320,27 +340,14 @@ def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, m
         export_model(model, scratch_dir / "model", config.version, model_info)
         return None
 
-    with atomic_directory(config.model_dir) as staging:
-        saved_model_dir = export_model(model, staging, config.version, model_info)
-        last = history.epochs[-1] if history.epochs else {}
-        final = {"loss": last.get("loss"), "accuracy": last.get("accuracy")}
-        eval_split = next((s for s in ("test", "validation") if s in metadata["splits"]), None)
-        if eval_split:
-            final.update(evaluate_saved_model(saved_model_dir, config.dataset_dir, eval_split))
-        epochs = history.epochs
-        metrics.update({
-            "history": epochs,
-            "final": final,
-            "examples_per_sec": sum(e["steps"] for e in epochs) * metrics["global_batch_size"]
-                                / max(sum(e["seconds"] for e in epochs), 1e-9),
-            "wall_time_s": time.time() - history.started_at,
-            "dataset_fingerprint": metadata["fingerprint"],
-            "version": config.version,
-        })
-        tensorboard = run_dir / "tensorboard"
-        if tensorboard.is_dir():
-            shutil.copytree(tensorboard, staging / "tensorboard")
-        (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    import tensorflow as tf
+
+    try:
+        with atomic_directory(config.model_dir, last=METRICS_FILE) as staging:
+            final = _export_and_score(config, model, metadata, model_info, run_dir, history, metrics, staging)
+    except (OSError, tf.errors.OpError) as e:  # a full or read-only volume: a restart would fail the same way
+        why = e.message if isinstance(e, tf.errors.OpError) else f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}"
+        raise DistmlError(f"writing the model to {config.model_dir} failed: {str(why).strip().splitlines()[0]}") from None
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -348,3 +355,28 @@ def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, m
     log.info("model written to %s: %s", config.model_dir,
              ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float)))
     return metrics
+
+
+def _export_and_score(config, model, metadata, model_info, run_dir, history, metrics, staging):
+    """The SavedModel, its score on the eval split, metrics.json and TensorBoard logs, into `staging`."""
+    saved_model_dir = export_model(model, staging, config.version, model_info)
+    last = history.epochs[-1] if history.epochs else {}
+    final = {"loss": last.get("loss"), "accuracy": last.get("accuracy")}
+    eval_split = next((s for s in ("test", "validation") if s in metadata["splits"]), None)
+    if eval_split:
+        final.update(evaluate_saved_model(saved_model_dir, config.dataset_dir, eval_split))
+    epochs = history.epochs
+    metrics.update({
+        "history": epochs,
+        "final": final,
+        "examples_per_sec": sum(e["steps"] for e in epochs) * metrics["global_batch_size"]
+                            / max(sum(e["seconds"] for e in epochs), 1e-9),
+        "wall_time_s": time.time() - history.started_at,
+        "dataset_fingerprint": metadata["fingerprint"],
+        "version": config.version,
+    })
+    tensorboard = run_dir / "tensorboard"
+    if tensorboard.is_dir():
+        shutil.copytree(tensorboard, staging / "tensorboard")
+    (staging / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
+    return final

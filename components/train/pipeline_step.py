@@ -28,7 +28,7 @@ def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus
     from distml.components.ingest.reader import data_location
     from distml.components.train.core import train
 
-    dataset_dir = data_location(dataset_artifact)
+    dataset_dir = data_location(dataset_artifact, follow_location=True)  # a pointer artifact on a cluster
     if launcher != "tfjob":
         metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout, **options)
     else:

@@ -86,7 +86,7 @@ def test_bless_on_loss_means_lower():
 
 
 def test_latest_version_is_the_newest_complete_one(tmp_path):
-    from distml.components.select.repository import latest_version
+    from distml.components.common.model_artifact import latest_version
 
     assert latest_version(tmp_path, "m") is None
     for version in (1, 2, 10):

@@ -9,7 +9,7 @@ import pytest
 
 from distml.cli import main
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.deploy.repository import directory_digest
+from distml.components.common.model_artifact import directory_digest
 from distml.components.select.core import select_models
 from tests.conftest import run_cli
 
@@ -222,5 +222,22 @@ def test_dataset_pointer_artifact_reads_the_shards_where_they_are(trained_models
     pointer = tmp_path / "dataset-pointer"
     pointer.mkdir()
     shutil.copy(digits_dataset / "metadata.json", pointer)
-    selection = select_models(pointer, [trained_models["cnn"]])
+    with pytest.raises(UsageError, match="holds metadata only .* pass follow_location=True"):
+        select_models(pointer, [trained_models["cnn"]])  # never silently read from elsewhere
+    selection = select_models(pointer, [trained_models["cnn"]], follow_location=True)
     assert selection["dataset"]["num_examples"] == selection["candidates"][0]["metrics"]["num_examples"] > 0
+
+
+def test_output_dir_that_exists_empty_is_written_into_never_replaced(trained_models, digits_dataset, tmp_path):
+    """What an orchestrator gives (a mount point, or a folder it created): written into."""
+    out = tmp_path / "out"
+    out.mkdir()
+    before = os.stat(out).st_ino
+    select_models(digits_dataset, [trained_models["cnn"]], output_dir=out)
+    assert os.stat(out).st_ino == before
+    assert sorted(p.name for p in out.iterdir()) == ["confusion_matrix.png", "metric_by_candidate.png", "report.md", "selection.json"]
+    (tmp_path / "read-only").mkdir(mode=0o555)
+    if os.access(tmp_path / "read-only", os.W_OK):
+        return  # root writes anywhere: the read-only case is the mount test's
+    with pytest.raises(UsageError, match="is not writable"):
+        select_models(digits_dataset, [trained_models["cnn"]], output_dir=tmp_path / "read-only" / "out")
