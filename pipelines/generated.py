@@ -1,5 +1,5 @@
 """Every generated file of the project, rendered in memory: component.yaml per component,
-the compiled KFP pipeline, the Argo YAML. `distml compile` writes them; a test renders them
+the compiled KFP pipeline, the Argo YAML, the Trainer runtimes. `distml compile` writes them; a test renders them
 again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
@@ -11,9 +11,10 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 def render_all():
     """{path relative to the source tree: file text}."""
     from distml.pipelines.argo.generate import render as render_argo
+    from distml.components.train.trainer_runtime import render as render_trainer_runtimes
     from distml.pipelines.kfp.compile import render as render_kfp
 
-    return {**render_kfp(), **render_argo()}
+    return {**render_kfp(), **render_argo(), **render_trainer_runtimes()}
 
 
 def write_all(root=SOURCE_ROOT):

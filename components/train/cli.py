@@ -35,7 +35,8 @@ def add_arguments(parser):
     group = parser.add_argument_group("workers and fault tolerance")
     group.add_argument("--launcher", choices=(*LAUNCHERS, WORKER_LAUNCHER), default="in-process",
                        help="in-process: one worker here; local: --workers processes on localhost; "
-                            "tfjob: a Kubeflow TFJob; worker: internal, one worker configured by TF_CONFIG")
+                            "tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; "
+                            "worker: internal, one worker configured by TF_CONFIG (or JobSet's env)")
     group.add_argument("--workers", type=int, default=1)
     group.add_argument("--checkpoint-dir", default=None,
                        help="where run checkpoints go (default: <model-dir>/../.checkpoints); one subfolder per run")
@@ -49,7 +50,10 @@ def add_arguments(parser):
 
     from distml.components.train.tfjob import add_tfjob_arguments
 
-    add_tfjob_arguments(parser.add_argument_group("tfjob launcher"))
+    add_tfjob_arguments(parser.add_argument_group("tfjob and trainjob launchers"))
+    from distml.components.train.trainjob import add_trainjob_arguments
+
+    add_trainjob_arguments(parser.add_argument_group("trainjob launcher"))
     parser.add_argument("--metrics-out", default=None, help="also write metrics.json here (for orchestrator outputs)")
 
 
@@ -66,6 +70,7 @@ def run(args):
         os._exit(0)
 
     from distml.components.train.tfjob import tfjob_options_from_args
+    from distml.components.train.trainjob import trainjob_options_from_args
 
     metrics = core.train(
         args.dataset_dir, args.model_dir, model_type=args.model_type, epochs=args.epochs,
@@ -74,9 +79,9 @@ def run(args):
         checkpoint_dir=args.checkpoint_dir, checkpoint_every=args.checkpoint_every,
         keep_checkpoints=args.keep_checkpoints, max_restarts=args.max_restarts, run_id=args.run_id,
         version=args.version, precision=args.precision, startup_timeout=args.startup_timeout, timeout=args.timeout,
-        tfjob=tfjob_options_from_args(args),
+        tfjob=tfjob_options_from_args(args), trainjob=trainjob_options_from_args(args),
     )
-    if "manifest" in metrics:  # --launcher tfjob --dry-run
+    if "manifest" in metrics:  # --launcher tfjob/trainjob --dry-run
         import yaml
 
         print(yaml.safe_dump(metrics["manifest"], sort_keys=False), end="")
@@ -85,6 +90,6 @@ def run(args):
         with open(args.metrics_out, "w") as f:
             json.dump(metrics, f, indent=2)
     summary = {"model_dir": args.model_dir, **metrics}
-    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "status", "final",
+    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "trainjob", "status", "final",
                                                "wall_time_s") if k in summary}))
     return 0

@@ -16,8 +16,8 @@ from distml.components.common.errors import UsageError
 from distml.components.train.models import check_model_type
 from distml.components.train.precision import check_precision
 
-LAUNCHERS = ("in-process", "local", "tfjob")
-WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob pod or local child)
+LAUNCHERS = ("in-process", "local", "tfjob", "trainjob")
+WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob or TrainJob pod, local child)
 LR_SCHEDULES = ("constant", "cosine", "exponential")
 CHECKPOINTS_FOLDER = ".checkpoints"
 

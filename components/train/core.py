@@ -41,13 +41,15 @@ def train(
     startup_timeout=300.0,
     timeout=None,
     tfjob=None,
+    trainjob=None,
 ):
     """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
 
     `batch_size` is per replica. `checkpoint_every` is in steps (0: at the end of each
     epoch). `precision`: "auto", "float32" or "mixed_bfloat16" (see precision.py). `tfjob`
-    is a `TFJobOptions` for the tfjob launcher. A run restarted with the same `run_id`
-    resumes from its latest checkpoint.
+    is a `TFJobOptions` for the tfjob launcher, `trainjob` a `TrainJobOptions` for the
+    trainjob launcher. A run restarted with the same `run_id` resumes from its latest
+    checkpoint.
     """
     config = check(TrainConfig(
         dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
@@ -65,6 +67,10 @@ def train(
         from distml.components.train.tfjob import TFJobOptions, launch_tfjob
 
         return launch_tfjob(config, workers, tfjob or TFJobOptions(), timeout=timeout)
+    if launcher == "trainjob":
+        from distml.components.train.trainjob import TrainJobOptions, launch_trainjob
+
+        return launch_trainjob(config, workers, trainjob or TrainJobOptions(), timeout=timeout)
 
     check_inputs(config, workers)
     if launcher == "in-process":
@@ -108,7 +114,11 @@ def run_worker(config, attempt=0):
     """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)."""
     from distml.components.train.loop import train_worker
 
-    task = tf_config.from_environment()
+    task = tf_config.export_from_jobset()  # a Trainer/JobSet pod: TF_CONFIG from JobSet's names
+    if not config.run_id:
+        from distml.components.train.trainjob import run_id_from_environment
+
+        config = dataclasses.replace(config, run_id=run_id_from_environment())
     log.info("%s starting (run %s, attempt %d)", task.name, config.run_id, attempt)
     return train_worker(config, task, distributed=True, attempt=attempt)
 

@@ -206,9 +206,9 @@ def wait_for_tfjob(custom, core, name, namespace, *, timeout=None, poll_interval
         time.sleep(poll_interval_s)
 
 
-def failed_pod_reasons(core, name, namespace):
+def failed_pod_reasons(core, name, namespace, label_selector=None):
     """Why the job's pods failed, from their container states: '<pod>: <reason> (exit N): <message>'."""
-    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={name}").items
+    pods = core.list_namespaced_pod(namespace, label_selector=label_selector or f"{JOB_NAME_LABEL}={name}").items
     reasons = []
     for pod in pods:
         for cs in pod.status.container_statuses or []:
