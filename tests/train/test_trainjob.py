@@ -1,0 +1,268 @@
+"""The trainjob launcher and distml's Trainer v2 runtime: the objects against the Trainer
+CRD schemas in ../shared, and create / wait / own / delete against the real kubernetes
+client over an in-memory API server (tests/train/fake_kube.py)."""
+
+import copy
+import dataclasses
+
+import pytest
+import yaml
+
+from distml.components.common import k8s, tf_config
+from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.processes import Terminated
+from distml.components.train import trainer_runtime
+from distml.components.train.config import TrainConfig, check
+from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions, run_trainjob,
+                                              trainjob_manifest)
+from tests.conftest import REPO, run_cli
+from tests.train.fake_kube import FakeApiServer
+
+CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
+                           model_type="cnn", epochs=2, run_id="r20260101-abc123"))
+GPU = TrainJobOptions(gpus=2, queue=k8s.LOCAL_QUEUE, priority_class=k8s.PRIORITY_PRODUCTION)
+NAME = "train-cnn-r20260101-abc123"
+
+# TrainJob status conditions and jobsStatus as kubeflow/trainer's controller writes them,
+# from test/integration/controller/trainjob_controller_test.go ("Should succeeded to
+# reconcile TrainJob conditions with Complete / Failed condition"): reasons and messages
+# are its constants (trainer pkg/constants TrainJobSuspendedMessage / TrainJobResumedMessage,
+# jobset pkg/constants AllJobsCompletedReason / FailedJobsReason and their messages).
+T = "2026-12-02T21:00:00Z"
+SUSPENDED = {"type": "Suspended", "status": "True", "reason": "Suspended", "message": "TrainJob is suspended",
+             "lastTransitionTime": T}
+RESUMED = {"type": "Suspended", "status": "False", "reason": "Resumed", "message": "TrainJob is resumed",
+           "lastTransitionTime": T}
+COMPLETE = {"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
+            "message": "jobset completed successfully", "lastTransitionTime": T}
+FAILED = {"type": "Failed", "status": "True", "reason": "FailedJobs",
+          "message": "jobset failed due to one or more job failures", "lastTransitionTime": T}
+
+
+def jobs(active=0, ready=0, succeeded=0, failed=0, suspended=0):
+    return [{"name": "node", "active": active, "ready": ready, "succeeded": succeeded, "failed": failed,
+             "suspended": suspended}]
+
+
+QUEUED = {"conditions": [SUSPENDED], "jobsStatus": jobs(suspended=1)}  # created suspended by Kueue
+RUNNING = {"conditions": [RESUMED], "jobsStatus": jobs(active=1, ready=1)}
+SUCCEEDED = {"conditions": [RESUMED, COMPLETE], "jobsStatus": jobs(succeeded=1)}
+FAILED_STATUS = {"conditions": [RESUMED, FAILED], "jobsStatus": jobs(failed=1)}
+
+
+def scripted(*statuses):
+    """A controller that moves the TrainJob through `statuses`, one per read, then stays."""
+    remaining = list(statuses)
+
+    def controller(obj):
+        if remaining:
+            obj["status"] = copy.deepcopy(remaining.pop(0))
+
+    return controller
+
+
+IN_POD = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "train-step-pod", "POD_NAMESPACE": k8s.NAMESPACE}
+
+
+def server_with_step_pod(controller):
+    server = FakeApiServer(controller)
+    server.pods[(k8s.NAMESPACE, "train-step-pod")] = {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "train-step-pod", "namespace": k8s.NAMESPACE,
+                                                        "uid": "pod-uid-1"}}
+    return server
+
+
+def run(server, manifest=None, **kwargs):
+    custom, core = server.apis()
+    manifest = manifest or trainjob_manifest(CONFIG, 2)
+    return run_trainjob(custom, core, manifest, poll_interval_s=0, environ=IN_POD, **kwargs)
+
+
+def methods(server):
+    return [(method, path.rsplit("/", 1)[-1] if method != "POST" else "create") for method, path, _, _ in server.requests
+            if "/trainjobs" in path]
+
+
+# --- the objects -------------------------------------------------------------------------
+
+
+def test_runtimes_trainjobs_and_generated_files_validate_against_the_trainer_crds(tmp_path, validate_manifests):
+    docs = [trainer_runtime.runtime_manifest(gpus=g, namespace=ns) for g in (False, True) for ns in (None, "team-a")]
+    docs += [trainjob_manifest(CONFIG, 4, GPU), trainjob_manifest(CONFIG, 2),
+             trainjob_manifest(CONFIG, 2, TrainJobOptions(runtime="my-tf", runtime_kind="TrainingRuntime", image="me/tf:1"))]
+    path = tmp_path / "trainer.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert "7 checked, 0 invalid, 0 not checked" in validate_manifests(path)
+    assert "4 checked, 0 invalid" in validate_manifests(REPO / "manifests" / "trainer")
+
+
+def test_the_runtime_is_shaped_as_trainer_s_own_runtimes():
+    runtime = trainer_runtime.runtime_manifest()
+    (rjob,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
+    assert rjob["name"] == "node" and rjob["template"]["metadata"]["labels"] == {
+        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}
+    assert set(runtime["spec"]["mlPolicy"]) == {"numNodes"}  # plainML: Trainer has no TensorFlow policy
+    pod = rjob["template"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["name"] == "node"  # where Trainer puts the TrainJob's image, command, args, env
+    env = {e["name"]: e for e in container["env"]}
+    assert env[tf_config.NUM_WORKERS]["value"] == str(runtime["spec"]["mlPolicy"]["numNodes"])
+    assert env[tf_config.WORKER_PORT]["value"] == str(container["ports"][0]["containerPort"])
+    # $(VAR) in args only expands vars the container defines
+    assert "$(DISTML_JOBSET_NAME)" in " ".join(container["args"]) and tf_config.JOBSET_NAME in env
+    assert pod["securityContext"] == k8s.pod_security_context() and pod["automountServiceAccountToken"] is False
+    assert rjob["template"]["spec"]["backoffLimit"] == 0 and pod["restartPolicy"] == "Never"
+    gpu_pod = trainer_runtime.runtime_manifest(gpus=True)["spec"]["template"]["spec"]["replicatedJobs"][0][
+        "template"]["spec"]["template"]["spec"]
+    assert gpu_pod["tolerations"] and gpu_pod["containers"][0]["image"] == k8s.GPU_IMAGE
+    assert "tolerations" not in pod and k8s.GPU_RESOURCE not in container["resources"]["limits"]
+
+
+def test_gpu_trainjob_carries_workers_gpus_queue_and_priority():
+    job = trainjob_manifest(CONFIG, 4, GPU)
+    assert job["metadata"]["name"] == NAME
+    assert job["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
+    assert job["metadata"]["labels"][k8s.PRIORITY_LABEL] == k8s.PRIORITY_PRODUCTION
+    assert job["spec"]["runtimeRef"] == {"name": trainer_runtime.GPU_RUNTIME, "apiGroup": GROUP,
+                                         "kind": "ClusterTrainingRuntime"}
+    trainer = job["spec"]["trainer"]
+    assert trainer["numNodes"] == 4 and {"name": tf_config.NUM_WORKERS, "value": "4"} in trainer["env"]
+    assert trainer["resourcesPerNode"]["limits"][k8s.GPU_RESOURCE] == "2"
+    assert trainer["command"] == ["distml", "train", "--launcher", "worker"]
+    assert trainer["args"][trainer["args"].index("--run-id") + 1] == CONFIG.run_id
+    assert "image" not in trainer  # the runtime's
+    cpu = trainjob_manifest(CONFIG, 2)
+    assert cpu["spec"]["runtimeRef"]["name"] == trainer_runtime.RUNTIME
+    assert k8s.QUEUE_LABEL not in cpu["metadata"]["labels"]
+    assert k8s.GPU_RESOURCE not in cpu["spec"]["trainer"]["resourcesPerNode"]["limits"]
+
+
+def test_argo_placeholders_pass_through_the_builder():
+    config = dataclasses.replace(CONFIG, dataset_dir="{{inputs.parameters.dataset-dir}}",
+                                 run_id="{{workflow.uid}}")
+    options = TrainJobOptions(name="{{inputs.parameters.job-name}}", gpus="{{inputs.parameters.gpus}}",
+                              runtime="{{inputs.parameters.runtime}}", priority_class="{{workflow.parameters.priority}}")
+    job = trainjob_manifest(config, "{{inputs.parameters.workers}}", options)
+    trainer = job["spec"]["trainer"]
+    assert trainer["numNodes"] == "{{inputs.parameters.workers}}"
+    assert trainer["env"] == [{"name": tf_config.NUM_WORKERS, "value": "{{inputs.parameters.workers}}"}]
+    assert trainer["resourcesPerNode"]["limits"][k8s.GPU_RESOURCE] == "{{inputs.parameters.gpus}}"
+    assert job["metadata"]["name"] == "{{inputs.parameters.job-name}}"
+    assert "{{inputs.parameters.dataset-dir}}" in trainer["args"]
+    with pytest.raises(UsageError, match="name the runtime"):
+        trainjob_manifest(config, 2, TrainJobOptions(gpus="{{inputs.parameters.gpus}}"))
+
+
+def test_bad_values_are_usage_errors():
+    with pytest.raises(UsageError, match="--workers must be at least 1"):
+        trainjob_manifest(CONFIG, 0)
+    with pytest.raises(UsageError, match="--gpus must be a whole number"):
+        trainjob_manifest(CONFIG, 2, TrainJobOptions(gpus="two"))
+    with pytest.raises(UsageError, match="must be under /mnt/datasets"):
+        trainjob_manifest(dataclasses.replace(CONFIG, dataset_dir="/tmp/data"), 2)
+
+
+def test_dry_run_prints_the_trainjob():
+    out = run_cli("train", "--dataset", f"{k8s.DATASETS_MOUNT}/d", "--model-dir", f"{k8s.MODELS_MOUNT}/m",
+                  "--launcher", "trainjob", "--workers", "3", "--run-id", "r1", "--dry-run").stdout
+    job = yaml.safe_load(out)
+    assert job["kind"] == "TrainJob" and job["spec"]["trainer"]["numNodes"] == 3
+
+
+# --- create, wait, own, delete -----------------------------------------------------------
+
+
+def test_waits_through_kueue_suspension_to_complete_owned_by_the_step_pod():
+    server = server_with_step_pod(scripted(None, QUEUED, QUEUED, RUNNING, SUCCEEDED))
+    result = run(server)
+    assert result["status"] == "Complete" and result["trainjob"] == NAME
+    created = server.requests[[m for m, p, _, _ in server.requests].index("POST")][3]
+    assert created["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Pod", "name": "train-step-pod",
+                                                       "uid": "pod-uid-1", "controller": False,
+                                                       "blockOwnerDeletion": False}]
+    path = next(p for m, p, _, _ in server.requests if m == "POST")
+    assert path == f"/apis/{GROUP}/{VERSION}/namespaces/{k8s.NAMESPACE}/{PLURAL}"
+    assert ("DELETE", NAME) not in methods(server)  # finished: nothing to clean up
+    assert (f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME) in server.objects
+
+
+def test_failed_trainjob_is_reported_with_its_reason_and_kept_for_its_logs():
+    server = server_with_step_pod(scripted(RUNNING, FAILED_STATUS))
+    server.pods[(k8s.NAMESPACE, f"{NAME}-node-0-1-x7k2p")] = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"{NAME}-node-0-1-x7k2p", "namespace": k8s.NAMESPACE,
+                     "labels": {"jobset.sigs.k8s.io/jobset-name": NAME}},
+        "status": {"phase": "Failed", "containerStatuses": [{
+            "name": "node", "image": k8s.IMAGE, "imageID": "", "ready": False, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}}
+    with pytest.raises(TrainJobFailed, match=r"failed: FailedJobs jobset failed .*node-0-1-x7k2p: OOMKilled \(exit 137\)"):
+        run(server)
+    assert ("DELETE", NAME) not in methods(server)
+
+
+def test_timeout_deletes_the_trainjob_in_the_foreground():
+    server = server_with_step_pod(scripted(QUEUED))
+    with pytest.raises(DistmlError, match="did not finish within"):
+        run(server, timeout=0.01)
+    delete = next((q for m, p, q, _ in server.requests if m == "DELETE"), None)
+    assert delete == {"propagationPolicy": "Foreground"}
+    assert not server.objects
+
+
+def test_sigterm_during_the_wait_deletes_the_trainjob():
+    def terminate_on_running(obj):
+        if obj.get("status") == RUNNING:
+            raise Terminated(15)
+        obj["status"] = copy.deepcopy(RUNNING)
+
+    server = server_with_step_pod(terminate_on_running)
+    with pytest.raises(Terminated):
+        run(server)
+    assert not server.objects and ("DELETE", NAME) in methods(server)
+
+
+def test_a_retried_step_adopts_its_running_trainjob_and_replaces_a_failed_one():
+    server = server_with_step_pod(scripted(RUNNING, SUCCEEDED))
+    existing = trainjob_manifest(CONFIG, 2)
+    existing["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": "old-pod", "uid": "old"}]
+    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = existing
+    assert run(server)["status"] == "Complete"
+    owners = server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)]["metadata"]["ownerReferences"]
+    assert [o["uid"] for o in owners] == ["old", "pod-uid-1"]
+
+    failed = trainjob_manifest(CONFIG, 2)
+    failed["status"] = FAILED_STATUS
+    server = server_with_step_pod(scripted())
+    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = failed
+    server.controller = lambda obj: obj.update(status=SUCCEEDED) if "status" not in obj else None
+    assert run(server)["status"] == "Complete"
+    assert [m for m, _ in methods(server)][:2] == ["POST", "GET"] and "DELETE" in [m for m, _ in methods(server)]
+
+
+def test_a_trainjob_of_another_run_is_not_touched():
+    server = server_with_step_pod(scripted(SUCCEEDED))
+    other = trainjob_manifest(dataclasses.replace(CONFIG, run_id="someone-else"), 2, TrainJobOptions(name=NAME))
+    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = other
+    with pytest.raises(DistmlError, match="belongs to another run"):
+        run(server)
+    assert [m for m, _ in methods(server)] == ["POST", "GET"]
+
+
+def test_no_owner_outside_a_pod_or_across_namespaces():
+    server = server_with_step_pod(lambda obj: obj.update(status=copy.deepcopy(SUCCEEDED)))
+    custom, core = server.apis()
+    run_trainjob(custom, core, trainjob_manifest(CONFIG, 2), poll_interval_s=0, environ={})
+    other_ns = trainjob_manifest(CONFIG, 2, TrainJobOptions(namespace="team-b"))
+    run_trainjob(custom, core, other_ns, poll_interval_s=0, environ=IN_POD)
+    assert all("ownerReferences" not in body["metadata"] for m, _, _, body in server.requests if m == "POST")
+
+
+def test_a_refused_create_is_one_clear_error():
+    class Forbidding(FakeApiServer):
+        def _custom(self, method, m, body):
+            from kubernetes.client.exceptions import ApiException
+
+            raise ApiException(status=403, reason="Forbidden")
+
+    with pytest.raises(DistmlError, match=f"could not create TrainJob {k8s.NAMESPACE}/{NAME}: 403 Forbidden"):
+        run(Forbidding())
