@@ -120,11 +120,13 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
     }
     if options.image:
         trainer["image"] = options.image
+    name = options.name or job_name(config)
+    check_name(name, workers)
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
         "metadata": {
-            "name": options.name or job_name(config),
+            "name": name,
             "namespace": options.namespace,
             "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)},
         },
@@ -133,6 +135,20 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
             "trainer": trainer,
         },
     }
+
+
+def check_name(name, workers):
+    """The TrainJob's name, as Trainer's CEL rule and JobSet's webhook check it: a DNS-1035
+    label whose longest pod name (`<name>-node-0-<last index>-<5 random>`) fits 63 characters."""
+    if is_placeholder(name):
+        return
+    if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name):
+        raise UsageError(f"TrainJob name {name!r} must be lowercase letters, digits and '-', starting with a letter")
+    last = 0 if is_placeholder(workers) else workers - 1
+    longest = tf_config.jobset_hostname(name, trainer_runtime.NODE, 0, last) + "-abcde"
+    if len(longest) > 63:
+        raise UsageError(f"TrainJob name {name!r} is too long: JobSet's pod names ({longest}) must fit 63 "
+                         f"characters; pass a shorter --trainjob-name or --run-id")
 
 
 def run_id_from_environment(environ=None):
