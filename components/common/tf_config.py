@@ -90,10 +90,13 @@ WORKER_PORT = "DISTML_WORKER_PORT"
 # For running JobSet's layout where its DNS names do not resolve (a localhost stand-in).
 ADDRESS_MAP = "DISTML_ADDRESS_MAP"
 
-JOBSET_ANNOTATIONS = {  # kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_types.go
+RESTART_ATTEMPT = "DISTML_RESTART_ATTEMPT"  # how many times JobSet restarted the group
+
+JOBSET_ANNOTATIONS = {  # kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_types.go, pkg/constants
     JOBSET_NAME: "jobset.sigs.k8s.io/jobset-name",
     REPLICATED_JOB: "jobset.sigs.k8s.io/replicatedjob-name",
     JOB_INDEX: "jobset.sigs.k8s.io/job-index",
+    RESTART_ATTEMPT: "jobset.sigs.k8s.io/restart-attempt",
 }
 
 

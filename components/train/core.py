@@ -8,6 +8,7 @@ an orchestrating step can call it.
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 
 from distml.components.common import tf_config
@@ -111,7 +112,8 @@ def run_in_process(config):
 
 
 def run_worker(config, attempt=0):
-    """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)."""
+    """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)
+    or by JobSet's names (a TrainJob pod on distml's runtime)."""
     from distml.components.train.loop import train_worker
 
     task = tf_config.export_from_jobset()  # a Trainer/JobSet pod: TF_CONFIG from JobSet's names
@@ -119,6 +121,7 @@ def run_worker(config, attempt=0):
         from distml.components.train.trainjob import run_id_from_environment
 
         config = dataclasses.replace(config, run_id=run_id_from_environment())
+    attempt = attempt or int(os.environ.get(tf_config.RESTART_ATTEMPT) or 0)
     log.info("%s starting (run %s, attempt %d)", task.name, config.run_id, attempt)
     return train_worker(config, task, distributed=True, attempt=attempt)
 

@@ -13,66 +13,39 @@ The naming rules, from the upstream sources:
 """
 
 import json
-import re
-
 import pytest
 
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError
 from distml.components.train import trainer_runtime
-
-
-def jobset_pod_annotations(jobset, replicated_job, job_index, completion_index):
-    """A pod's annotations as JobSet's labelAndAnnotateObject and the Job controller set them."""
-    return {
-        "jobset.sigs.k8s.io/jobset-name": jobset,
-        "jobset.sigs.k8s.io/replicatedjob-name": replicated_job,
-        "jobset.sigs.k8s.io/job-index": str(job_index),
-        "jobset.sigs.k8s.io/replicatedjob-replicas": "1",
-        "jobset.sigs.k8s.io/global-replicas": "1",
-        "jobset.sigs.k8s.io/job-global-index": str(job_index),
-        "batch.kubernetes.io/job-completion-index": str(completion_index),
-    }
-
-
-def downward_env(container, annotations, completion_index, trainjob_env=()):
-    """The environment the kubelet gives `container`: literal values, fieldRefs to the pod's
-    annotations resolved, the TrainJob's env upserted over the runtime's (Trainer's
-    apply.UpsertEnvVars), JOB_COMPLETION_INDEX added by the Job controller."""
-    env = {}
-    for var in [*container["env"], *trainjob_env]:
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        elif "fieldRef" in var.get("valueFrom", {}):
-            key = re.fullmatch(r"metadata\.annotations\['(.+)'\]", var["valueFrom"]["fieldRef"]["fieldPath"])[1]
-            env[var["name"]] = annotations[key]
-    env["JOB_COMPLETION_INDEX"] = str(completion_index)
-    return env
+from distml.components.train.trainjob import trainjob_manifest
+from tests.train import jobset
 
 
 def test_every_pod_of_a_trainjob_derives_the_same_cluster_and_its_own_index():
-    (container,) = trainer_runtime.runtime_manifest()["spec"]["template"]["spec"]["replicatedJobs"][0][
-        "template"]["spec"]["template"]["spec"]["containers"]
-    trainjob = "train-cnn-r1"
-    configs = []
-    for index in range(3):
-        annotations = jobset_pod_annotations(trainjob, "node", 0, index)
-        env = downward_env(container, annotations, index, [{"name": tf_config.NUM_WORKERS, "value": "3"}])
-        configs.append(json.loads(tf_config.from_jobset(env)))
-    expected = [f"train-cnn-r1-node-0-{i}.train-cnn-r1:2222" for i in range(3)]
+    from tests.train.test_trainjob import CONFIG
+
+    trainjob = trainjob_manifest(CONFIG, 3)
+    name = trainjob["metadata"]["name"]
+    pods = jobset.worker_pods(trainer_runtime.runtime_manifest(), trainjob)
+    configs = [json.loads(tf_config.from_jobset(env)) for _, _, env in pods]
+    expected = [f"{name}-node-0-{i}.{name}:2222" for i in range(3)]
     assert [c["cluster"] for c in configs] == [{"worker": expected}] * 3
     assert [c["task"] for c in configs] == [{"type": "worker", "index": i} for i in range(3)]
-    # Worker 0 is Trainer's "first pod in the headless service" (its JAX coordinator).
-    assert expected[0].rsplit(":", 1)[0] == f"{trainjob}-{trainer_runtime.NODE}-0-0.{trainjob}"
+    # Each address is the pod's own hostname, and worker 0 is Trainer's "first pod in the
+    # headless service" (its JAX coordinator address).
+    assert [a.split(".")[0] for a in expected] == [hostname for hostname, _, _ in pods]
+    assert expected[0].rsplit(":", 1)[0] == f"{name}-{trainer_runtime.NODE}-0-0.{name}"
     assert tf_config.parse(json.dumps(configs[0])).is_chief
 
 
-def test_the_runtime_default_worker_count_is_its_num_nodes():
-    runtime = trainer_runtime.runtime_manifest(num_nodes=4)
-    (container,) = runtime["spec"]["template"]["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["containers"]
-    env = downward_env(container, jobset_pod_annotations("tj", "node", 0, 3), 3)
+def test_a_trainjob_naming_only_the_runtime_gets_its_defaults():
+    trainjob = {"metadata": {"name": "tj"}, "spec": {"runtimeRef": {"name": trainer_runtime.RUNTIME}}}
+    pods = jobset.worker_pods(trainer_runtime.runtime_manifest(num_nodes=4), trainjob, restart_attempt=2)
+    _, argv, env = pods[3]
     assert json.loads(tf_config.from_jobset(env))["cluster"]["worker"][-1] == "tj-node-0-3.tj:2222"
-    assert runtime["spec"]["mlPolicy"]["numNodes"] == 4
+    assert argv[argv.index("--model-dir") + 1] == "/mnt/models/trainjobs/tj"  # $(DISTML_JOBSET_NAME) expanded
+    assert env[tf_config.RESTART_ATTEMPT] == "2"
 
 
 def base_env(**overrides):

@@ -160,6 +160,13 @@ def test_bad_values_are_usage_errors():
         trainjob_manifest(CONFIG, 2, TrainJobOptions(gpus="two"))
     with pytest.raises(UsageError, match="must be under /mnt/datasets"):
         trainjob_manifest(dataclasses.replace(CONFIG, dataset_dir="/tmp/data"), 2)
+    # JobSet's webhook refuses pod names (<name>-node-0-<last index>-xxxxx) over 63 characters
+    long_run = dataclasses.replace(CONFIG, run_id="r" * 38)
+    assert trainjob_manifest(long_run, 10)["metadata"]["name"] == "train-cnn-" + "r" * 38  # 63 with -node-0-9-xxxxx
+    with pytest.raises(UsageError, match="too long: JobSet's pod names"):
+        trainjob_manifest(long_run, 11)
+    with pytest.raises(UsageError, match="must be lowercase"):
+        trainjob_manifest(CONFIG, 2, TrainJobOptions(name="Train-CNN"))
 
 
 def test_dry_run_prints_the_trainjob():
