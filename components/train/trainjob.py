@@ -75,6 +75,12 @@ def checked_count(value, flag, minimum):
     return number
 
 
+def as_string(value):
+    """An env value: a string, and for a placeholder only the placeholder (an orchestrator may
+    mark an integer placeholder, e.g. to render numNodes unquoted; an env value stays quoted)."""
+    return PLACEHOLDER.search(value)[0] if is_placeholder(value) else str(value)
+
+
 def runtime_name(options):
     if options.runtime:
         return options.runtime
@@ -114,7 +120,7 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
         "command": trainer_runtime.WORKER_COMMAND,
         "args": worker_args(config),
         # Trainer gives plainML pods no node count: the workers read it here (see tf_config).
-        "env": [{"name": tf_config.NUM_WORKERS, "value": str(workers)}],
+        "env": [{"name": tf_config.NUM_WORKERS, "value": as_string(workers)}],
         "numNodes": workers,
         "resourcesPerNode": resources_per_node(options),
     }

@@ -149,6 +149,11 @@ def test_argo_placeholders_pass_through_the_builder():
     assert trainer["resourcesPerNode"]["limits"][k8s.GPU_RESOURCE] == "{{inputs.parameters.gpus}}"
     assert job["metadata"]["name"] == "{{inputs.parameters.job-name}}"
     assert "{{inputs.parameters.dataset-dir}}" in trainer["args"]
+    # An integer placeholder marked for unquoted rendering (pipelines/argo/manifests.argo_int)
+    # stays marked in numNodes; the env value is a string, the bare placeholder.
+    marked = trainjob_manifest(config, "__argo_int__{{inputs.parameters.workers}}", options)["spec"]["trainer"]
+    assert marked["numNodes"] == "__argo_int__{{inputs.parameters.workers}}"
+    assert marked["env"][0]["value"] == "{{inputs.parameters.workers}}"
     with pytest.raises(UsageError, match="name the runtime"):
         trainjob_manifest(config, 2, TrainJobOptions(gpus="{{inputs.parameters.gpus}}"))
 
