@@ -61,7 +61,7 @@ def check_paths(config):
         if "{{" in str(path):
             continue  # an Argo/KFP placeholder, resolved when the workflow runs
         if not PurePosixPath(path).is_relative_to(mount):
-            raise UsageError(f"with --launcher tfjob, {flag} must be under {mount} (the pods' volume), got {path}")
+            raise UsageError(f"with a cluster launcher, {flag} must be under {mount} (the pods' volume), got {path}")
 
 
 def tfjob_manifest(config, workers, options=TFJobOptions()):

@@ -18,6 +18,7 @@ live in the runtime.
 import dataclasses
 import hashlib
 import logging
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -160,8 +161,6 @@ def check_name(name, workers):
 def run_id_from_environment(environ=None):
     """A worker's run id when none was passed: the JobSet's (= TrainJob's) name, so every
     worker and every restart of one TrainJob shares its checkpoints."""
-    import os
-
     environ = os.environ if environ is None else environ
     name = environ.get(tf_config.JOBSET_NAME, "")
     if not name:

@@ -13,8 +13,9 @@ from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.processes import Terminated
 from distml.components.train import trainer_runtime
 from distml.components.train.config import TrainConfig, check
-from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions, run_trainjob,
-                                              trainjob_manifest)
+from distml.components.train.config import RUN_ID_PATTERN
+from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions,
+                                              run_id_from_environment, run_trainjob, trainjob_manifest)
 from tests.conftest import REPO, run_cli
 from tests.train.fake_kube import FakeApiServer
 
@@ -172,6 +173,16 @@ def test_bad_values_are_usage_errors():
         trainjob_manifest(long_run, 11)
     with pytest.raises(UsageError, match="must be lowercase"):
         trainjob_manifest(CONFIG, 2, TrainJobOptions(name="Train-CNN"))
+
+
+def test_a_worker_without_run_id_takes_the_trainjob_s_name():
+    assert run_id_from_environment({tf_config.JOBSET_NAME: "digits-cnn"}) == "digits-cnn"
+    long_name = "a-trainjob-name-longer-than-forty-characters-x"
+    run_id = run_id_from_environment({tf_config.JOBSET_NAME: long_name})
+    assert RUN_ID_PATTERN.fullmatch(run_id) and run_id.startswith(long_name[:20])
+    assert run_id != run_id_from_environment({tf_config.JOBSET_NAME: long_name + "y"})
+    with pytest.raises(UsageError, match="--run-id is required"):
+        run_id_from_environment({})
 
 
 def test_dry_run_prints_the_trainjob():
