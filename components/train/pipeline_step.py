@@ -1,29 +1,43 @@
 """What the KFP train step does around the core: find the shards, and on a cluster train on
 the shared models volume (the only place the TFJob's or TrainJob's pods can write) and copy
-the result into the step's output artifact, so KFP stores and tracks it like any other model."""
+the result into the step's output artifact, so KFP stores and tracks it like any other model.
+
+`run_kfp` is what the generated component.py calls with the component's arguments."""
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 from distml.components.common.files import atomic_directory
 
 
-def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus_per_worker, image, namespace,
-               queue, priority_class, models_root, timeout_s, **options):
+def run_kfp(*, dataset, model, metrics, **parameters):
+    """The KFP component's body: train, then log the metrics and describe the model artifact."""
+    result = train_step(dataset.path, model.path, model.uri, **parameters)
+    for name, value in result["metrics"].items():
+        metrics.log_metric(name, value)
+    # kfp.local treats a cached artifact whose file is missing as a cache miss.
+    with open(metrics.path, "w") as f:
+        json.dump(result["metrics"], f)
+    model.metadata.update(result["metadata"])
+
+
+def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus, image, namespace,
+               queue, priority_class, models_root, timeout, cpu, memory, **options):
     from distml.components.ingest.reader import data_location
     from distml.components.train.core import train
 
     dataset_dir = data_location(dataset_artifact)
     if launcher not in ("tfjob", "trainjob"):
-        metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout_s, **options)
+        metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout, **options)
     else:
         # The artifact URI is unique per run and per fan-out iteration, and the same when
         # KFP retries the step: a retry resumes from the same checkpoints.
         run_id = hashlib.sha256(artifact_uri.encode()).hexdigest()[:12]
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
-        cluster = dict(image=image, namespace=namespace, gpus=gpus_per_worker, queue=queue or None,
-                       priority_class=priority_class or None)
+        cluster = dict(image=image, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory, queue=queue,
+                       priority_class=priority_class)
         if launcher == "tfjob":
             from distml.components.train.tfjob import TFJobOptions
 
@@ -32,7 +46,7 @@ def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus
             from distml.components.train.trainjob import TrainJobOptions
 
             job = {"trainjob": TrainJobOptions(**cluster)}
-        metrics = train(dataset_dir, shared_dir, launcher=launcher, run_id=run_id, timeout=timeout_s, **job, **options)
+        metrics = train(dataset_dir, shared_dir, launcher=launcher, run_id=run_id, timeout=timeout, **job, **options)
         with atomic_directory(model_artifact) as tmp:
             shutil.copytree(shared_dir, tmp, dirs_exist_ok=True)
     final = metrics["final"]

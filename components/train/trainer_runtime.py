@@ -21,10 +21,10 @@ group resumes from the run's latest checkpoint, as the local launcher does.
 import yaml
 
 from distml.components.common import k8s, tf_config
-from distml.components.train.config import WORKER_LAUNCHER
+from distml.components.train.spec import RUNTIME_KINDS, WORKER_LAUNCHER
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
-CLUSTER_KIND, NAMESPACED_KIND = "ClusterTrainingRuntime", "TrainingRuntime"
+CLUSTER_KIND, NAMESPACED_KIND = RUNTIME_KINDS
 RUNTIME = "distml-tensorflow"  # CPU workers
 GPU_RUNTIME = "distml-tensorflow-gpu"  # GPU workers: GPU image, GPU nodes, NCCL shared memory
 ANCESTOR_LABEL = "trainer.kubeflow.org/trainjob-ancestor-step"

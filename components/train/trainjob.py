@@ -28,6 +28,7 @@ from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.processes import Terminated
 from distml.components.train import trainer_runtime
 from distml.components.train.config import RUN_ID_PATTERN, worker_args
+from distml.components.train.spec import DEFAULTS, RUNTIME_KINDS
 from distml.components.train.tfjob import check_paths, failed_pod_reasons, job_name
 
 log = logging.getLogger("distml")
@@ -35,7 +36,6 @@ log = logging.getLogger("distml")
 GROUP, VERSION, PLURAL, KIND = trainer_runtime.GROUP, trainer_runtime.VERSION, "trainjobs", "TrainJob"
 # Condition types and reasons: kubeflow/trainer pkg/apis/trainer/v1alpha1/trainjob_types.go.
 COMPLETE, FAILED, SUSPENDED = "Complete", "Failed", "Suspended"
-RUNTIME_KINDS = (trainer_runtime.CLUSTER_KIND, trainer_runtime.NAMESPACED_KIND)
 PLACEHOLDER = re.compile(r"\{\{.+?\}\}")
 
 
@@ -45,17 +45,19 @@ class TrainJobFailed(DistmlError):
 
 @dataclass(frozen=True)
 class TrainJobOptions:
-    image: str | None = None  # default: the runtime's image (k8s.IMAGE, or k8s.GPU_IMAGE with gpus)
-    namespace: str = k8s.NAMESPACE
-    name: str | None = None  # default: train-<model type>-<run id>
-    runtime: str | None = None  # default: distml-tensorflow, or distml-tensorflow-gpu with gpus
-    runtime_kind: str = trainer_runtime.CLUSTER_KIND
-    cpu: str = "2"
-    memory: str = "4Gi"
-    gpus: int | str = 0  # per worker; an int, or a placeholder resolved at run time
-    queue: str | None = None  # Kueue LocalQueue, e.g. k8s.LOCAL_QUEUE
-    priority_class: str | None = None  # Kueue WorkloadPriorityClass, e.g. k8s.PRIORITY_BATCH
-    dry_run: bool = False
+    """Where and how the workers run; any value may be an orchestrator placeholder."""
+
+    image: str = DEFAULTS.image  # empty: the runtime's (k8s.IMAGE, or k8s.GPU_IMAGE with gpus)
+    namespace: str = DEFAULTS.namespace
+    name: str = DEFAULTS.trainjob_name  # empty: train-<model type>-<run id>
+    runtime: str = DEFAULTS.runtime  # empty: distml-tensorflow, or distml-tensorflow-gpu with gpus
+    runtime_kind: str = DEFAULTS.runtime_kind
+    cpu: str = DEFAULTS.cpu
+    memory: str = DEFAULTS.memory
+    gpus: int | str = DEFAULTS.gpus  # per worker
+    queue: str = DEFAULTS.queue  # Kueue LocalQueue, e.g. k8s.LOCAL_QUEUE; empty: none
+    priority_class: str = DEFAULTS.priority_class  # Kueue WorkloadPriorityClass, e.g. k8s.PRIORITY_BATCH
+    dry_run: bool = DEFAULTS.dry_run
     poll_interval_s: float = 10.0
 
 
@@ -339,16 +341,6 @@ def wait_for_trainjob(custom, core, name, namespace, *, timeout=None, poll_inter
 
 
 JOBSET_NAME_LABEL = tf_config.JOBSET_ANNOTATIONS[tf_config.JOBSET_NAME]  # also a pod label; = the TrainJob's name
-
-
-def add_trainjob_arguments(group):
-    """Flags of the trainjob launcher beyond the tfjob launcher's (image, namespace, cpu,
-    memory, gpus, queue, priority class, dry run), which it shares."""
-    group.add_argument("--trainjob-name", default=None, help="default: train-<model type>-<run id>")
-    group.add_argument("--runtime", default=None,
-                       help=f"training runtime (default: {trainer_runtime.RUNTIME}, or {trainer_runtime.GPU_RUNTIME} with --gpus)")
-    group.add_argument("--runtime-kind", choices=RUNTIME_KINDS, default=trainer_runtime.CLUSTER_KIND,
-                       help="ClusterTrainingRuntime, or TrainingRuntime for one in --namespace")
 
 
 def trainjob_options_from_args(args):
