@@ -129,7 +129,7 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
     }
     if options.image:
         trainer["image"] = options.image
-    name = options.name or job_name(config)
+    name = options.name or default_name(config, workers)
     check_name(name, workers)
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
@@ -146,6 +146,22 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
     }
 
 
+def longest_pod_name(name, workers):
+    """JobSet's webhook measures `<name>-node-0-<last index>` plus a 5-character suffix."""
+    last = 0 if is_placeholder(workers) else workers - 1
+    return tf_config.jobset_hostname(name, trainer_runtime.NODE, 0, last) + "-abcde"
+
+
+def default_name(config, workers):
+    """train-<model type>-<run id>, shortened with a hash of it where JobSet's pod names would not fit."""
+    name = job_name(config)
+    excess = len(longest_pod_name(name, workers)) - 63
+    if is_placeholder(name) or excess <= 0:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:len(name) - excess - 9].rstrip('-')}-{digest}"
+
+
 def check_name(name, workers):
     """The TrainJob's name, as Trainer's CEL rule and JobSet's webhook check it: a DNS-1035
     label whose longest pod name (`<name>-node-0-<last index>-<5 random>`) fits 63 characters."""
@@ -153,8 +169,7 @@ def check_name(name, workers):
         return
     if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name):
         raise UsageError(f"TrainJob name {name!r} must be lowercase letters, digits and '-', starting with a letter")
-    last = 0 if is_placeholder(workers) else workers - 1
-    longest = tf_config.jobset_hostname(name, trainer_runtime.NODE, 0, last) + "-abcde"
+    longest = longest_pod_name(name, workers)
     if len(longest) > 63:
         raise UsageError(f"TrainJob name {name!r} is too long: JobSet's pod names ({longest}) must fit 63 "
                          f"characters; pass a shorter --trainjob-name or --run-id")

@@ -169,8 +169,11 @@ def test_bad_values_are_usage_errors():
     # JobSet's webhook refuses pod names (<name>-node-0-<last index>-xxxxx) over 63 characters
     long_run = dataclasses.replace(CONFIG, run_id="r" * 38)
     assert trainjob_manifest(long_run, 10)["metadata"]["name"] == "train-cnn-" + "r" * 38  # 63 with -node-0-9-xxxxx
+    shortened = trainjob_manifest(long_run, 11)["metadata"]["name"]  # the default name makes room
+    assert len(shortened) == 47 and shortened.startswith("train-cnn-rrr")
+    assert shortened != trainjob_manifest(dataclasses.replace(long_run, run_id="r" * 37 + "s"), 11)["metadata"]["name"]
     with pytest.raises(UsageError, match="too long: JobSet's pod names"):
-        trainjob_manifest(long_run, 11)
+        trainjob_manifest(long_run, 11, TrainJobOptions(name="train-cnn-" + "r" * 38))
     with pytest.raises(UsageError, match="must be lowercase"):
         trainjob_manifest(CONFIG, 2, TrainJobOptions(name="Train-CNN"))
 
