@@ -1,87 +1,62 @@
 """The trainjob launcher and distml's Trainer v2 runtime: the objects against the Trainer
-CRD schemas in ../shared, and create / wait / own / delete against the real kubernetes
-client over an in-memory API server (tests/train/fake_kube.py)."""
+CRD schemas in ../shared, and create / wait / own / delete by the real kubernetes client
+against the fake API server (tests/kube_api.py, the `kube` fixture)."""
 
 import copy
 import dataclasses
+import os
+import signal
 
 import pytest
 import yaml
 
 from distml.components.common import k8s, tf_config
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.common.processes import Terminated
+from distml.components.common.processes import Terminated, raise_terminated
 from distml.components.train import trainer_runtime
 from distml.components.train.config import TrainConfig, check
 from distml.components.train.config import RUN_ID_PATTERN
-from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions,
+from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions, kubernetes_apis,
                                               run_id_from_environment, run_trainjob, trainjob_manifest)
-from tests.conftest import REPO, run_cli
-from tests.train.fake_kube import FakeApiServer
+from tests.conftest import REPO, load_fixture, run_cli
 
 CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
                            model_type="cnn", epochs=2, run_id="r20260101-abc123"))
 GPU = TrainJobOptions(gpus=2, queue=k8s.LOCAL_QUEUE, priority_class=k8s.PRIORITY_PRODUCTION)
 NAME = "train-cnn-r20260101-abc123"
 
-# TrainJob status conditions and jobsStatus as kubeflow/trainer's controller writes them,
-# from test/integration/controller/trainjob_controller_test.go ("Should succeeded to
-# reconcile TrainJob conditions with Complete / Failed condition"): reasons and messages
-# are its constants (trainer pkg/constants TrainJobSuspendedMessage / TrainJobResumedMessage,
-# jobset pkg/constants AllJobsCompletedReason / FailedJobsReason and their messages).
-T = "2026-12-02T21:00:00Z"
-SUSPENDED = {"type": "Suspended", "status": "True", "reason": "Suspended", "message": "TrainJob is suspended",
-             "lastTransitionTime": T}
-RESUMED = {"type": "Suspended", "status": "False", "reason": "Resumed", "message": "TrainJob is resumed",
-           "lastTransitionTime": T}
-COMPLETE = {"type": "Complete", "status": "True", "reason": "AllJobsCompleted",
-            "message": "jobset completed successfully", "lastTransitionTime": T}
-FAILED = {"type": "Failed", "status": "True", "reason": "FailedJobs",
-          "message": "jobset failed due to one or more job failures", "lastTransitionTime": T}
-
-
-def jobs(active=0, ready=0, succeeded=0, failed=0, suspended=0):
-    return [{"name": "node", "active": active, "ready": ready, "succeeded": succeeded, "failed": failed,
-             "suspended": suspended}]
-
-
-QUEUED = {"conditions": [SUSPENDED], "jobsStatus": jobs(suspended=1)}  # created suspended by Kueue
-RUNNING = {"conditions": [RESUMED], "jobsStatus": jobs(active=1, ready=1)}
-SUCCEEDED = {"conditions": [RESUMED, COMPLETE], "jobsStatus": jobs(succeeded=1)}
-FAILED_STATUS = {"conditions": [RESUMED, FAILED], "jobsStatus": jobs(failed=1)}
+STATUSES = load_fixture("trainjob/statuses.yaml")  # recorded from kubeflow/trainer, see the file
+QUEUED, RUNNING, SUCCEEDED, FAILED_STATUS = (STATUSES[k] for k in ("queued", "running", "complete", "failed"))
+IN_POD = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "train-step-pod", "POD_NAMESPACE": k8s.NAMESPACE}
+STEP_POD = {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "train-step-pod", "namespace": k8s.NAMESPACE, "uid": "pod-uid-1"},
+            "status": {"phase": "Running"}}
+KEY = (PLURAL, k8s.NAMESPACE, NAME)
 
 
 def scripted(*statuses):
     """A controller that moves the TrainJob through `statuses`, one per read, then stays."""
-    remaining = list(statuses)
-
-    def controller(obj):
-        if remaining:
-            obj["status"] = copy.deepcopy(remaining.pop(0))
+    def controller(obj, reads):
+        obj["status"] = copy.deepcopy(statuses[min(reads, len(statuses)) - 1])
 
     return controller
 
 
-IN_POD = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "train-step-pod", "POD_NAMESPACE": k8s.NAMESPACE}
+@pytest.fixture
+def cluster(kube):
+    """The fake API server with the step's pod in it."""
+    kube.pods.append(STEP_POD)
+    return kube
 
 
-def server_with_step_pod(controller):
-    server = FakeApiServer(controller)
-    server.pods[(k8s.NAMESPACE, "train-step-pod")] = {
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "train-step-pod", "namespace": k8s.NAMESPACE,
-                                                        "uid": "pod-uid-1"}}
-    return server
+def run(manifest=None, environ=IN_POD, **kwargs):
+    custom, core = kubernetes_apis()
+    return run_trainjob(custom, core, manifest or trainjob_manifest(CONFIG, 2), poll_interval_s=0, environ=environ,
+                        **kwargs)
 
 
-def run(server, manifest=None, **kwargs):
-    custom, core = server.apis()
-    manifest = manifest or trainjob_manifest(CONFIG, 2)
-    return run_trainjob(custom, core, manifest, poll_interval_s=0, environ=IN_POD, **kwargs)
-
-
-def methods(server):
-    return [(method, path.rsplit("/", 1)[-1] if method != "POST" else "create") for method, path, _, _ in server.requests
-            if "/trainjobs" in path]
+def verbs(kube):
+    return [verb for verb, path, _ in kube.requests if f"/{PLURAL}" in path]
 
 
 # --- the objects -------------------------------------------------------------------------
@@ -198,97 +173,106 @@ def test_dry_run_prints_the_trainjob():
 # --- create, wait, own, delete -----------------------------------------------------------
 
 
-def test_waits_through_kueue_suspension_to_complete_owned_by_the_step_pod():
-    server = server_with_step_pod(scripted(None, QUEUED, QUEUED, RUNNING, SUCCEEDED))
-    result = run(server)
+def test_waits_through_kueue_suspension_to_complete_owned_by_the_step_pod(cluster):
+    cluster.on_read[PLURAL] = scripted(QUEUED, QUEUED, RUNNING, SUCCEEDED)
+    result = run()
     assert result["status"] == "Complete" and result["trainjob"] == NAME
-    created = server.requests[[m for m, p, _, _ in server.requests].index("POST")][3]
-    assert created["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Pod", "name": "train-step-pod",
-                                                       "uid": "pod-uid-1", "controller": False,
-                                                       "blockOwnerDeletion": False}]
-    path = next(p for m, p, _, _ in server.requests if m == "POST")
+    verb, path, body = next(r for r in cluster.requests if r[0] == "create")
     assert path == f"/apis/{GROUP}/{VERSION}/namespaces/{k8s.NAMESPACE}/{PLURAL}"
-    assert ("DELETE", NAME) not in methods(server)  # finished: nothing to clean up
-    assert (f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME) in server.objects
+    assert body["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Pod", "name": "train-step-pod",
+                                                    "uid": "pod-uid-1", "controller": False,
+                                                    "blockOwnerDeletion": False}]
+    assert verbs(cluster) == ["create", "get", "get", "get", "get"]  # finished: nothing to clean up
+    assert KEY in cluster.objects
 
 
-def test_failed_trainjob_is_reported_with_its_reason_and_kept_for_its_logs():
-    server = server_with_step_pod(scripted(RUNNING, FAILED_STATUS))
-    server.pods[(k8s.NAMESPACE, f"{NAME}-node-0-1-x7k2p")] = {
+def test_failed_trainjob_is_reported_with_its_reason_and_kept_for_its_logs(cluster):
+    cluster.on_read[PLURAL] = scripted(RUNNING, FAILED_STATUS)
+    cluster.pods.append({
         "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{NAME}-node-0-1-x7k2p", "namespace": k8s.NAMESPACE,
-                     "labels": {"jobset.sigs.k8s.io/jobset-name": NAME}},
+        "metadata": {"name": f"{NAME}-node-0-1-x7k2p", "namespace": k8s.NAMESPACE},
         "status": {"phase": "Failed", "containerStatuses": [{
             "name": "node", "image": k8s.IMAGE, "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}}
+            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}})
     with pytest.raises(TrainJobFailed, match=r"failed: FailedJobs jobset failed .*node-0-1-x7k2p: OOMKilled \(exit 137\)"):
-        run(server)
-    assert ("DELETE", NAME) not in methods(server)
+        run()
+    selector = [r[2] for r in cluster.requests if r[1].endswith("/pods")]
+    assert selector == [{"labelSelector": f"jobset.sigs.k8s.io/jobset-name={NAME}"}]
+    assert "delete" not in verbs(cluster) and KEY in cluster.objects
 
 
-def test_timeout_deletes_the_trainjob_in_the_foreground():
-    server = server_with_step_pod(scripted(QUEUED))
+def test_timeout_deletes_the_trainjob_in_the_foreground(cluster):
+    cluster.on_read[PLURAL] = scripted(QUEUED)
     with pytest.raises(DistmlError, match="did not finish within"):
-        run(server, timeout=0.01)
-    delete = next((q for m, p, q, _ in server.requests if m == "DELETE"), None)
-    assert delete == {"propagationPolicy": "Foreground"}
-    assert not server.objects
+        run(timeout=0.01)
+    delete = [q for (verb, _, _), q in zip(cluster.requests, cluster.queries) if verb == "delete"]
+    assert delete == [{"propagationPolicy": ["Foreground"]}]
+    assert KEY not in cluster.objects
 
 
-def test_sigterm_during_the_wait_deletes_the_trainjob():
-    def terminate_on_running(obj):
-        if obj.get("status") == RUNNING:
-            raise Terminated(15)
+def test_sigterm_during_the_wait_deletes_the_trainjob(cluster):
+    """SIGTERM (a cancelled KFP run or Argo step) arrives while the launcher waits."""
+    def running_then_sigterm(obj, reads):
         obj["status"] = copy.deepcopy(RUNNING)
+        if reads == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
 
-    server = server_with_step_pod(terminate_on_running)
-    with pytest.raises(Terminated):
-        run(server)
-    assert not server.objects and ("DELETE", NAME) in methods(server)
+    cluster.on_read[PLURAL] = running_then_sigterm
+    previous = signal.signal(signal.SIGTERM, raise_terminated)  # as distml's CLI installs it
+    try:
+        with pytest.raises(Terminated):
+            run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert verbs(cluster)[-1] == "delete" and KEY not in cluster.objects
 
 
-def test_a_retried_step_adopts_its_running_trainjob_and_replaces_a_failed_one():
-    server = server_with_step_pod(scripted(RUNNING, SUCCEEDED))
+def test_a_retried_step_adopts_its_running_trainjob(cluster):
     existing = trainjob_manifest(CONFIG, 2)
     existing["metadata"]["ownerReferences"] = [{"apiVersion": "v1", "kind": "Pod", "name": "old-pod", "uid": "old"}]
-    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = existing
-    assert run(server)["status"] == "Complete"
-    owners = server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)]["metadata"]["ownerReferences"]
-    assert [o["uid"] for o in owners] == ["old", "pod-uid-1"]
+    cluster.objects[KEY] = existing
+    cluster.on_read[PLURAL] = scripted(RUNNING, RUNNING, SUCCEEDED)
+    assert run()["status"] == "Complete"
+    assert [o["uid"] for o in cluster.objects[KEY]["metadata"]["ownerReferences"]] == ["old", "pod-uid-1"]
+    assert verbs(cluster)[:3] == ["create", "get", "patch"]
 
+
+def test_a_retried_step_replaces_its_failed_trainjob(cluster):
     failed = trainjob_manifest(CONFIG, 2)
     failed["status"] = FAILED_STATUS
-    server = server_with_step_pod(scripted())
-    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = failed
-    server.controller = lambda obj: obj.update(status=SUCCEEDED) if "status" not in obj else None
-    assert run(server)["status"] == "Complete"
-    assert [m for m, _ in methods(server)][:2] == ["POST", "GET"] and "DELETE" in [m for m, _ in methods(server)]
+    cluster.objects[KEY] = failed
+    cluster.on_read[PLURAL] = lambda obj, reads: obj.setdefault("status", copy.deepcopy(SUCCEEDED))
+    assert run()["status"] == "Complete"
+    assert verbs(cluster)[:5] == ["create", "get", "delete", "get", "create"]  # 409, failed, gone, recreated
 
 
-def test_a_trainjob_of_another_run_is_not_touched():
-    server = server_with_step_pod(scripted(SUCCEEDED))
+def test_a_trainjob_of_another_run_is_not_touched(cluster):
     other = trainjob_manifest(dataclasses.replace(CONFIG, run_id="someone-else"), 2, TrainJobOptions(name=NAME))
-    server.objects[(f"{GROUP}/{VERSION}", k8s.NAMESPACE, PLURAL, NAME)] = other
+    cluster.objects[KEY] = other
     with pytest.raises(DistmlError, match="belongs to another run"):
-        run(server)
-    assert [m for m, _ in methods(server)] == ["POST", "GET"]
+        run()
+    assert verbs(cluster) == ["create", "get"]
 
 
-def test_no_owner_outside_a_pod_or_across_namespaces():
-    server = server_with_step_pod(lambda obj: obj.update(status=copy.deepcopy(SUCCEEDED)))
-    custom, core = server.apis()
-    run_trainjob(custom, core, trainjob_manifest(CONFIG, 2), poll_interval_s=0, environ={})
-    other_ns = trainjob_manifest(CONFIG, 2, TrainJobOptions(namespace="team-b"))
-    run_trainjob(custom, core, other_ns, poll_interval_s=0, environ=IN_POD)
-    assert all("ownerReferences" not in body["metadata"] for m, _, _, body in server.requests if m == "POST")
+def test_no_owner_outside_a_pod_or_across_namespaces(cluster):
+    cluster.on_read[PLURAL] = scripted(SUCCEEDED)
+    run(environ={})
+    run(trainjob_manifest(CONFIG, 2, TrainJobOptions(namespace="team-b")))
+    assert all("ownerReferences" not in body["metadata"] for verb, _, body in cluster.requests if verb == "create")
 
 
-def test_a_refused_create_is_one_clear_error():
-    class Forbidding(FakeApiServer):
-        def _custom(self, method, m, body):
-            from kubernetes.client.exceptions import ApiException
+@pytest.mark.parametrize("code, reason", [(403, "Forbidden"), (422, "Unprocessable Entity")])
+def test_a_refused_create_is_one_clear_error(cluster, code, reason):
+    cluster.fail[("create", PLURAL)] = (code, reason)
+    with pytest.raises(DistmlError, match=f"^could not create TrainJob {k8s.NAMESPACE}/{NAME}: {code} {reason}$"):
+        run()
+    assert verbs(cluster) == ["create"]
 
-            raise ApiException(status=403, reason="Forbidden")
 
-    with pytest.raises(DistmlError, match=f"could not create TrainJob {k8s.NAMESPACE}/{NAME}: 403 Forbidden"):
-        run(Forbidding())
+def test_launch_creates_exactly_the_dry_run_manifest(cluster):
+    from distml.components.train.trainjob import launch_trainjob
+
+    cluster.on_read[PLURAL] = scripted(SUCCEEDED)
+    result = launch_trainjob(CONFIG, 2, TrainJobOptions(poll_interval_s=0), timeout=30)
+    assert result["status"] == "Complete" and result["model_dir"] == CONFIG.model_dir
+    assert next(body for verb, _, body in cluster.requests if verb == "create") == trainjob_manifest(CONFIG, 2)
