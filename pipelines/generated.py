@@ -1,6 +1,6 @@
 """Every generated file of the project, rendered in memory: component.py (from spec.py) and
-component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md. `distml compile`
-writes them; a test renders them again and fails on any difference with the checked-in copies."""
+component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md, the Trainer runtimes
+(manifests/trainer). `distml compile` writes them; a test renders them again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
 
@@ -10,11 +10,13 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 def render_all():
     """{path relative to the source tree: file text}."""
+    from distml.components.train.trainer_runtime import render as render_trainer_runtimes
     from distml.pipelines.argo.generate import render as render_argo
     from distml.pipelines.kfp.compile import render as render_kfp
     from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
-    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc()}
+    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc(),
+            **render_trainer_runtimes()}
 
 
 def _write(root, files):

@@ -20,6 +20,7 @@ import yaml
 
 CUSTOM = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
+POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)$")
 
 
 def merge(target, patch):
@@ -45,9 +46,10 @@ class FakeKubernetes:
         self.objects = {}  # (plural, namespace, name) -> object
         self.reads = {}  # (plural, namespace, name) -> GETs so far
         self.requests = []  # (verb, path, body)
+        self.queries = []  # {query parameter: [values]} of each request, in the same order
         self.on_read = {}  # plural -> callable(obj, reads)
         self.fail = {}  # (verb, plural) -> (code, reason)
-        self.pods = []  # dicts (V1Pod JSON) listed for any selector
+        self.pods = []  # dicts (V1Pod JSON) listed for any selector, read by name
         self.lock = threading.Lock()
 
     # -- server --
@@ -105,6 +107,13 @@ class FakeKubernetes:
     def handle(self, verb, path, body, content_type):
         url = urlsplit(path)
         self.requests.append((verb, url.path, copy.deepcopy(body)))
+        self.queries.append(parse_qs(url.query))
+        pod = POD.match(url.path)
+        if pod and verb == "get":  # a pod reading itself (by name, e.g. to own what it creates)
+            for item in self.pods:
+                if item["metadata"]["name"] == pod["name"] and item["metadata"].get("namespace", pod["ns"]) == pod["ns"]:
+                    return 200, item
+            return 404, status_body(404, "NotFound", f'pods "{pod["name"]}" not found')
         pods = PODS.match(url.path)
         if pods and verb == "get":
             selector = parse_qs(url.query).get("labelSelector", [""])[0]

@@ -61,3 +61,92 @@ def parse(text):
 
 def from_environment(environ=None):
     return parse((environ if environ is not None else os.environ).get("TF_CONFIG", ""))
+
+
+# --- TF_CONFIG derived from what JobSet and Kubeflow Trainer give a pod -------------------
+#
+# Kubeflow Trainer v2 runs a TrainJob as a JobSet whose trainer replicatedJob (label
+# trainer.kubeflow.org/trainjob-ancestor-step: trainer) has one Job (Trainer forces
+# replicas: 1) of numNodes pods, in Indexed completion mode. JobSet names the Job
+# `<jobset>-<replicatedJob>-<jobIndex>` and sets the pods' subdomain to its headless
+# Service (network.subdomain, default: the JobSet's name, which is the TrainJob's name);
+# the Job controller makes each pod's hostname `<job>-<completion index>` and gives the
+# container JOB_COMPLETION_INDEX. So worker i answers at
+#     <jobset>-<replicatedJob>-<jobIndex>-<i>.<subdomain>
+# (kubernetes-sigs/jobset pkg/util/placement GenPodName, pkg/controllers GetSubdomain;
+# kubeflow/trainer's JAX plugin builds its coordinator address the same way). JobSet puts
+# its names on every pod as annotations; the runtime passes them in through the downward
+# API (`jobset_env`). Trainer's plainML policy gives the pod no node count, so the runtime
+# sets DISTML_NUM_WORKERS beside numNodes, and a TrainJob that changes numNodes sets it too.
+
+JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"  # set by the Job controller in Indexed mode
+JOBSET_NAME = "DISTML_JOBSET_NAME"
+REPLICATED_JOB = "DISTML_REPLICATED_JOB"
+JOB_INDEX = "DISTML_JOB_INDEX"
+SUBDOMAIN = "DISTML_SUBDOMAIN"  # optional: JobSet's network.subdomain when the runtime sets one
+NUM_WORKERS = "DISTML_NUM_WORKERS"
+WORKER_PORT = "DISTML_WORKER_PORT"
+# Optional JSON {"<host>:<port>": "<address>"}: where a derived address is really served.
+# For running JobSet's layout where its DNS names do not resolve (a localhost stand-in).
+ADDRESS_MAP = "DISTML_ADDRESS_MAP"
+
+RESTART_ATTEMPT = "DISTML_RESTART_ATTEMPT"  # how many times JobSet restarted the group
+
+JOBSET_ANNOTATIONS = {  # kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_types.go, pkg/constants
+    JOBSET_NAME: "jobset.sigs.k8s.io/jobset-name",
+    REPLICATED_JOB: "jobset.sigs.k8s.io/replicatedjob-name",
+    JOB_INDEX: "jobset.sigs.k8s.io/job-index",
+    RESTART_ATTEMPT: "jobset.sigs.k8s.io/restart-attempt",
+}
+
+
+def jobset_env(num_workers, port):
+    """The container env (Kubernetes API dicts) a runtime's worker needs for `from_jobset`."""
+    env = [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{key}']"}}}
+           for name, key in JOBSET_ANNOTATIONS.items()]
+    return env + [{"name": NUM_WORKERS, "value": str(num_workers)}, {"name": WORKER_PORT, "value": str(port)}]
+
+
+def jobset_hostname(jobset, replicated_job, job_index, pod_index):
+    """A pod's hostname as JobSet and the Job controller make it."""
+    return f"{jobset}-{replicated_job}-{job_index}-{pod_index}"
+
+
+def from_jobset(environ):
+    """The TF_CONFIG string of this pod of a JobSet, or None when `environ` is not a JobSet pod's."""
+    if JOB_COMPLETION_INDEX not in environ or JOBSET_NAME not in environ:
+        return None
+    missing = [name for name in (REPLICATED_JOB, JOB_INDEX, NUM_WORKERS, WORKER_PORT) if not environ.get(name)]
+    if missing:
+        raise UsageError(f"a JobSet pod without {', '.join(missing)}: the training runtime must set them "
+                         f"(see manifests/trainer)")
+    try:
+        index, num_workers = int(environ[JOB_COMPLETION_INDEX]), int(environ[NUM_WORKERS])
+        job_index, port = int(environ[JOB_INDEX]), int(environ[WORKER_PORT])
+    except ValueError as e:
+        raise UsageError(f"JobSet environment is not numeric where it must be: {e}") from None
+    if num_workers < 1:
+        raise UsageError(f"{NUM_WORKERS} must be at least 1, got {num_workers}")
+    if not 0 <= index < num_workers:
+        raise UsageError(f"this pod has completion index {index} but {NUM_WORKERS} is {num_workers}: "
+                         f"a TrainJob that sets trainer.numNodes must set env {NUM_WORKERS} to the same number")
+    jobset, replicated_job = environ[JOBSET_NAME], environ[REPLICATED_JOB]
+    subdomain = environ.get(SUBDOMAIN) or jobset
+    addresses = [f"{jobset_hostname(jobset, replicated_job, job_index, i)}.{subdomain}:{port}" for i in range(num_workers)]
+    if environ.get(ADDRESS_MAP):
+        try:
+            mapping = json.loads(environ[ADDRESS_MAP])
+            addresses = [mapping.get(a, a) for a in addresses]
+        except (ValueError, AttributeError) as e:
+            raise UsageError(f"{ADDRESS_MAP} is not a JSON object: {e}") from None
+    return build(addresses, index)
+
+
+def export_from_jobset(environ=None):
+    """Set TF_CONFIG from JobSet's env when it is absent; return the TaskInfo either way."""
+    environ = os.environ if environ is None else environ
+    if not environ.get("TF_CONFIG"):
+        derived = from_jobset(environ)
+        if derived is not None:
+            environ["TF_CONFIG"] = derived  # MultiWorkerMirroredStrategy reads it from here
+    return parse(environ.get("TF_CONFIG", ""))

@@ -31,11 +31,13 @@ def run(args):
         os._exit(0)
 
     from distml.components.train.tfjob import tfjob_options_from_args
+    from distml.components.train.trainjob import trainjob_options_from_args
 
     keywords = inspect.signature(core.train).parameters  # every core keyword the command line has a flag for
     metrics = core.train(args.dataset, args.model, tfjob=tfjob_options_from_args(args),
+                         trainjob=trainjob_options_from_args(args),
                          **{name: getattr(args, name) for name in keywords if hasattr(args, name)})
-    if "manifest" in metrics:  # --launcher tfjob --dry-run
+    if "manifest" in metrics:  # --launcher tfjob/trainjob --dry-run
         import yaml
 
         print(yaml.safe_dump(metrics["manifest"], sort_keys=False), end="")
@@ -44,6 +46,6 @@ def run(args):
         with open(args.metrics_out, "w") as f:
             json.dump(metrics, f, indent=2)
     summary = {"model_dir": args.model, **metrics}
-    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "status", "final",
+    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "trainjob", "status", "final",
                                                "wall_time_s") if k in summary}))
     return 0

@@ -48,11 +48,11 @@ def train(
         lr_schedule: learning rate schedule
         seed: seed of the initial weights and the shuffling
         precision: compute precision; auto: mixed_bfloat16 where the CPU/GPU has native bfloat16, else float32 (the exported model is float32 either way)
-        launcher: in-process: one worker here; local: --workers processes on localhost; tfjob: a Kubeflow TFJob; worker: internal, one worker configured by TF_CONFIG
+        launcher: in-process: one worker here; local: --workers processes on localhost; tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; worker: internal, one worker configured by TF_CONFIG (or JobSet's env)
         workers: workers (one replica each)
         timeout: seconds before the whole run is stopped (0: no limit)
         image: worker image (empty: ghcr.io/distml/distml:0.1.0, or ghcr.io/distml/distml:0.1.0-gpu with --gpus)
-        namespace: namespace of the TFJob
+        namespace: namespace of the TFJob or TrainJob
         cpu: CPU request and limit per worker
         memory: memory request and limit per worker
         gpus: nvidia.com/gpu per worker (NCCL between them)

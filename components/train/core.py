@@ -6,7 +6,9 @@ Importable without TensorFlow (the launchers start it where it runs), so a KFP w
 an orchestrating step can call it.
 """
 
+import dataclasses
 import logging
+import os
 from pathlib import Path
 
 from distml.components.common import tf_config
@@ -42,14 +44,16 @@ def train(
     startup_timeout=DEFAULTS.startup_timeout,
     timeout=DEFAULTS.timeout,
     tfjob=None,
+    trainjob=None,
 ):
     """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
 
     The parameters and their defaults are declared in spec.py. `batch_size` is per
     replica. `steps_per_epoch` 0: one pass over the train split. `checkpoint_every` is in
     steps (0: at the end of each epoch). `timeout` in seconds (0: none). `precision`: "auto", "float32" or "mixed_bfloat16" (see precision.py). `tfjob`
-    is a `TFJobOptions` for the tfjob launcher. A run restarted with the same `run_id`
-    resumes from its latest checkpoint.
+    is a `TFJobOptions` for the tfjob launcher, `trainjob` a `TrainJobOptions` for the
+    trainjob launcher. A run restarted with the same `run_id` resumes from its latest
+    checkpoint.
     """
     config = check(TrainConfig(
         dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
@@ -67,6 +71,10 @@ def train(
         from distml.components.train.tfjob import TFJobOptions, launch_tfjob
 
         return launch_tfjob(config, workers, tfjob or TFJobOptions(), timeout=timeout or None)
+    if launcher == "trainjob":
+        from distml.components.train.trainjob import TrainJobOptions, launch_trainjob
+
+        return launch_trainjob(config, workers, trainjob or TrainJobOptions(), timeout=timeout or None)
 
     check_inputs(config, workers)
     if launcher == "in-process":
@@ -109,10 +117,16 @@ def run_in_process(config):
 
 
 def run_worker(config, attempt=0):
-    """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)."""
+    """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)
+    or by JobSet's names (a TrainJob pod on distml's runtime)."""
     from distml.components.train.loop import train_worker
 
-    task = tf_config.from_environment()
+    task = tf_config.export_from_jobset()  # a Trainer/JobSet pod: TF_CONFIG from JobSet's names
+    if not config.run_id:
+        from distml.components.train.trainjob import run_id_from_environment
+
+        config = dataclasses.replace(config, run_id=run_id_from_environment())
+    attempt = attempt or int(os.environ.get(tf_config.RESTART_ATTEMPT) or 0)
     log.info("%s starting (run %s, attempt %d)", task.name, config.run_id, attempt)
     return train_worker(config, task, distributed=True, attempt=attempt)
 

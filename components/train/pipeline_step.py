@@ -1,6 +1,6 @@
 """What the KFP train step does around the core: find the shards, and on a cluster train on
-the shared models volume (the only place the TFJob's pods can write) and copy the result
-into the step's output artifact, so KFP stores and tracks it like any other model.
+the shared models volume (the only place the TFJob's or TrainJob's pods can write) and copy
+the result into the step's output artifact, so KFP stores and tracks it like any other model.
 
 `run_kfp` is what the generated component.py calls with the component's arguments."""
 
@@ -29,18 +29,24 @@ def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus
     from distml.components.train.core import train
 
     dataset_dir = data_location(dataset_artifact, follow_location=True)  # a pointer artifact on a cluster
-    if launcher != "tfjob":
+    if launcher not in ("tfjob", "trainjob"):
         metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout, **options)
     else:
-        from distml.components.train.tfjob import TFJobOptions
-
         # The artifact URI is unique per run and per fan-out iteration, and the same when
         # KFP retries the step: a retry resumes from the same checkpoints.
         run_id = hashlib.sha256(artifact_uri.encode()).hexdigest()[:12]
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
-        tfjob = TFJobOptions(image=image, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory, queue=queue,
-                             priority_class=priority_class)
-        metrics = train(dataset_dir, shared_dir, launcher="tfjob", run_id=run_id, timeout=timeout, tfjob=tfjob, **options)
+        cluster = dict(image=image, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory, queue=queue,
+                       priority_class=priority_class)
+        if launcher == "tfjob":
+            from distml.components.train.tfjob import TFJobOptions
+
+            job = {"tfjob": TFJobOptions(**cluster)}
+        else:
+            from distml.components.train.trainjob import TrainJobOptions
+
+            job = {"trainjob": TrainJobOptions(**cluster)}
+        metrics = train(dataset_dir, shared_dir, launcher=launcher, run_id=run_id, timeout=timeout, **job, **options)
         with atomic_directory(model_artifact) as tmp:
             shutil.copytree(shared_dir, tmp, dirs_exist_ok=True)
     final = metrics["final"]

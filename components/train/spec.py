@@ -6,12 +6,14 @@ from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
 from distml.components.train.models import MODELS
 from distml.components.train.precision import PRECISIONS
 
-LAUNCHERS = ("in-process", "local", "tfjob")
-WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob pod or local child)
+LAUNCHERS = ("in-process", "local", "tfjob", "trainjob")
+WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob or TrainJob pod, local child)
+RUNTIME_KINDS = ("ClusterTrainingRuntime", "TrainingRuntime")  # Kubeflow Trainer v2
 LR_SCHEDULES = ("constant", "cosine", "exponential")
 CLEAN_POD_POLICIES = ("None", "Running", "All")
 
-DATA, TRAINING, WORKERS, TFJOB = "data and model", "training", "workers and fault tolerance", "tfjob launcher"
+DATA, TRAINING, WORKERS, TFJOB = "data and model", "training", "workers and fault tolerance", "tfjob and trainjob launchers"
+TRAINJOB = "trainjob launcher"
 
 SPEC = ComponentSpec(
     name="train",
@@ -38,7 +40,8 @@ SPEC = ComponentSpec(
         Param("launcher", str, "in-process", cluster_default="tfjob", choices=(*LAUNCHERS, WORKER_LAUNCHER),
               on=frozenset({CLI, KFP}), group=WORKERS,
               help="in-process: one worker here; local: --workers processes on localhost; "
-                   "tfjob: a Kubeflow TFJob; worker: internal, one worker configured by TF_CONFIG"),
+                   "tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; "
+                   "worker: internal, one worker configured by TF_CONFIG (or JobSet's env)"),
         Param("workers", int, 1, cluster_default=2, group=WORKERS, help="workers (one replica each)"),
         Param("checkpoint_dir", str, "", on=frozenset({CLI, ARGO}), group=WORKERS,
               help="where run checkpoints go (empty: <model-dir>/../.checkpoints); one subfolder per run"),
@@ -56,7 +59,7 @@ SPEC = ComponentSpec(
         Param("attempt", int, 0, on=frozenset({CLI}), help="==SUPPRESS=="),  # set by the local launcher
         Param("image", str, "", on=frozenset({CLI, KFP}), group=TFJOB,
               help=f"worker image (empty: {k8s.IMAGE}, or {k8s.GPU_IMAGE} with --gpus)"),
-        Param("namespace", str, k8s.NAMESPACE, on=frozenset({CLI, KFP}), group=TFJOB, help="namespace of the TFJob"),
+        Param("namespace", str, k8s.NAMESPACE, on=frozenset({CLI, KFP}), group=TFJOB, help="namespace of the TFJob or TrainJob"),
         Param("tfjob_name", str, "", on=frozenset({CLI}), group=TFJOB, help="empty: train-<model type>-<run id>"),
         Param("cpu", str, "2", group=TFJOB, help="CPU request and limit per worker"),
         Param("memory", str, "4Gi", group=TFJOB, help="memory request and limit per worker"),
@@ -70,7 +73,12 @@ SPEC = ComponentSpec(
         Param("backoff_limit", int, 3, on=frozenset({CLI}), group=TFJOB, help="worker restarts before the TFJob fails"),
         Param("clean_pod_policy", str, "Running", choices=CLEAN_POD_POLICIES, on=frozenset({CLI}), group=TFJOB),
         Param("dry_run", bool, False, on=frozenset({CLI}), cli_action="store_true", group=TFJOB,
-              help="print the TFJob manifest (YAML) instead of submitting it"),
+              help="print the TFJob or TrainJob manifest (YAML) instead of submitting it"),
+        Param("trainjob_name", str, "", on=frozenset({CLI}), group=TRAINJOB, help="empty: train-<model type>-<run id>"),
+        Param("runtime", str, "", on=frozenset({CLI}), group=TRAINJOB,
+              help="training runtime (empty: distml-tensorflow, or distml-tensorflow-gpu with --gpus)"),
+        Param("runtime_kind", str, RUNTIME_KINDS[0], choices=RUNTIME_KINDS, on=frozenset({CLI}), group=TRAINJOB,
+              help="ClusterTrainingRuntime, or a namespaced TrainingRuntime in --namespace"),
         Param("models_root", str, k8s.MODELS_MOUNT, on=frozenset({KFP}),
               help="the models volume: where the TFJob's pods write before the result is copied into the artifact"),
         Param("metrics_out", str, "", on=frozenset({CLI}), help="also write metrics.json here (for orchestrator outputs)"),

@@ -69,7 +69,7 @@ def check_paths(config):
         if "{{" in str(path):
             continue  # an Argo/KFP placeholder, resolved when the workflow runs
         if not PurePosixPath(path).is_relative_to(mount):
-            raise UsageError(f"with --launcher tfjob, {flag} must be under {mount} (the pods' volume), got {path}")
+            raise UsageError(f"with a cluster launcher, {flag} must be under {mount} (the pods' volume), got {path}")
 
 
 def tfjob_manifest(config, workers, options=TFJobOptions()):
@@ -227,9 +227,9 @@ def wait_for_tfjob(custom, core, name, namespace, *, timeout=None, poll_interval
         time.sleep(poll_interval_s)
 
 
-def failed_pod_reasons(core, name, namespace):
+def failed_pod_reasons(core, name, namespace, label_selector=None):
     """Why the job's pods failed, from their container states: '<pod>: <reason> (exit N): <message>'."""
-    pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_NAME_LABEL}={name}").items
+    pods = core.list_namespaced_pod(namespace, label_selector=label_selector or f"{JOB_NAME_LABEL}={name}").items
     reasons = []
     for pod in pods:
         for cs in pod.status.container_statuses or []:

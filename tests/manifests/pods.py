@@ -4,7 +4,7 @@ predictors alike.
 
 Sources: the shared settings in components/common/k8s.py (what every component puts on
 its pods), and every checked-in generated manifest (Argo templates, the TFJobs and
-InferenceServices they embed, any TFJob / InferenceService YAML)."""
+InferenceServices they embed, any TFJob / InferenceService YAML, the Trainer runtimes)."""
 
 import hashlib
 import re
@@ -15,7 +15,7 @@ from distml.components.common import k8s
 from tests.manifests.tools import REPO
 
 ARGO_EXPR = re.compile(r"\{\{.*?\}\}")
-GENERATED = ("pipelines/argo", "components", "pipelines/kfp", "docs")
+GENERATED = ("pipelines/argo", "components", "pipelines/kfp", "docs", "manifests/trainer")
 
 
 def dns_name(name):
@@ -72,6 +72,11 @@ def pods_of(doc, where):
         for replica, rs in (spec.get("tfReplicaSpecs") or {}).items():
             template = rs.get("template") or {}
             yield pod(f"{where}-{name}-{replica}", template.get("spec") or {}, namespace,
+                      (template.get("metadata") or {}).get("labels"))
+    elif kind in ("ClusterTrainingRuntime", "TrainingRuntime"):  # Kubeflow Trainer v2: a JobSet template
+        for rjob in ((spec.get("template") or {}).get("spec") or {}).get("replicatedJobs") or []:
+            template = ((rjob.get("template") or {}).get("spec") or {}).get("template") or {}
+            yield pod(f"{where}-{name}-{rjob.get('name')}", template.get("spec") or {}, namespace,
                       (template.get("metadata") or {}).get("labels"))
     elif kind == "InferenceService":
         for component in ("predictor", "transformer", "explainer"):

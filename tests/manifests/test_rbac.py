@@ -51,6 +51,7 @@ def test_trainer_and_predictor_have_no_api_access(service_account):
 PIPELINE_NEEDS = [
     # (group, resource, verb): who needs it
     *[("kubeflow.org", "tfjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # train tfjob launcher, Argo resource template
+    *[("trainer.kubeflow.org", "trainjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # trainjob launcher
     *[("serving.kserve.io", "inferenceservices", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # deploy, Argo apply
     *[("", "configmaps", v) for v in ("get", "list", "watch")],  # settings, KFP's kfp-launcher
     ("argoproj.io", "workflowtaskresults", "create"),  # Argo >= 3.4 executor
@@ -66,6 +67,8 @@ PIPELINE_MUST_NOT = [
     ("rbac.authorization.k8s.io", "rolebindings", "create"), ("argoproj.io", "workflows", "create"),
     ("argoproj.io", "workflowtaskresults", "delete"), ("kueue.x-k8s.io", "clusterqueues", "patch"),
     ("scheduling.k8s.io", "priorityclasses", "create"), ("kubeflow.org", "tfjobs", "update"),
+    ("trainer.kubeflow.org", "trainjobs", "update"), ("trainer.kubeflow.org", "clustertrainingruntimes", "create"),
+    ("trainer.kubeflow.org", "trainingruntimes", "create"), ("jobset.x-k8s.io", "jobsets", "delete"),
 ]
 
 
@@ -87,11 +90,12 @@ def test_pipeline_account_gets_nothing_more():
     resources = {(g, res) for r in rules for g in r["apiGroups"] for res in r["resources"]}
     assert resources == {
         ("kubeflow.org", "tfjobs"), ("kubeflow.org", "tfjobs/status"),
+        ("trainer.kubeflow.org", "trainjobs"), ("trainer.kubeflow.org", "trainjobs/status"),
         ("serving.kserve.io", "inferenceservices"), ("serving.kserve.io", "inferenceservices/status"),
         ("", "pods"), ("", "pods/log"), ("", "events"), ("", "configmaps"), ("", "secrets"),
         ("argoproj.io", "workflowtaskresults"),
     }
     for r in rules:  # read-only on everything but the two custom resources and task results
         if set(r["resources"]) & {"pods", "pods/log", "events", "configmaps", "secrets", "tfjobs/status",
-                                  "inferenceservices/status"}:
+                                  "trainjobs/status", "inferenceservices/status"}:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, r
