@@ -19,6 +19,7 @@ from distml.components.common.errors import UsageError
 from distml.components.common.files import atomic_directory, sha256_file
 from distml.components.common.progress import progress
 from distml.components.ingest.sources import open_source
+from distml.components.ingest.statistics import DatasetStatistics
 
 log = logging.getLogger("distml")
 
@@ -95,8 +96,9 @@ def ingest(
 
     with atomic_directory(output_dir) as tmp:
         splits = {}
+        statistics = DatasetStatistics(len(source.class_names))
         for split in source.split_sizes:
-            splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed))
+            splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed, statistics))
         metadata = {
             "format": ARTIFACT_FORMAT,
             "fingerprint": key,
@@ -116,6 +118,7 @@ def ingest(
             "splits": splits,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        metadata["statistics"] = statistics.write(tmp, metadata)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     counts = ", ".join(f"{s}={v['num_examples']}" for s, v in splits.items())
     log.info("ingested %s into %s: %s examples in %d shards per split", source.spec, output_dir, counts, num_shards)
@@ -144,7 +147,7 @@ def _is_validation(index, fraction, seed):
     return int.from_bytes(h[:8], "big") / 2**64 < fraction
 
 
-def _write_split(source, split, out_dir, num_shards, validation_fraction, seed):
+def _write_split(source, split, out_dir, num_shards, validation_fraction, seed, statistics):
     """Round-robin the split's examples over shards (balanced, each a mix of classes)."""
     import tensorflow as tf
 
@@ -162,6 +165,7 @@ def _write_split(source, split, out_dir, num_shards, validation_fraction, seed):
             shard = seen[target] % num_shards
             writers[target][shard].write(_serialize(tf, image, label))
             counts[target][shard] += 1
+            statistics.add(target, image, label)
             seen[target] += 1
     finally:
         for shard_writers in writers.values():
