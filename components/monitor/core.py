@@ -98,7 +98,7 @@ def reference_profile(dataset_dir, metadata, model=None, split="train"):
 def decide(reference, current, thresholds):
     """(retrain, drifted feature names, features) for two profiles: what the benchmark repeats."""
     features = compare(reference, current, thresholds["psi"], thresholds["alpha"], thresholds["max_accuracy_drop"])
-    enough = current["num_images"] >= thresholds["min_samples"]
+    enough = (current["num_images"] or (current["predictions"] or {}).get("num", 0)) >= thresholds["min_samples"]
     drifted = [f["name"] for f in features if f["drifted"]]
     return bool(enough and drifted), drifted, features
 
@@ -106,14 +106,15 @@ def decide(reference, current, thresholds):
 def compare(reference, current, psi_threshold, alpha, max_accuracy_drop):
     """Score every feature both profiles have; decide which drifted (see drift.py)."""
     rows = []
-    for name in IMAGE_FEATURES:
-        rows.append(_row(name, "inputs", "continuous", drift.continuous_scores(reference["inputs"][name], current["inputs"][name]),
-                         _mean(reference["inputs"][name]), _mean(current["inputs"][name])))
-    rows.append(_row("pixel_intensity", "inputs", "histogram",
-                     drift.histogram_scores(reference["pixel_histogram"], current["pixel_histogram"]),
-                     _mean(reference["pixel_histogram"], 256), _mean(current["pixel_histogram"], 256)))
+    if current["num_images"]:  # a KServe logger in `response` mode sends predictions only
+        for name in IMAGE_FEATURES:
+            rows.append(_row(name, "inputs", "continuous", drift.continuous_scores(reference["inputs"][name], current["inputs"][name]),
+                             _mean(reference["inputs"][name]), _mean(current["inputs"][name])))
+        rows.append(_row("pixel_intensity", "inputs", "histogram",
+                         drift.histogram_scores(reference["pixel_histogram"], current["pixel_histogram"]),
+                         _mean(reference["pixel_histogram"], 256), _mean(current["pixel_histogram"], 256)))
     ref_pred, cur_pred = reference["predictions"], current["predictions"]
-    if ref_pred and cur_pred:
+    if ref_pred and cur_pred and cur_pred["num"]:
         rows.append(_row("predicted_class", "predictions", "categorical",
                          drift.categorical_scores(ref_pred["class_counts"], cur_pred["class_counts"]), None, None))
         rows.append(_row("confidence", "predictions", "continuous", drift.continuous_scores(ref_pred["confidence"], cur_pred["confidence"]),

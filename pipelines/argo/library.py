@@ -65,6 +65,7 @@ DEFAULTS = {
     "model-name": "distml-classifier",
     "model-repo": "repo",  # folder inside the models PVC, as in pipelines/kfp
     "min-accuracy": "0.8",
+    "baseline": "",  # select: "" = none, "latest" = beat the repository's newest (served) version
 }
 
 
@@ -260,7 +261,7 @@ def select_template():
     return Container(
         name="select",
         inputs=inputs("dataset-dir", "candidates-dir", "output-dir", "model-name", "model-repo", "min-accuracy",
-                      "image", "priority-class"),
+                      "baseline", "image", "priority-class"),
         image=param("image"),
         command=["distml", "select"],
         args=[
@@ -269,6 +270,7 @@ def select_template():
             "--model-repo", f"{k8s.MODELS_MOUNT}/{param('model-repo')}",
             "--model-name", param("model-name"),
             "--min-accuracy", param("min-accuracy"),
+            "--baseline", param("baseline"),
             "--output-dir", param("output-dir"),
             "--blessed-out", f"{OUTPUTS_DIR}/blessed",
             "--pushed-version-out", f"{OUTPUTS_DIR}/pushed-version",

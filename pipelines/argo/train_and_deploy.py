@@ -46,6 +46,7 @@ PARAMETERS = {
     "model-name": library.DEFAULTS["model-name"],
     "model-repo": library.DEFAULTS["model-repo"],
     "min-accuracy": library.DEFAULTS["min-accuracy"],
+    "baseline": library.DEFAULTS["baseline"],
 }
 CRON_OVERRIDES = {"priority-class": k8s.PRIORITY_BATCH}
 
@@ -91,7 +92,7 @@ def main_dag():
         "dataset-dir": dataset_dir,
         "candidates-dir": f"{RUN_DIR}/candidates",
         "output-dir": f"{RUN_DIR}/selection",
-        **passthrough("model-name", "model-repo", "min-accuracy", "image", "priority-class"),
+        **passthrough("model-name", "model-repo", "min-accuracy", "baseline", "image", "priority-class"),
     })
     deploy = component(
         "deploy",

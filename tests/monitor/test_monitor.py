@@ -61,6 +61,10 @@ def test_too_little_traffic_decides_nothing(digits_dataset, trained_models, serv
     report = monitor(digits_dataset, request_logs=[traffic_log(tmp_path, served, "invert", 1.0)], min_samples=N + 1)
     assert report["status"] == "insufficient data" and report["retrain"] is False
     assert report["reference"]["model"] is None and "predicted_class" not in {f["name"] for f in report["features"]}
+    (tmp_path / "empty").mkdir()  # the cron's first run: the sink has stored nothing yet
+    report = monitor(digits_dataset, request_logs=[tmp_path / "empty"], output_dir=tmp_path / "out")
+    assert report["status"] == "insufficient data" and report["features"] == []
+    assert "Not enough data" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_a_labelled_batch_is_judged_on_accuracy_too_and_the_training_data_is_found_by_fingerprint(
