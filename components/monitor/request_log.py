@@ -53,6 +53,42 @@ DEFAULT_BACKUPS = 3
 _DIGITS = 5  # decimals kept per feature value: finer than any histogram bin
 
 
+class RotatingFile:
+    """Append whole lines to `path`; past `max_bytes` it becomes path.1 (path.1 -> path.2 ...,
+    the oldest beyond `backups` dropped). Thread-safe."""
+
+    def __init__(self, path, max_bytes=DEFAULT_MAX_BYTES, backups=DEFAULT_BACKUPS):
+        if max_bytes < 1024:
+            raise UsageError(f"request log max bytes must be at least 1024, got {max_bytes}")
+        if backups < 0:
+            raise UsageError(f"request log backups must be 0 or more, got {backups}")
+        self.path, self.max_bytes, self.backups = Path(path), max_bytes, backups
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+
+    def append(self, line):
+        with self._lock:
+            self._rotate_if_needed(len(line.encode()))
+            with open(self.path, "a") as f:
+                f.write(line)
+
+    def _rotate_if_needed(self, incoming):
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            return
+        if size + incoming <= self.max_bytes:
+            return
+        if self.backups == 0:
+            self.path.unlink()
+            return
+        for i in range(self.backups - 1, 0, -1):
+            older = self.path.with_name(f"{self.path.name}.{i}")
+            if older.exists():
+                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
+        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
+
+
 class RequestLog:
     """Thread-safe writer; `record` never raises (a full disk must not fail predictions)."""
 
@@ -60,16 +96,11 @@ class RequestLog:
                  store_images=False, model_name="", seed=None):
         if not 0.0 < sample_rate <= 1.0:
             raise UsageError(f"request log sample rate must be in (0, 1], got {sample_rate}")
-        if max_bytes < 1024:
-            raise UsageError(f"request log max bytes must be at least 1024, got {max_bytes}")
-        if backups < 0:
-            raise UsageError(f"request log backups must be 0 or more, got {backups}")
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.sample_rate, self.max_bytes, self.backups = sample_rate, max_bytes, backups
+        self.file = RotatingFile(path, max_bytes, backups)
+        self.path = self.file.path
+        self.sample_rate = sample_rate
         self.store_images, self.model_name = store_images, model_name
         self._random = random.Random(seed)
-        self._lock = threading.Lock()
         self.written = self.dropped = 0
 
     def record(self, images, probabilities, class_ids, *, model_version="", request_id=None):
@@ -79,11 +110,8 @@ class RequestLog:
             return False
         try:
             line = json.dumps(self._entry(images, probabilities, class_ids, model_version, request_id), separators=(",", ":")) + "\n"
-            with self._lock:
-                self._rotate_if_needed(len(line.encode()))
-                with open(self.path, "a") as f:
-                    f.write(line)
-                self.written += 1
+            self.file.append(line)
+            self.written += 1
             return True
         except Exception as e:  # noqa: BLE001 - logging must never fail the prediction
             self.dropped += 1
@@ -110,22 +138,6 @@ class RequestLog:
             raw = np.clip(np.rint(images), 0, 255).astype(np.uint8)
             entry["images"] = {"dtype": "uint8", "shape": list(raw.shape), "b64": base64.b64encode(raw.tobytes()).decode()}
         return entry
-
-    def _rotate_if_needed(self, incoming):
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return
-        if size + incoming <= self.max_bytes:
-            return
-        if self.backups == 0:
-            self.path.unlink()
-            return
-        for i in range(self.backups - 1, 0, -1):
-            older = self.path.with_name(f"{self.path.name}.{i}")
-            if older.exists():
-                os.replace(older, self.path.with_name(f"{self.path.name}.{i + 1}"))
-        os.replace(self.path, self.path.with_name(f"{self.path.name}.1"))
 
 
 def cloudevent_from_http(headers, body):

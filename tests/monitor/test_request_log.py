@@ -103,3 +103,37 @@ def test_kserve_blob_storage_json_and_unreadable_entries(tmp_path):
     assert len(traffic.skipped) == 2
     with pytest.raises(UsageError, match="does not exist"):
         read_traffic([tmp_path / "nothing"], SHAPE)
+
+
+def test_the_sink_stores_what_kserves_logger_posts_where_the_monitor_reads_it(tmp_path):
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from distml.components.monitor.sink import RequestSink, make_server
+
+    server = make_server(RequestSink(tmp_path), "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    images, probabilities, class_ids = batch(2)
+
+    def post(headers, body):
+        request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status
+        except urllib.error.HTTPError as e:
+            return e.code
+
+    try:
+        assert post(_ce_headers(CE_REQUEST, "r1"), {"instances": images.tolist()}) == 200
+        assert post(_ce_headers(CE_RESPONSE, "r1"), {"predictions": probabilities.tolist()}) == 200
+        assert post({"Content-Type": "application/json"}, {"instances": []}) == 400  # not a CloudEvent
+        bad_name = {**_ce_headers(CE_REQUEST, "r2"), "Ce-Inferenceservicename": "../../etc"}
+        assert post(bad_name, {"instances": images.tolist()}) == 400
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["distml-classifier"]
+    traffic = read_traffic([tmp_path / "distml-classifier"], SHAPE)
+    assert traffic.num_images == 2 and traffic.class_ids == class_ids.tolist()
