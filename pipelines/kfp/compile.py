@@ -19,10 +19,11 @@ def render():
     """{path relative to the source tree: YAML text}."""
     from distml.components.deploy.component import deploy
     from distml.components.ingest.component import ingest
+    from distml.components.monitor.component import monitor
     from distml.components.select.component import select
     from distml.components.train.component import train
     from distml.pipelines.kfp.train_and_deploy import train_and_deploy
 
-    files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in (ingest, train, select, deploy)}
+    files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in (ingest, train, select, deploy, monitor)}
     files[COMPILED_PIPELINE] = _compile_to_text(train_and_deploy)
     return files
