@@ -6,6 +6,7 @@ from pathlib import Path
 from kfp import compiler
 
 COMPILED_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
+COMPILED_MONITOR_PIPELINE = "pipelines/kfp/compiled/monitor_and_retrain.yaml"
 
 
 def _compile_to_text(func):
@@ -26,4 +27,7 @@ def render():
 
     files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in (ingest, train, select, deploy, monitor)}
     files[COMPILED_PIPELINE] = _compile_to_text(train_and_deploy)
+    from distml.pipelines.kfp.monitor_and_retrain import monitor_and_retrain
+
+    files[COMPILED_MONITOR_PIPELINE] = _compile_to_text(monitor_and_retrain)
     return files

@@ -36,3 +36,21 @@ def test_monitor_component_says_retrain_on_inverted_traffic(digits_dataset, trai
     report = json.loads((step_dir / "drift_report").read_text())
     assert report["retrain"] is True and "brightness" in report["drifted"]
     assert "data:image/png;base64," in Path(step_dir / "report").read_text()
+
+
+def test_the_recurring_run_pipeline_retrains_only_on_drift_against_the_served_model():
+    import yaml
+
+    from distml.pipelines.kfp.compile import COMPILED_MONITOR_PIPELINE
+    from distml.pipelines.generated import SOURCE_ROOT
+
+    spec = next(yaml.safe_load_all((SOURCE_ROOT / COMPILED_MONITOR_PIPELINE).read_text()))
+    tasks = spec["root"]["dag"]["tasks"]
+    assert set(tasks) == {"ingest", "monitor", "condition-1"}
+    assert tasks["condition-1"]["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--monitor-Output'] == true"
+    nested = spec["components"]["comp-condition-1"]["dag"]["tasks"]
+    assert [t["componentRef"]["name"] for t in nested.values()] == ["comp-train-and-deploy"]
+    # Inside, select keeps its default baseline: the repository's newest (served) version.
+    select_inputs = spec["components"]["comp-select"]["inputDefinitions"]["parameters"]
+    assert select_inputs["baseline"]["defaultValue"] == "latest"
+    assert spec["deploymentSpec"]["executors"]["exec-monitor"]["container"]["args"]
