@@ -66,18 +66,18 @@ def monitor(
     loaded = profiles.Model(saved_model_dir, metadata) if saved_model_dir else None
     reference, prediction_split = reference_profile(reference_dataset, metadata, loaded, reference_split)
 
-    skipped, requests, versions = [], None, {}
+    skipped, requests, versions, unpaired = [], None, {}, 0
     if current_dataset is not None:
         current = profiles.dataset_profile(current_dataset, current_splits, loaded, metadata)
     else:
         traffic = read_traffic(request_logs, metadata["image_shape"])
         current = profiles.traffic_profile(traffic, metadata["num_classes"], ", ".join(map(str, request_logs)))
-        skipped, requests, versions = traffic.skipped, traffic.requests, traffic.versions
+        skipped, requests, versions, unpaired = traffic.skipped, traffic.requests, traffic.versions, traffic.unpaired
 
     thresholds = dict(psi=psi_threshold, alpha=alpha, min_samples=min_samples, max_accuracy_drop=max_accuracy_drop)
     features = compare(reference, current, psi_threshold, alpha, max_accuracy_drop)
     report = _report(reference, current, features, metadata, reference_split, prediction_split, saved_model_dir,
-                     thresholds, requests, versions, skipped)
+                     thresholds, requests, versions, skipped, unpaired)
     log.info("monitor: %s on %d images (%s)", report["status"], current["num_images"], report["reason"])
     if output_dir is not None:
         write_outputs(report, output_dir)
@@ -154,7 +154,7 @@ def _mean(hist, scale=1.0):
 
 
 def _report(reference, current, features, metadata, reference_split, prediction_split, model_dir, thresholds,
-            requests, versions, skipped):
+            requests, versions, skipped, unpaired=0):
     drifted = [f["name"] for f in features if f["drifted"]]
     n = current["num_images"] or (current["predictions"] or {}).get("num", 0)
     tested = [f for f in features if f["p_value"] is not None]
@@ -180,7 +180,7 @@ def _report(reference, current, features, metadata, reference_split, prediction_
         "current": {
             "source": current["source"], "num_images": current["num_images"], "num_requests": requests,
             "num_predictions": (current["predictions"] or {}).get("num", 0), "versions": versions,
-            "skipped": len(skipped), "skipped_first": [f"{w}: {why}" for w, why in skipped[:5]],
+            "skipped": len(skipped), "skipped_first": [f"{w}: {why}" for w, why in skipped[:5]], "unpaired_events": unpaired,
         },
         "thresholds": {**thresholds, "alpha_per_test": thresholds["alpha"] / max(len(tested), 1)},
         "class_names": metadata["class_names"],

@@ -33,6 +33,8 @@ def render_markdown(report):
         + f", {cur['num_predictions']} predictions"
         + (f" (model versions: {_versions(cur['versions'])})" if cur["versions"] else ""),
     ]
+    if cur.get("unpaired_events"):
+        lines.append(f"- {cur['unpaired_events']} logger events had no matching request or response (dropped by the sink, or a failed request)")
     if cur["skipped"]:
         lines.append(f"- {cur['skipped']} log entries could not be read (first: {cur['skipped_first'][0]})")
     lines += [

@@ -166,6 +166,7 @@ class Traffic:
     requests: int = 0
     versions: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)  # (where, why) of entries that could not be read
+    unpaired: int = 0  # logger events whose request or response never arrived (dropped, failed, or a one-sided logger mode)
 
     @property
     def num_images(self):
@@ -280,6 +281,8 @@ def _json_bytes(b64):
 
 
 def _add_pair(pair, traffic, image_shape):
+    if "request" not in pair or "response" not in pair:
+        traffic.unpaired += 1
     if "request" in pair:
         images = decode_request(pair["request"], image_shape)
         traffic.requests += 1

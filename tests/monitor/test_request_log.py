@@ -78,12 +78,14 @@ def test_kserve_logger_cloudevents_v1_and_v2_pair_requests_with_responses(tmp_pa
     v2_response = {"model_name": "m", "model_version": "3", "outputs": [
         {"name": "class_ids", "shape": [2], "datatype": "INT64", "data": class_ids.tolist()},
         {"name": "probabilities", "shape": [2, 10], "datatype": "FP32", "data": probabilities.reshape(-1).tolist()}]}
-    posts = [(CE_RESPONSE, "a", v1_response), (CE_REQUEST, "a", v1_request), (CE_REQUEST, "b", v2_request), (CE_RESPONSE, "b", v2_response)]
+    posts = [(CE_RESPONSE, "a", v1_response), (CE_REQUEST, "a", v1_request), (CE_REQUEST, "b", v2_request), (CE_RESPONSE, "b", v2_response),
+             (CE_REQUEST, "c", v1_request)]  # c: its response never came
     sink = tmp_path / "events.jsonl"
     sink.write_text("".join(json.dumps(cloudevent_from_http(_ce_headers(k, i), json.dumps(body).encode())) + "\n" for k, i, body in posts))
     traffic = read_traffic([sink], SHAPE)
-    assert traffic.requests == 2 and traffic.num_images == 4 and traffic.num_predictions == 4
-    expected = image_features(np.concatenate([images, images]))["contrast"]
+    assert traffic.requests == 3 and traffic.num_images == 6 and traffic.num_predictions == 4
+    assert traffic.unpaired == 1  # a and b were paired by ce-id
+    expected = image_features(np.concatenate([images, images, images]))["contrast"]
     np.testing.assert_allclose(sorted(traffic.features["contrast"]), sorted(expected))
     assert sorted(traffic.class_ids) == sorted(class_ids.tolist() * 2)
     np.testing.assert_allclose(sorted(traffic.confidence), sorted(probabilities.max(axis=1).tolist() * 2))
