@@ -7,24 +7,40 @@ Two predictors:
 - `distml`: the distml image running `distml serve` on the models PVC mounted read-only,
   so it hot-swaps when `distml select` pushes a new version. V1 + V2, REST + gRPC, with
   class names.
+
+It is the only InferenceService builder: the deploy component, `distml deploy` and the Argo
+deploy template all call it; the Argo template passes placeholders (`{{inputs.parameters.x}}`)
+for what is known only when the workflow runs. The model version goes into a predictor
+annotation, so every path rolls out a new version the same way: a new annotation value is
+a new predictor revision, even though the storage URI (the model's folder) is unchanged.
 """
 
 import re
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
+from distml.components.common.k8s import is_placeholder
+from distml.components.deploy.spec import (
+    DEFAULTS,
+    DEPLOYMENT_MODES,
+    DEPRECATED_DEPLOYMENT_MODES,
+    RUNTIMES,
+    TF_SERVING_VERSION,
+)
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
-RUNTIMES = ("tfserving", "distml")
-DEPLOYMENT_MODES = ("Serverless", "RawDeployment")
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+MODEL_VERSION_ANNOTATION = "distml.io/model-version"
 HTTP_PORT = 8080  # the port KServe routes to
+CANARY_PREFIX = "v"  # Standard mode: the canary predictor of model version N is named vN
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
 
 
 def check_service_name(name):
+    if is_placeholder(name):
+        return name
     # KServe derives Knative/Service host names from it: a DNS-1035 label, kept short.
     if not name or len(name) > 45 or not _DNS_1035.match(name):
         raise UsageError(
@@ -49,25 +65,32 @@ def parse_pvc_uri(storage_uri):
 def build_inference_service(
     name,
     *,
-    runtime="tfserving",
+    runtime=DEFAULTS.runtime,
     model_name=None,
+    model_version=DEFAULTS.model_version,
     storage_uri=None,
-    namespace=k8s.NAMESPACE,
+    namespace=DEFAULTS.namespace,
     image=None,
-    cpu="1",
-    memory="2Gi",
-    gpus=0,
-    min_replicas=1,
-    max_replicas=1,
+    cpu=DEFAULTS.cpu,
+    memory=DEFAULTS.memory,
+    gpus=DEFAULTS.gpus,
+    min_replicas=DEFAULTS.min_replicas,
+    max_replicas=DEFAULTS.max_replicas,
     canary_traffic_percent=None,
-    service_account=k8s.PREDICTOR_SERVICE_ACCOUNT,
-    priority_class=k8s.PRIORITY_PRODUCTION,
+    service_account=DEFAULTS.service_account,
+    priority_class=DEFAULTS.priority_class,
     deployment_mode=None,
     runtime_version=None,
-    max_batch_size=64,
+    max_batch_size=DEFAULTS.max_batch_size,
     labels=None,
 ):
-    """The InferenceService for model `model_name` (default: `name`) of the model repository."""
+    """The InferenceService for model `model_name` (default: `name`) of the model repository.
+
+    `model_version` (the version being rolled out) goes into the predictor's annotations;
+    `canary_traffic_percent` None or negative: all traffic to the new revision."""
+    if canary_traffic_percent is not None and int(canary_traffic_percent) < 0:
+        canary_traffic_percent = None
+    deployment_mode = DEPRECATED_DEPLOYMENT_MODES.get(deployment_mode, deployment_mode) or None
     check_service_name(name)
     model_name = model_name or name
     storage_uri = storage_uri or default_storage_uri(model_name)
@@ -75,24 +98,23 @@ def build_inference_service(
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     if deployment_mode is not None and deployment_mode not in DEPLOYMENT_MODES:
-        raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES)})")
-    if canary_traffic_percent is not None and deployment_mode == "RawDeployment":
-        raise UsageError("canary traffic splitting needs the Serverless deployment mode (KServe has no canary in RawDeployment)")
+        raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES[1:])})")
 
     resources = k8s.resources(cpu=cpu, memory=memory, gpus=gpus)
     predictor = {
+        "annotations": {MODEL_VERSION_ANNOTATION: str(model_version)} if model_version else {},
         "minReplicas": int(min_replicas),
         "maxReplicas": int(max_replicas),
         "serviceAccountName": service_account,
         "securityContext": k8s.pod_security_context(),
         **k8s.gpu_scheduling(gpus),
     }
+    if not predictor["annotations"]:
+        del predictor["annotations"]
     if priority_class:
         predictor["priorityClassName"] = priority_class
-    if canary_traffic_percent is not None:
-        predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
     if runtime == "tfserving":
-        predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version)
+        predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version or _tf_serving_tag(gpus))
     else:
         claim, path = parse_pvc_uri(storage_uri)
         container, volume = _distml_container(name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE),
@@ -113,7 +135,27 @@ def build_inference_service(
     }
     if deployment_mode:
         metadata["annotations"] = {DEPLOYMENT_MODE_ANNOTATION: deployment_mode}
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"predictor": predictor}}
+    spec = {"predictor": predictor}
+    if canary_traffic_percent is not None:
+        if deployment_mode == "Standard":
+            # KServe >= 0.20: a named canary Deployment beside the stable predictor; the
+            # rollout puts the live stable predictor back under spec.predictor.
+            spec["canary"] = [{"trafficPercent": int(canary_traffic_percent),
+                               "predictor": {"name": canary_name(model_version), **predictor}}]
+        else:
+            predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def canary_name(model_version):
+    version = str(model_version or "")
+    return f"{CANARY_PREFIX}{version}" if version.isdigit() else "canary"
+
+
+def _tf_serving_tag(gpus):
+    if is_placeholder(gpus):
+        return TF_SERVING_VERSION
+    return f"{TF_SERVING_VERSION}-gpu" if int(gpus) else TF_SERVING_VERSION
 
 
 def _check_numbers(gpus, min_replicas, max_replicas, canary, max_batch_size):
@@ -135,7 +177,7 @@ def _tfserving_model(storage_uri, resources, runtime_version):
         "securityContext": k8s.container_security_context(),
     }
     if runtime_version:
-        model["runtimeVersion"] = runtime_version  # e.g. "2.6.2-gpu" for TF Serving's GPU image
+        model["runtimeVersion"] = runtime_version  # the tensorflow/serving image tag
     return model
 
 
@@ -150,6 +192,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
             "--repo", repo,
             "--model-name", model_folder,
             "--served-name", service_name,
+            "--host", "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
             "--http-port", str(HTTP_PORT),
             "--grpc-port", "8081",
             "--max-batch-size", str(int(max_batch_size)),
@@ -158,7 +201,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
-        # KServe's own health endpoints: ready once a version is loaded, live while the server runs.
+        # Ready and live only while a version is loaded and registered (distml serve's ServingDataPlane).
         "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
                            "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},

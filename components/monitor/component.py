@@ -18,20 +18,24 @@ def monitor(
     scores: Output[Metrics],
     report: Output[Markdown],
     model_repo: str = "",
+    models_root: str = "",
     model_name: str = "distml-classifier",
     psi_threshold: float = 0.2,
     alpha: float = 0.01,
     min_samples: int = 200,
 ) -> bool:
-    """Compare the request log (a folder on a mounted volume: `distml serve` log or what
+    """model_repo: the served model's repository (under models_root unless absolute), as select pushes to it.
+    Compare the request log (a folder on a mounted volume: `distml serve` log or what
     `distml request-sink` stored) with the training dataset and the served model's
     validation predictions. Returns retrain (true when drift was found on enough traffic)."""
     import json
 
     from distml.components.monitor.pipeline_step import monitor_step
+    from distml.components.select.spec import repository_path
 
     result = monitor_step(
-        reference_dataset.path, drift_report.path, request_logs=[request_log], model_repo=model_repo or None,
+        reference_dataset.path, drift_report.path, request_logs=[request_log],
+        model_repo=repository_path(model_repo, models_root),
         model_name=model_name, psi_threshold=psi_threshold, alpha=alpha, min_samples=min_samples,
     )
     for name, value in result["metrics"].items():

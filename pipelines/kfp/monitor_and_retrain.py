@@ -19,7 +19,7 @@ from distml.components.common import k8s
 from distml.components.ingest.component import ingest
 from distml.components.monitor import defaults
 from distml.components.monitor.component import monitor
-from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_REPO, _on_cluster, train_and_deploy
+from distml.pipelines.kfp.train_and_deploy import I, S, _on_cluster, train_and_deploy
 
 PIPELINE_NAME = "monitor-and-retrain"
 REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
@@ -27,26 +27,27 @@ REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
 
 @dsl.pipeline(name=PIPELINE_NAME, description="Drift monitoring of the served model; retrain and redeploy when it drifted.")
 def monitor_and_retrain(
-    dataset: str = "tfds:fashion_mnist",
-    num_shards: int = 8,
-    data_root: str = k8s.DATASETS_MOUNT,
-    request_log: str = f"{REQUEST_LOGS}/{MODEL_NAME}",
-    model_repo: str = MODEL_REPO,
-    model_name: str = MODEL_NAME,
+    dataset: str = I.dataset,
+    num_shards: int = I.num_shards,
+    store_root: str = k8s.DATASETS_MOUNT,
+    request_log: str = f"{REQUEST_LOGS}/{S.model_name}",
+    models_root: str = k8s.MODELS_MOUNT,
+    model_repo: str = S.model_repo,
+    model_name: str = S.model_name,
     psi_threshold: float = defaults.DEFAULT_PSI_THRESHOLD,
     alpha: float = defaults.DEFAULT_ALPHA,
     min_samples: int = defaults.DEFAULT_MIN_SAMPLES,
     image: str = k8s.IMAGE,
 ):
-    reference = ingest(dataset=dataset, num_shards=num_shards, data_root=data_root)
+    reference = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
     reference.set_display_name("reference data").set_container_image(image)
     check = monitor(
         reference_dataset=reference.outputs["dataset_artifact"], request_log=request_log, model_repo=model_repo,
-        model_name=model_name, psi_threshold=psi_threshold, alpha=alpha, min_samples=min_samples,
+        models_root=models_root, model_name=model_name, psi_threshold=psi_threshold, alpha=alpha, min_samples=min_samples,
     )
     check.set_display_name("monitor").set_container_image(image).set_caching_options(False)  # the log grows between runs
     _on_cluster(reference, timeout_s=3600)
     _on_cluster(check, timeout_s=1800)
     with dsl.If(check.outputs["Output"] == True, name="if-drift"):  # noqa: E712 (a KFP condition)
-        train_and_deploy(dataset=dataset, num_shards=num_shards, data_root=data_root, model_repo=model_repo,
-                         model_name=model_name, image=image, priority_class=k8s.PRIORITY_BATCH)
+        train_and_deploy(dataset=dataset, num_shards=num_shards, store_root=store_root, models_root=models_root,
+                         model_repo=model_repo, model_name=model_name, image=image, priority_class=k8s.PRIORITY_BATCH)

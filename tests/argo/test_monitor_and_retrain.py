@@ -1,10 +1,20 @@
 """The monitor-and-retrain CronWorkflow: monitor first, train-and-deploy only on `retrain`,
 the served model as the baseline to beat, and a monitor command line `distml monitor` parses."""
 
+import argparse
+
+from distml.components.monitor import cli
 from tests.argo.argo_yaml import input_values, load, substitute, tags
-from tests.argo.test_cli_flags import parse
 
 CRON = "cronworkflow-monitor-and-retrain.yaml"
+
+
+def parse(command):
+    """A container's argv (`distml monitor ...`) parsed by the monitor's own CLI parser."""
+    assert command[:2] == ["distml", "monitor"], command
+    parser = argparse.ArgumentParser(prog="distml monitor", exit_on_error=False)
+    cli.add_arguments(parser)
+    return parser.parse_args(command[2:])
 
 
 def spec():

@@ -13,8 +13,9 @@ VARIANTS = {
     "tfserving": dict(runtime="tfserving"),
     "distml": dict(runtime="distml", max_batch_size=32),
     "canary": dict(runtime="tfserving", canary_traffic_percent=10, min_replicas=1, max_replicas=3),
-    "gpu": dict(runtime="distml", gpus=1, deployment_mode="RawDeployment"),
-    "tfserving-gpu": dict(runtime="tfserving", gpus=2, runtime_version="2.6.2-gpu", storage_uri="pvc://distml-models/repo/digits"),
+    "gpu": dict(runtime="distml", gpus=1, deployment_mode="Standard"),
+    "standard-canary": dict(runtime="distml", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"),
+    "tfserving-gpu": dict(runtime="tfserving", gpus=2, storage_uri="pvc://distml-models/repo/digits"),
 }
 
 
@@ -46,6 +47,7 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
     assert container["command"] == ["distml", "serve"]
     assert args["--repo"] == f"{k8s.MODELS_MOUNT}/repo" and args["--model-name"] == "digits"
     assert args["--served-name"] == "digits-prod"
+    assert args["--host"] == "0.0.0.0"  # distml serve binds loopback unless told
     assert container["image"] == k8s.GPU_IMAGE
     assert container["resources"]["limits"][k8s.GPU_RESOURCE] == "1"
     assert predictor["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}]
@@ -56,7 +58,7 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
 @pytest.mark.parametrize("options, words", [
     (dict(name="Digits"), "lowercase"),
     (dict(canary_traffic_percent=120), "0-100"),
-    (dict(canary_traffic_percent=10, deployment_mode="RawDeployment"), "Serverless"),
+    (dict(deployment_mode="ModelMesh"), "unknown deployment mode"),
     (dict(min_replicas=3, max_replicas=1), "min"),
     (dict(runtime="distml", storage_uri="s3://bucket/digits"), "pvc://"),
     (dict(runtime="triton"), "unknown runtime"),
@@ -67,6 +69,37 @@ def test_impossible_requests_are_usage_errors(options, words):
         build_inference_service(name, **options)
 
 
+def test_tf_serving_runs_the_tensorflow_release_that_trains():
+    """KServe's bundled TF Serving (2.6.2) is older than the models' TensorFlow; the pinned
+    runtimeVersion is the trainer's release from the lock, -gpu with GPUs."""
+    import re
+
+    from tests.conftest import REPO
+
+    locked = re.search(r"^tensorflow-cpu==(\S+) ", (REPO / "requirements" / "dev.lock").read_text(), re.M)[1]
+    assert build_inference_service("digits")["spec"]["predictor"]["model"]["runtimeVersion"] == locked
+    assert build_inference_service("digits", gpus=1)["spec"]["predictor"]["model"]["runtimeVersion"] == f"{locked}-gpu"
+    chosen = build_inference_service("digits", runtime_version="2.20.0")
+    assert chosen["spec"]["predictor"]["model"]["runtimeVersion"] == "2.20.0"
+
+
+@pytest.mark.parametrize("old, new", [("RawDeployment", "Standard"), ("Serverless", "Knative")])
+def test_deployment_modes_use_kserves_current_names(old, new):
+    annotation = "serving.kserve.io/deploymentMode"
+    assert build_inference_service("digits", deployment_mode=old)["metadata"]["annotations"][annotation] == new
+    assert build_inference_service("digits", deployment_mode=new)["metadata"]["annotations"][annotation] == new
+
+
+def test_canary_is_a_traffic_percent_in_knative_and_a_named_canary_in_standard_mode():
+    knative = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Knative")
+    assert knative["spec"]["predictor"]["canaryTrafficPercent"] == 10 and "canary" not in knative["spec"]
+    standard = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Standard", model_version="7")
+    assert "canaryTrafficPercent" not in standard["spec"]["predictor"]
+    (canary,) = standard["spec"]["canary"]
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "v7"
+    assert canary["predictor"]["annotations"]["distml.io/model-version"] == "7"
+
+
 def test_cli_dry_run_prints_yaml_and_changes_nothing():
     result = run_cli("deploy", "--target", "kserve", "--model-name", "digits", "--runtime", "distml",
                      "--canary-traffic-percent", "20", "--dry-run")
@@ -74,3 +107,17 @@ def test_cli_dry_run_prints_yaml_and_changes_nothing():
     assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
     bad = run_cli("deploy", "--target", "kserve", "--model-name", "Bad_Name", "--dry-run", check=False)
     assert bad.returncode == 2 and "lowercase" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_new_model_version_rolls_out_a_new_predictor_revision():
+    """Every path (KFP deploy step, `distml deploy`, the Argo templates) builds the service here
+    with the version being rolled out: the storage URI (the model's folder) stays the same, so
+    without the annotation a new version would be an empty patch and never reach the pods."""
+    from distml.components.deploy.rollout import object_patch, with_last_applied
+
+    first = build_inference_service("digits", model_version="1")
+    second = build_inference_service("digits", model_version="2")
+    assert first["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "1"}
+    live = with_last_applied(first)
+    assert object_patch(live, build_inference_service("digits", model_version="1")) == {}
+    assert object_patch(live, second)["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "2"}
