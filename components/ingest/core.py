@@ -21,6 +21,7 @@ from distml.components.common.progress import progress
 from distml.components.ingest.metadata import ARTIFACT_FORMAT, METADATA_FILE, checksums, fingerprint, load_metadata
 from distml.components.ingest.sources import open_source
 from distml.components.ingest.spec import DEFAULTS
+from distml.components.ingest.statistics import DatasetStatistics
 
 log = logging.getLogger("distml")
 
@@ -99,8 +100,9 @@ def ingest(
 
     with atomic_directory(output_dir, last=METADATA_FILE) as tmp:
         splits = {}
+        statistics = DatasetStatistics(len(source.class_names))
         for split in source.split_sizes:
-            splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed))
+            splits.update(_write_split(source, split, tmp, num_shards, validation_fraction, seed, statistics))
         metadata = {
             "format": ARTIFACT_FORMAT,
             "fingerprint": key,
@@ -120,6 +122,7 @@ def ingest(
             "splits": splits,
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         }
+        metadata["statistics"] = statistics.write(tmp, metadata)
         metadata["checksums"] = checksums(metadata)
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2) + "\n")
     counts = ", ".join(f"{s}={v['num_examples']}" for s, v in splits.items())
@@ -147,7 +150,7 @@ def _is_validation(index, fraction, seed):
     return int.from_bytes(h[:8], "big") / 2**64 < fraction
 
 
-def _write_split(source, split, out_dir, num_shards, validation_fraction, seed):
+def _write_split(source, split, out_dir, num_shards, validation_fraction, seed, statistics):
     """Round-robin the split's examples over shards (balanced, each a mix of classes)."""
     import tensorflow as tf
 
@@ -165,6 +168,7 @@ def _write_split(source, split, out_dir, num_shards, validation_fraction, seed):
             shard = seen[target] % num_shards
             writers[target][shard].write(_serialize(tf, image, label))
             counts[target][shard] += 1
+            statistics.add(target, image, label)
             seen[target] += 1
     finally:
         for shard_writers in writers.values():

@@ -7,7 +7,7 @@ regenerates into a temporary folder and compares byte for byte with the checked-
 import sys
 from pathlib import Path
 
-from distml.pipelines.argo import library, train_and_deploy
+from distml.pipelines.argo import library, monitor_and_retrain, train_and_deploy
 
 GENERATED_DIR = Path(__file__).resolve().parent / "generated"
 SOURCE_ROOT = GENERATED_DIR.parents[2]
@@ -18,6 +18,7 @@ BUILDERS = {
     "clusterworkflowtemplate-distml-components.yaml": library.cluster_workflow_template,
     "workflow-train-and-deploy.yaml": train_and_deploy.workflow,
     "cronworkflow-retrain-and-deploy.yaml": train_and_deploy.cron_workflow,
+    "cronworkflow-monitor-and-retrain.yaml": monitor_and_retrain.cron_workflow,
 }
 
 
