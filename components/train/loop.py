@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from distml.components.common import preprocessing
 from distml.components.common.errors import UsageError
 from distml.components.common.files import atomic_directory, write_text_atomic
 from distml.components.ingest.reader import load_metadata, read_split
@@ -300,6 +301,7 @@ def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, m
     model_info = {
         "model_type": config.model_type,
         "image_shape": metadata["image_shape"],
+        "preprocessing": preprocessing.params_of(metadata),  # what serving applies to a client's image
         "num_classes": metadata["num_classes"],
         "class_names": metadata["class_names"],
         "dataset_fingerprint": metadata["fingerprint"],
