@@ -226,6 +226,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
             log.info("checkpoint saved at step %d", at_step)
 
     summary = tf.summary.create_file_writer(str(run_dir / "tensorboard")) if task.is_chief else None
+    eval_split = _eval_split(metadata)
     current = start_step
     while current < total_steps:
         epoch = current // steps_per_epoch
@@ -253,11 +254,15 @@ def _train(config, task, distributed, attempt, scratch_dir):
             "examples_per_sec": examples / seconds,
             "seconds": seconds,
         }
+        if task.is_chief and eval_split:  # the training curves' validation points
+            record.update(evaluate_in_memory(model, config.dataset_dir, eval_split))
         history.epochs.append(record)
         if task.is_chief:
-            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s", epoch + 1, config.epochs,
-                     record["loss"], record["accuracy"], record["examples_per_sec"])
-            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
+            val = f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}" if "val_loss" in record else ""
+            log.info("epoch %d/%d: loss %.4f, accuracy %.4f%s, %.0f examples/s", epoch + 1, config.epochs,
+                     record["loss"], record["accuracy"], val, record["examples_per_sec"])
+            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy",
+                                                                    "examples_per_sec") if k in record})
         save(current)
 
     if precision != "float32":  # serve in float32 wherever the model lands
@@ -288,6 +293,26 @@ def _train(config, task, distributed, attempt, scratch_dir):
         context.context().wait_at_barrier(f"distml-end-{config.run_id}", EXIT_BARRIER_TIMEOUT_MS)
         _KEPT_UNTIL_EXIT.append(locals())
     return result
+
+
+def _eval_split(metadata):
+    """Where the per-epoch validation points come from: the validation split, else test."""
+    return next((s for s in ("validation", "test") if s in metadata["splits"]), None)
+
+
+def evaluate_in_memory(model, dataset_dir, split, batch_size=256):
+    """val_loss and val_accuracy of the model being trained on a whole split (the chief only:
+    reading mirrored variables needs no collective)."""
+    import keras
+    import tensorflow as tf
+
+    loss_sum, correct, count = 0.0, 0, 0
+    for images, labels in read_split(dataset_dir, split, batch_size=batch_size, shuffle=False, verify=False):
+        probabilities = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
+        loss_sum += float(tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, probabilities)))
+        correct += int(tf.reduce_sum(tf.cast(tf.argmax(probabilities, axis=-1) == labels, tf.int32)))
+        count += int(tf.shape(labels)[0])
+    return {"val_split": split, "val_loss": loss_sum / count, "val_accuracy": correct / count}
 
 
 def float32_copy(model, config, metadata):
