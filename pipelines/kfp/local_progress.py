@@ -118,9 +118,12 @@ def track_steps(board, log_file):
 
     root = logging.getLogger()
     saved = root.level, root.handlers[:]
+    class PlainFormatter(logging_utils.MillisecondFormatter):
+        def format(self, record):  # kfp.local colours task names: not in a file
+            return re.sub(r"\x1b\[[0-9;]*m", "", super().format(record))
+
     handler = logging.StreamHandler(log_file)
-    handler.setFormatter(logging_utils.MillisecondFormatter(fmt="%(asctime)s - %(levelname)s - %(message)s",
-                                                            datefmt="%H:%M:%S.%f"))
+    handler.setFormatter(PlainFormatter(fmt="%(asctime)s - %(levelname)s - %(message)s", datefmt="%H:%M:%S.%f"))
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
     task_executor.execute_single_task = execute_single_task

@@ -10,6 +10,7 @@ import contextlib
 import datetime
 import json
 import logging
+import re
 import sys
 import time
 import warnings
@@ -71,7 +72,7 @@ def run_locally(
         cache_root=str(workdir / "cache"),
         raise_on_error=True,
     )
-    pipeline = build_pipeline(for_cluster=False)
+    pipeline = without_retries(build_pipeline(for_cluster=False))
     # SubprocessRunner runs the components in this Python, which has distml: the warning
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
@@ -103,12 +104,31 @@ def run_locally(
     return summary
 
 
+def without_retries(pipeline):
+    """The pipeline's retries are for a cluster's transient failures (a pod evicted, a node
+    lost); here a failed step fails the same way again, after a back-off of minutes."""
+    spec = pipeline.pipeline_spec
+    dags = [spec.root.dag] + [c.dag for c in spec.components.values() if c.HasField("dag")]
+    for dag in dags:
+        for task in dag.tasks.values():
+            task.ClearField("retry_policy")
+    return pipeline
+
+
+# What a step's error names that `distml run` spells differently (its steps' flags are the
+# components' own): the way to say the same thing to distml run.
+RUN_FLAGS = {"--data-dir": "TFDS_DATA_DIR=DIR (environment; distml run's ingest reads TFDS's data dir)"}
+
+
 def failure_reason(board, output, error):
-    """One line: the step that failed and the error it printed."""
+    """One line: the step that failed and the error it printed, in distml run's terms."""
     failed = [label for label, step in board.steps.items() if step["status"] == "failed"]
     if not failed:
         return f"the pipeline failed: {strip_colors(str(error).splitlines()[0])}"
     detail = output.last_error(failed[0])
+    for flag, instead in RUN_FLAGS.items():
+        if detail:
+            detail = re.sub(rf"{re.escape(flag)}\b", instead, detail)
     return f"step {failed[0]} failed" + (f": {detail}" if detail else "")
 
 

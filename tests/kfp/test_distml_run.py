@@ -188,3 +188,10 @@ def test_a_failing_step_is_one_line_naming_the_step_and_its_error(tmp_path):
     assert last.startswith("distml run: error: step ingest failed: dataset folder ")
     assert "no-such-folder does not exist (full log: " in last
     assert "Traceback" not in result.stdout + result.stderr
+    log = Path(last.rsplit("(full log: ", 1)[1].rstrip(")")).read_text()
+    assert log.count("Executing task 'ingest'") == 1  # no cluster-style retries of a step that fails alike
+    # An error naming a component's flag says what to do to distml run instead.
+    result = run_cli("run", "--workdir", tmp_path, "--dataset", "tfds:fashion_mnist", check=False, timeout=300)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("distml run: error: step ingest failed: cannot download tfds:fashion_mnist")
+    assert "TFDS_DATA_DIR=DIR" in last and "--data-dir" not in last and "--dataset digits" in last
