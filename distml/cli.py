@@ -22,7 +22,7 @@ SUBCOMMANDS = {
     "train": ("distml.components.train.cli", "train a model with MultiWorkerMirroredStrategy (in-process, local workers or TFJob)"),
     "select": ("distml.components.select.cli", "evaluate candidate models, bless the best, push it to a model repository"),
     "deploy": ("distml.components.deploy.cli", "deploy a blessed model: KServe InferenceService or the local model repository"),
-    "serve": ("distml.components.deploy.serve_cli", "serve the newest model version with the KServe model server (V1/V2, REST/gRPC)"),
+    "serve": ("distml.components.serve.cli", "serve the newest model version with the KServe model server (V1/V2, REST/gRPC)"),
     "run": ("distml.pipelines.kfp.run_cli", "run the whole train-and-deploy pipeline locally with kfp.local"),
     "compile": ("distml.pipelines.compile_cli", "regenerate every generated file (component.yaml, KFP and Argo YAML)"),
 }

@@ -1,6 +1,6 @@
-"""Every generated file of the project, rendered in memory: component.yaml per component,
-the compiled KFP pipeline, the Argo YAML. `distml compile` writes them; a test renders them
-again and fails on any difference with the checked-in copies."""
+"""Every generated file of the project, rendered in memory: component.py (from spec.py) and
+component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md. `distml compile`
+writes them; a test renders them again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
 
@@ -12,19 +12,33 @@ def render_all():
     """{path relative to the source tree: file text}."""
     from distml.pipelines.argo.generate import render as render_argo
     from distml.pipelines.kfp.compile import render as render_kfp
+    from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
-    return {**render_kfp(), **render_argo()}
+    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc()}
 
 
-def write_all(root=SOURCE_ROOT):
+def _write(root, files):
     written = []
-    for relative, text in render_all().items():
+    for relative, text in files.items():
         path = Path(root) / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.is_file() or path.read_text() != text:
             path.write_text(text)
             written.append(relative)
     return written
+
+
+def write_all(root=SOURCE_ROOT):
+    """Write every generated file under `root`; return those that changed. The component
+    sources come first: the YAML is compiled from them (reloaded if they changed here)."""
+    from distml.pipelines.kfp.compile import reload_sources, render_sources
+
+    sources = render_sources()
+    written = _write(root, sources)
+    if written and Path(root).resolve() == SOURCE_ROOT:
+        reload_sources()
+    rest = {k: v for k, v in render_all().items() if k not in sources}
+    return written + _write(root, rest)
 
 
 def stale_files(root=SOURCE_ROOT):

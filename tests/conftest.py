@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ci_skips import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401 (hooks)
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +67,29 @@ def trained_models(digits_dataset, tmp_path_factory):
         train(digits_dataset, model_dir, model_type=model_type, epochs=2, batch_size=32, seed=0)
         models[model_type] = model_dir
     return models
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def load_fixture(relative):
+    """A recorded upstream object (YAML) from tests/fixtures/; each file names its source."""
+    import yaml
+
+    return yaml.safe_load((FIXTURES / relative).read_text())
+
+
+@pytest.fixture
+def kube(tmp_path, monkeypatch):
+    """A fake Kubernetes API server on localhost (tests/kube_api.py) that the real kubernetes
+    client reaches through KUBECONFIG, as on a laptop outside a cluster."""
+    from tests.kube_api import FakeKubernetes
+
+    fake = FakeKubernetes()
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)  # not in a pod
+    kubeconfig = str(fake.start(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)  # for subprocesses
+    # kubernetes.config reads KUBECONFIG once, when imported
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", kubeconfig)
+    yield fake
+    fake.stop()

@@ -17,6 +17,8 @@ DATASETS_PVC = "distml-datasets"
 MODELS_PVC = "distml-models"
 DATASETS_MOUNT = "/mnt/datasets"
 MODELS_MOUNT = "/mnt/models"
+MODEL_REPO_FOLDER = "repo"  # the model repository: this folder of the models volume
+MODEL_NAME = "distml-classifier"  # the served model: its folder in the repository, the InferenceService name
 LOCAL_QUEUE = "distml-queue"
 # PriorityClass and Kueue WorkloadPriorityClass names, highest first.
 PRIORITY_INTERACTIVE = "distml-interactive"
@@ -32,6 +34,11 @@ RUN_AS_USER = 1000
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def is_placeholder(value):
+    """An orchestrator expression (Argo `{{inputs.parameters.x}}`), resolved when the workflow runs."""
+    return isinstance(value, str) and "{{" in value
 
 
 def pod_security_context():
@@ -54,11 +61,12 @@ def container_security_context():
 
 
 def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
-    """Requests and limits; GPUs are requested and limited alike, as the device plugin requires."""
+    """Requests and limits; GPUs are requested and limited alike, as the device plugin requires.
+    A GPU count known only at run time (a placeholder) is always written: "0" requests none."""
     requests = {"cpu": str(cpu), "memory": str(memory)}
     limits = {"cpu": str(cpu_limit or cpu), "memory": str(memory_limit or memory)}
-    if int(gpus):
-        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = str(int(gpus))
+    if is_placeholder(gpus) or int(gpus):
+        requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = gpus if is_placeholder(gpus) else str(int(gpus))
     return {"requests": requests, "limits": limits}
 
 
@@ -87,13 +95,15 @@ def kueue_labels(queue=None, priority_class=None):
 
 
 def gpu_scheduling(gpus):
-    """Node selector and toleration that put GPU pods on GPU nodes (and only those)."""
+    """Node selector and toleration that put GPU pods on GPU nodes (and only those). With a
+    count known only at run time: the toleration alone (harmless without GPUs; the GPU
+    request is what puts a pod on a GPU node)."""
+    toleration = {"tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]}
+    if is_placeholder(gpus):
+        return toleration
     if not int(gpus):
         return {}
-    return {
-        "nodeSelector": {"nvidia.com/gpu.present": "true"},
-        "tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}],
-    }
+    return {"nodeSelector": {"nvidia.com/gpu.present": "true"}, **toleration}
 
 
 def load_client_config():

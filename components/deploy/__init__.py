@@ -1,5 +1,5 @@
 """The deploy component: a KServe InferenceService on a cluster (`core.deploy_kserve`), the
-local model repository and the KServe model server (`core.deploy_local`, `server.serve`).
+local model repository (`core.deploy_local`); the model server is components/serve.
 
 KFP component: `from distml.components.deploy import deploy` (loaded on first use).
 """

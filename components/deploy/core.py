@@ -9,9 +9,7 @@ Importable without TensorFlow, kserve or kfp (the slim image and the KFP wrapper
 
 import json
 import logging
-import os
 import shlex
-import signal
 import time
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from distml.components.deploy.repository import (
     push_version,
     resolve_version_dir,
 )
-from distml.components.deploy.server import read_server_state
+from distml.components.serve.control import read_server_state, signal_server
 
 log = logging.getLogger("distml.deploy")
 
@@ -53,10 +51,9 @@ def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, 
             raise UsageError(f"{Path(repo) / model_name} holds no complete model version: pass --model-dir")
     result = {"repo": str(repo), "model_name": model_name, "version": number, "pushed": pushed,
               "server": None, "serve_command": serve_command(repo, model_name)}
-    state = read_server_state(repo, model_name)
-    if state is None:
+    state = read_server_state(repo, model_name)  # only a verified live server: a stale file is removed
+    if state is None or not signal_server(state):  # SIGHUP: check the repository now, not at the next poll
         return result
-    os.kill(int(state["pid"]), signal.SIGHUP)  # check the repository now rather than at the next poll
     result["server"] = state
     if wait_s:
         result["server"] = _wait_for_switch(repo, model_name, number, wait_s, poll_s)

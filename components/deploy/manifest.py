@@ -7,24 +7,33 @@ Two predictors:
 - `distml`: the distml image running `distml serve` on the models PVC mounted read-only,
   so it hot-swaps when `distml select` pushes a new version. V1 + V2, REST + gRPC, with
   class names.
+
+It is the only InferenceService builder: the deploy component, `distml deploy` and the Argo
+deploy template all call it; the Argo template passes placeholders (`{{inputs.parameters.x}}`)
+for what is known only when the workflow runs. The model version goes into a predictor
+annotation, so every path rolls out a new version the same way: a new annotation value is
+a new predictor revision, even though the storage URI (the model's folder) is unchanged.
 """
 
 import re
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
+from distml.components.common.k8s import is_placeholder
+from distml.components.deploy.spec import DEFAULTS, DEPLOYMENT_MODES, RUNTIMES
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
-RUNTIMES = ("tfserving", "distml")
-DEPLOYMENT_MODES = ("Serverless", "RawDeployment")
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
+MODEL_VERSION_ANNOTATION = "distml.io/model-version"
 HTTP_PORT = 8080  # the port KServe routes to
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
 
 
 def check_service_name(name):
+    if is_placeholder(name):
+        return name
     # KServe derives Knative/Service host names from it: a DNS-1035 label, kept short.
     if not name or len(name) > 45 or not _DNS_1035.match(name):
         raise UsageError(
@@ -49,25 +58,32 @@ def parse_pvc_uri(storage_uri):
 def build_inference_service(
     name,
     *,
-    runtime="tfserving",
+    runtime=DEFAULTS.runtime,
     model_name=None,
+    model_version=DEFAULTS.model_version,
     storage_uri=None,
-    namespace=k8s.NAMESPACE,
+    namespace=DEFAULTS.namespace,
     image=None,
-    cpu="1",
-    memory="2Gi",
-    gpus=0,
-    min_replicas=1,
-    max_replicas=1,
+    cpu=DEFAULTS.cpu,
+    memory=DEFAULTS.memory,
+    gpus=DEFAULTS.gpus,
+    min_replicas=DEFAULTS.min_replicas,
+    max_replicas=DEFAULTS.max_replicas,
     canary_traffic_percent=None,
-    service_account=k8s.PREDICTOR_SERVICE_ACCOUNT,
-    priority_class=k8s.PRIORITY_PRODUCTION,
+    service_account=DEFAULTS.service_account,
+    priority_class=DEFAULTS.priority_class,
     deployment_mode=None,
     runtime_version=None,
-    max_batch_size=64,
+    max_batch_size=DEFAULTS.max_batch_size,
     labels=None,
 ):
-    """The InferenceService for model `model_name` (default: `name`) of the model repository."""
+    """The InferenceService for model `model_name` (default: `name`) of the model repository.
+
+    `model_version` (the version being rolled out) goes into the predictor's annotations;
+    `canary_traffic_percent` None or negative: all traffic to the new revision."""
+    if canary_traffic_percent is not None and int(canary_traffic_percent) < 0:
+        canary_traffic_percent = None
+    deployment_mode = deployment_mode or None
     check_service_name(name)
     model_name = model_name or name
     storage_uri = storage_uri or default_storage_uri(model_name)
@@ -75,18 +91,21 @@ def build_inference_service(
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     if deployment_mode is not None and deployment_mode not in DEPLOYMENT_MODES:
-        raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES)})")
+        raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES[1:])})")
     if canary_traffic_percent is not None and deployment_mode == "RawDeployment":
         raise UsageError("canary traffic splitting needs the Serverless deployment mode (KServe has no canary in RawDeployment)")
 
     resources = k8s.resources(cpu=cpu, memory=memory, gpus=gpus)
     predictor = {
+        "annotations": {MODEL_VERSION_ANNOTATION: str(model_version)} if model_version else {},
         "minReplicas": int(min_replicas),
         "maxReplicas": int(max_replicas),
         "serviceAccountName": service_account,
         "securityContext": k8s.pod_security_context(),
         **k8s.gpu_scheduling(gpus),
     }
+    if not predictor["annotations"]:
+        del predictor["annotations"]
     if priority_class:
         predictor["priorityClassName"] = priority_class
     if canary_traffic_percent is not None:
@@ -150,6 +169,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
             "--repo", repo,
             "--model-name", model_folder,
             "--served-name", service_name,
+            "--host", "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
             "--http-port", str(HTTP_PORT),
             "--grpc-port", "8081",
             "--max-batch-size", str(int(max_batch_size)),
@@ -158,7 +178,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
-        # KServe's own health endpoints: ready once a version is loaded, live while the server runs.
+        # Ready and live only while a version is loaded and registered (distml serve's ServingDataPlane).
         "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
                            "periodSeconds": 5, "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},

@@ -1,5 +1,6 @@
 """What the KFP deploy step does around the core: read which version select pushed, deploy
-it to the target, and record the outcome as the step's artifact."""
+it to the target, and record the outcome as the step's artifact. `run_kfp` is what the
+generated component.py calls."""
 
 import json
 from pathlib import Path
@@ -18,8 +19,14 @@ def storage_uri_for(model_repo, model_name):
     return f"pvc://{k8s.MODELS_PVC}/{relative.as_posix() + '/' if str(relative) != '.' else ''}{model_name}"
 
 
+def run_kfp(*, selection, deployment, model_repo, models_root, **options):
+    repo = Path(models_root or ".") / model_repo
+    deployment.metadata.update(deploy_step(selection.path, deployment.path, model_repo=str(repo), **options))
+
+
 def deploy_step(selection_path, deployment_path, *, model_repo, model_name, target, service_name, namespace,
-                runtime, image, gpus, min_replicas, max_replicas, canary_traffic_percent, timeout_s):
+                runtime, image, gpus, min_replicas, max_replicas, canary_traffic_percent, timeout, cpu, memory,
+                priority_class):
     from distml.components.deploy.core import deploy_kserve, deploy_local
 
     selection = json.loads(Path(selection_path).read_text())
@@ -30,11 +37,13 @@ def deploy_step(selection_path, deployment_path, *, model_repo, model_name, targ
         result = deploy_local(model_repo, model_name)
         summary = {"target": "local", "version": result["version"], "serve_command": result["serve_command"]}
     elif target == "kserve":
+        service_name = service_name or model_name
         result = deploy_kserve(
-            service_name, runtime=runtime, model_name=model_name, storage_uri=storage_uri_for(model_repo, model_name),
-            namespace=namespace, image=image if runtime == "distml" else None, gpus=gpus,
+            service_name, runtime=runtime, model_name=model_name, model_version=str(pushed["version"]),
+            storage_uri=storage_uri_for(model_repo, model_name), namespace=namespace,
+            image=(image or None) if runtime == "distml" else None, cpu=cpu, memory=memory, gpus=gpus,
             min_replicas=min_replicas, max_replicas=max_replicas, canary_traffic_percent=canary_traffic_percent,
-            timeout_s=timeout_s,
+            priority_class=priority_class or None, timeout_s=timeout,
         )
         summary = {"target": "kserve", "version": pushed["version"], "service": service_name, "namespace": namespace,
                    "url": result.get("url", ""), "action": result.get("action", "")}

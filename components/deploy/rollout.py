@@ -1,7 +1,7 @@
 """Apply an InferenceService, wait for Ready, roll back on failure.
 
 The decisions are pure functions of the objects (`apply_patch`, `assess`,
-`plan_rollback`), tested without a cluster; `rollout` drives them through a kubernetes
+`plan_rollback`), tested without a cluster against statuses recorded from KServe; `rollout` drives them through a kubernetes
 `CustomObjectsApi`. Updates are JSON merge patches computed like `kubectl apply`: fields
 we set are compared with the live object, fields we set last time and no longer want
 are removed, fields other controllers set are left alone.
@@ -80,30 +80,49 @@ def describe_conditions(status):
     return "; ".join(parts) or "no conditions reported yet"
 
 
-def assess(obj, generation=None):
-    """ready / failed / pending, with the reason, from an InferenceService's status."""
+def predictor_revisions(obj):
+    """(latestCreatedRevision, latestReadyRevision) of the predictor (Knative mode), else Nones."""
+    predictor = ((obj.get("status") or {}).get("components") or {}).get("predictor") or {}
+    return predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
+
+
+def assess(obj, stale_revision=None):
+    """ready / failed / pending, with the reason, from an InferenceService's status.
+
+    Judged from the conditions and the predictor's revisions, never from
+    status.observedGeneration: KServe copies that from the Knative Service or Deployment
+    (kserve#6081), so it neither tracks this object's generation nor says the status is fresh.
+    `stale_revision`: the revision that served before an update that must create a new one;
+    a Ready while it still serves is the old revision's.
+    """
     status = obj.get("status") or {}
-    generation = generation or (obj.get("metadata") or {}).get("generation")
     model_status = status.get("modelStatus") or {}
     failure = model_status.get("lastFailureInfo") or {}
     if model_status.get("transitionStatus") in FAILED_TRANSITIONS:
         detail = ": ".join(x for x in (failure.get("reason"), failure.get("message")) if x)
         return Assessment("failed", f"model {model_status['transitionStatus']}" + (f" ({detail})" if detail else ""))
-    observed = status.get("observedGeneration")
-    if generation and (observed is None or observed < generation):
-        return Assessment("pending", f"controller has not reconciled generation {generation} yet")
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready = conditions.get("Ready") or {}
     if ready.get("status") == "True":
-        predictor = (status.get("components") or {}).get("predictor") or {}
-        created, serving = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
+        created, serving = predictor_revisions(obj)
         if created and serving and created != serving:
             return Assessment("pending", f"revision {created} is not ready yet (traffic still on {serving})")
+        if stale_revision and serving == stale_revision:
+            return Assessment("pending", f"the update has no revision yet ({stale_revision} still serves)")
         return Assessment("ready", describe_conditions(status))
     for c in conditions.values():
         if c.get("status") == "False" and c.get("reason") in FAILED_REASONS:
             return Assessment("failed", describe_conditions(status))
     return Assessment("pending", describe_conditions(status))
+
+
+def needs_new_revision(patch):
+    """Whether a patch changes the predictor beyond its traffic split (which moves traffic
+    between existing revisions without creating one)."""
+    spec = (patch or {}).get("spec") or {}
+    rest = {k: v for k, v in spec.items() if k != "predictor"}
+    predictor = {k: v for k, v in (spec.get("predictor") or {}).items() if k != "canaryTrafficPercent"}
+    return bool(rest or predictor)
 
 
 def plan_rollback(previous, desired, live):
@@ -153,19 +172,22 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
         if e.status != 404:
             raise _api_error("reading", name, e) from None
         previous = None
+    stale_revision = None
     try:
         if previous is None:
-            applied = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, with_last_applied(manifest))
+            api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, with_last_applied(manifest))
             action = "created"
         else:
             patch = object_patch(previous, manifest)
-            applied = api.patch_namespaced_custom_object(body=patch, **ref) if patch else previous
+            if patch:
+                api.patch_namespaced_custom_object(body=patch, **ref)
             action = "patched" if patch else "unchanged"
+            if needs_new_revision(patch):
+                stale_revision = predictor_revisions(previous)[1]
     except ApiException as e:
         raise _api_error("applying", name, e) from None
     log.info("InferenceService %s/%s %s; waiting up to %ds for Ready", namespace, name, action, timeout_s)
 
-    generation = applied["metadata"].get("generation")
     deadline = clock() + timeout_s
     last_logged = None
     while True:
@@ -173,7 +195,7 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
             live = api.get_namespaced_custom_object(**ref)
         except ApiException as e:
             raise _api_error("reading", name, e) from None
-        verdict = assess(live, generation)
+        verdict = assess(live, stale_revision)
         if verdict.state == "ready":
             url = (live.get("status") or {}).get("url")
             log.info("InferenceService %s is Ready at %s", name, url)

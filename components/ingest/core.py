@@ -19,6 +19,7 @@ from distml.components.common.errors import UsageError
 from distml.components.common.files import atomic_directory, sha256_file
 from distml.components.common.progress import progress
 from distml.components.ingest.sources import open_source
+from distml.components.ingest.spec import DEFAULTS
 
 log = logging.getLogger("distml")
 
@@ -45,33 +46,34 @@ def ingest(
     output_dir=None,
     *,
     store_root=None,
-    num_shards=None,
-    validation_fraction=0.0,
-    seed=0,
+    num_shards=DEFAULTS.num_shards,
+    validation_fraction=DEFAULTS.validation_fraction,
+    seed=DEFAULTS.seed,
     data_dir=None,
-    download=True,
+    download=DEFAULTS.download,
     image_size=None,
     channels=None,
-    test_fraction=0.2,
+    test_fraction=DEFAULTS.test_fraction,
 ):
     """Write `dataset` as sharded TFRecords to `output_dir`; return the artifact's metadata.
 
     If `output_dir` already holds an artifact with the same fingerprint it is reused.
     With `store_root` instead (a shared volume on a cluster), the artifact goes to
     `<store_root>/<fingerprint>`, so every run that asks for the same data shares one copy;
-    the returned metadata's `location` says where it is.
+    the returned metadata's `location` says where it is. The parameters and their defaults
+    are declared in spec.py; `num_shards` 0 (or None): enough for 8 readers, no shard above 64 MB.
     """
     if (output_dir is None) == (store_root is None):
         raise ValueError("give exactly one of output_dir and store_root")
-    if num_shards is not None and num_shards < 1:
-        raise UsageError(f"--num-shards must be at least 1, got {num_shards}")
+    if num_shards is not None and num_shards < 0:
+        raise UsageError(f"--num-shards must be 0 (automatic) or more, got {num_shards}")
     if not 0 <= validation_fraction < 1:
         raise UsageError(f"--validation-fraction must be in [0, 1), got {validation_fraction}")
     source = open_source(
         dataset, data_dir=data_dir, download=download, image_size=image_size,
         channels=channels, test_fraction=test_fraction, seed=seed,
     )
-    if num_shards is None:
+    if not num_shards:
         num_shards = default_num_shards(source.split_sizes["train"], source.image_shape)
     params = {
         "num_shards": num_shards,

@@ -31,12 +31,12 @@ from distml.components.ingest.reader import data_location, load_metadata, verify
 from distml.components.select import blessing, candidates as candidates_mod, repository
 from distml.components.select.metrics import HIGHER_IS_BETTER
 from distml.components.select.report import write_report
+from distml.components.select.spec import DEFAULTS
 
 log = logging.getLogger("distml")
 
 SELECTION_FORMAT = "distml.selection/v1"
 SELECTION_FILE = "selection.json"
-DEFAULT_MODEL_NAME = "distml-classifier"
 BASELINE_LATEST = "latest"
 
 
@@ -46,18 +46,18 @@ def select_models(
     *,
     candidates_dir=None,
     model_repo=None,
-    model_name=DEFAULT_MODEL_NAME,
-    metric="accuracy",
-    min_accuracy=0.0,
-    min_improvement=0.0,
+    model_name=DEFAULTS.model_name,
+    metric=DEFAULTS.metric,
+    min_accuracy=DEFAULTS.min_accuracy,
+    min_improvement=DEFAULTS.min_improvement,
     baseline=None,
     output_dir=None,
-    split="test",
-    batch_size=256,
+    split=DEFAULTS.split,
+    batch_size=DEFAULTS.batch_size,
 ):
     """Evaluate every candidate on `split`, bless the best, push it to `model_repo` if blessed.
 
-    `baseline` is None, a model path, or "latest" (the newest version in the repository;
+    The parameters and their defaults are declared in spec.py. `baseline` is None, a model path, or "latest" (the newest version in the repository;
     none yet means no baseline). Writes selection.json, report.md and charts to
     `output_dir` when given. Returns the selection dict (see the module docstring).
     """

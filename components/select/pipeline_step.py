@@ -1,5 +1,6 @@
 """What the KFP select step does around the core: write selection.json as the step's
-artifact, and give the wrapper what the Kubeflow UI shows."""
+artifact, and the outputs the Kubeflow UI renders (metrics per candidate, the winner's
+confusion matrix, the report). `run_kfp` is what the generated component.py calls."""
 
 import base64
 import json
@@ -7,6 +8,27 @@ import tempfile
 from pathlib import Path
 
 from distml.components.select.report import CHARTS, HTML_REPORT_FILE
+from distml.components.select.spec import repository_path
+
+
+def run_kfp(*, dataset, candidates, selection, evaluation, confusion_matrix, report, model_repo, models_root,
+            baseline, **options):
+    result = select_step(
+        dataset.path, [c.path for c in candidates], selection.path,
+        model_repo=repository_path(model_repo, models_root), baseline=baseline or None, **options,
+    )
+    for name, value in result["metrics"].items():
+        evaluation.log_metric(name, value)
+    confusion_matrix.log_confusion_matrix(result["class_names"], result["confusion_matrix"])
+    # kfp.local treats a cached artifact whose file is missing as a cache miss.
+    with open(evaluation.path, "w") as f:
+        json.dump(result["metrics"], f)
+    with open(confusion_matrix.path, "w") as f:
+        json.dump({"class_names": result["class_names"], "matrix": result["confusion_matrix"]}, f)
+    with open(report.path, "w") as f:
+        f.write(result["report_markdown"])
+    selection.metadata.update(result["summary"])
+    return result["blessed"]
 
 
 def select_step(dataset_artifact, candidate_paths, selection_path, **options):

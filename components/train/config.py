@@ -15,10 +15,8 @@ from pathlib import Path
 from distml.components.common.errors import UsageError
 from distml.components.train.models import check_model_type
 from distml.components.train.precision import check_precision
+from distml.components.train.spec import DEFAULTS, LAUNCHERS, LR_SCHEDULES, SPEC, WORKER_LAUNCHER  # noqa: F401 (re-exported)
 
-LAUNCHERS = ("in-process", "local", "tfjob")
-WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob pod or local child)
-LR_SCHEDULES = ("constant", "cosine", "exponential")
 CHECKPOINTS_FOLDER = ".checkpoints"
 
 
@@ -26,19 +24,19 @@ CHECKPOINTS_FOLDER = ".checkpoints"
 class TrainConfig:
     dataset_dir: str
     model_dir: str
-    model_type: str = "cnn"
-    epochs: int = 5
-    steps_per_epoch: int | None = None  # None: one pass over the train split
-    batch_size: int = 64  # per replica
-    learning_rate: float = 1e-3
-    lr_schedule: str = "constant"
-    seed: int = 0
-    run_id: str = ""  # same for every worker and every restart of one run
-    checkpoint_dir: str | None = None  # parent of the run's checkpoint folder
-    checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end of each epoch
-    keep_checkpoints: bool = False
-    version: str = "1"
-    precision: str = "auto"  # see precision.py
+    model_type: str = DEFAULTS.model_type
+    epochs: int = DEFAULTS.epochs
+    steps_per_epoch: int = DEFAULTS.steps_per_epoch  # 0: one pass over the train split
+    batch_size: int = DEFAULTS.batch_size  # per replica
+    learning_rate: float = DEFAULTS.learning_rate
+    lr_schedule: str = DEFAULTS.lr_schedule
+    seed: int = DEFAULTS.seed
+    run_id: str = DEFAULTS.run_id  # same for every worker and every restart of one run
+    checkpoint_dir: str = DEFAULTS.checkpoint_dir  # parent of the run's checkpoint folder
+    checkpoint_every: int = DEFAULTS.checkpoint_every  # steps between checkpoints; 0: only at the end of each epoch
+    keep_checkpoints: bool = DEFAULTS.keep_checkpoints
+    version: str = DEFAULTS.version
+    precision: str = DEFAULTS.precision  # see precision.py
 
     @property
     def run_checkpoint_dir(self):
@@ -62,8 +60,8 @@ def check(config):
     for name in ("epochs", "batch_size"):
         if getattr(config, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(config, name)}")
-    if config.steps_per_epoch is not None and config.steps_per_epoch < 1:
-        raise UsageError(f"--steps-per-epoch must be at least 1, got {config.steps_per_epoch}")
+    if config.steps_per_epoch < 0:
+        raise UsageError(f"--steps-per-epoch must be 0 (one pass) or more, got {config.steps_per_epoch}")
     if not config.learning_rate > 0:
         raise UsageError(f"--learning-rate must be positive, got {config.learning_rate}")
     if config.lr_schedule not in LR_SCHEDULES:
@@ -83,29 +81,26 @@ def check_workers(workers):
         raise UsageError(f"--workers must be at least 1, got {workers}")
 
 
+# TrainConfig fields whose CLI parameter has another name (the artifacts).
+FIELD_TO_PARAM = {"dataset_dir": "dataset", "model_dir": "model"}
+
+
 def worker_args(config):
-    """The `distml train` arguments that make a worker run exactly `config`."""
-    args = [
-        "--dataset", str(config.dataset_dir),
-        "--model-dir", str(config.model_dir),
-        "--model-type", config.model_type,
-        "--epochs", str(config.epochs),
-        "--batch-size", str(config.batch_size),
-        "--learning-rate", repr(config.learning_rate),
-        "--lr-schedule", config.lr_schedule,
-        "--seed", str(config.seed),
-        "--run-id", config.run_id,
-        "--checkpoint-every", str(config.checkpoint_every),
-        "--version", config.version,
-        "--precision", config.precision,
-    ]
-    if config.steps_per_epoch is not None:
-        args += ["--steps-per-epoch", str(config.steps_per_epoch)]
-    if config.checkpoint_dir:
-        args += ["--checkpoint-dir", str(config.checkpoint_dir)]
-    if config.keep_checkpoints:
-        args.append("--keep-checkpoints")
-    return args
+    """The `distml train` arguments that make a worker run exactly `config` (values or
+    orchestrator placeholders: the Argo template renders its worker command from here)."""
+    values = {FIELD_TO_PARAM.get(f.name, f.name): getattr(config, f.name) for f in dataclasses.fields(config)}
+    return SPEC.cli_args({name: value for name, value in values.items() if value not in (None, "")})
+
+
+def worker_command(config):
+    return ["distml", "train", "--launcher", WORKER_LAUNCHER, *worker_args(config)]
+
+
+def config_from_values(values):
+    """The TrainConfig a set of parameter values ({spec name: value}) describes."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{field: values[FIELD_TO_PARAM.get(field, field)] for field in fields
+                          if FIELD_TO_PARAM.get(field, field) in values})
 
 
 # A worker logs this once its strategy is up (for MWMS: every peer has joined); the local

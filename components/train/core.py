@@ -6,14 +6,14 @@ Importable without TensorFlow (the launchers start it where it runs), so a KFP w
 an orchestrating step can call it.
 """
 
-import dataclasses
 import logging
 from pathlib import Path
 
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError
 from distml.components.ingest.reader import load_metadata
-from distml.components.train.config import LAUNCHERS, TrainConfig, check, check_workers
+from distml.components.train.config import LAUNCHERS, TrainConfig, check, check_workers, config_from_values
+from distml.components.train.spec import DEFAULTS
 
 log = logging.getLogger("distml")
 
@@ -22,38 +22,39 @@ def train(
     dataset_dir,
     model_dir,
     *,
-    model_type="cnn",
-    epochs=5,
-    steps_per_epoch=None,
-    batch_size=64,
-    learning_rate=1e-3,
-    lr_schedule="constant",
-    seed=0,
-    workers=1,
-    launcher="in-process",
-    checkpoint_dir=None,
-    checkpoint_every=0,
-    keep_checkpoints=False,
-    max_restarts=3,
-    run_id=None,
-    version="1",
-    precision="auto",
-    startup_timeout=300.0,
-    timeout=None,
+    model_type=DEFAULTS.model_type,
+    epochs=DEFAULTS.epochs,
+    steps_per_epoch=DEFAULTS.steps_per_epoch,
+    batch_size=DEFAULTS.batch_size,
+    learning_rate=DEFAULTS.learning_rate,
+    lr_schedule=DEFAULTS.lr_schedule,
+    seed=DEFAULTS.seed,
+    workers=DEFAULTS.workers,
+    launcher=DEFAULTS.launcher,
+    checkpoint_dir=DEFAULTS.checkpoint_dir,
+    checkpoint_every=DEFAULTS.checkpoint_every,
+    keep_checkpoints=DEFAULTS.keep_checkpoints,
+    max_restarts=DEFAULTS.max_restarts,
+    run_id=DEFAULTS.run_id,
+    version=DEFAULTS.version,
+    precision=DEFAULTS.precision,
+    startup_timeout=DEFAULTS.startup_timeout,
+    timeout=DEFAULTS.timeout,
     tfjob=None,
 ):
     """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
 
-    `batch_size` is per replica. `checkpoint_every` is in steps (0: at the end of each
-    epoch). `precision`: "auto", "float32" or "mixed_bfloat16" (see precision.py). `tfjob`
+    The parameters and their defaults are declared in spec.py. `batch_size` is per
+    replica. `steps_per_epoch` 0: one pass over the train split. `checkpoint_every` is in
+    steps (0: at the end of each epoch). `timeout` in seconds (0: none). `precision`: "auto", "float32" or "mixed_bfloat16" (see precision.py). `tfjob`
     is a `TFJobOptions` for the tfjob launcher. A run restarted with the same `run_id`
     resumes from its latest checkpoint.
     """
     config = check(TrainConfig(
         dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
-        steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+        steps_per_epoch=steps_per_epoch or 0, batch_size=batch_size, learning_rate=learning_rate,
         lr_schedule=lr_schedule, seed=seed, run_id=run_id or "",
-        checkpoint_dir=str(checkpoint_dir) if checkpoint_dir else None, checkpoint_every=checkpoint_every,
+        checkpoint_dir=str(checkpoint_dir or ""), checkpoint_every=checkpoint_every,
         keep_checkpoints=keep_checkpoints, version=str(version), precision=precision,
     ))
     check_workers(workers)
@@ -64,7 +65,7 @@ def train(
     if launcher == "tfjob":
         from distml.components.train.tfjob import TFJobOptions, launch_tfjob
 
-        return launch_tfjob(config, workers, tfjob or TFJobOptions(), timeout=timeout)
+        return launch_tfjob(config, workers, tfjob or TFJobOptions(), timeout=timeout or None)
 
     check_inputs(config, workers)
     if launcher == "in-process":
@@ -73,7 +74,7 @@ def train(
         return run_in_process(config)
     from distml.components.train.local import launch_local
 
-    return launch_local(config, workers, max_restarts=max_restarts, startup_timeout=startup_timeout, timeout=timeout)
+    return launch_local(config, workers, max_restarts=max_restarts, startup_timeout=startup_timeout, timeout=timeout or None)
 
 
 def check_inputs(config, workers):
@@ -115,9 +116,7 @@ def run_worker(config, attempt=0):
 
 def config_from_args(args):
     """The TrainConfig a `distml train` command line describes."""
-    fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    values = {name: getattr(args, name) for name in fields if hasattr(args, name)}
-    return TrainConfig(**{**values, "run_id": values.get("run_id") or ""})
+    return config_from_values(vars(args))
 
 
 __all__ = ["train", "run_worker", "config_from_args"]

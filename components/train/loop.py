@@ -70,6 +70,31 @@ def write_scalars(writer, step, values):
     writer.flush()
 
 
+def worker_input(strategy, task, dataset_dir, global_batch, *, seed, verify=True, on_gpu=None):
+    """This worker's training batches: its own shards of the train split, repeated and shuffled.
+
+    On CPU a worker is one replica and iterates its own pipeline (a distributed dataset would
+    pass every batch through a MultiDeviceIterator, which pays only when it prefetches onto
+    GPUs); on GPU `distribute_datasets_from_function` splits it over the local replicas. Either
+    way worker `task.rank` of `task.num_workers` reads shards[rank::num_workers].
+    """
+    import tensorflow as tf
+
+    def dataset_fn(input_context):
+        return read_split(
+            dataset_dir, "train", input_context,
+            batch_size=input_context.get_per_replica_batch_size(global_batch),
+            # A resumed run continues with a different order instead of replaying the first batches.
+            shuffle=True, seed=seed, repeat=True, drop_remainder=True, verify=verify,
+        )
+
+    if on_gpu is None:
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+    if on_gpu:
+        return strategy.distribute_datasets_from_function(dataset_fn)
+    return dataset_fn(tf.distribute.InputContext(task.num_workers, task.rank, task.num_workers))
+
+
 def completed_metrics(config):
     """The metrics of this run if its model is already written (a worker restarted after the end)."""
     path = Path(config.model_dir) / METRICS_FILE
@@ -181,22 +206,8 @@ def _train(config, task, distributed, attempt, scratch_dir):
     if start_step:
         log.info("restored checkpoint at step %d of %d (attempt %d)", start_step, total_steps, attempt)
 
-    def dataset_fn(input_context):
-        return read_split(
-            config.dataset_dir, "train", input_context,
-            batch_size=input_context.get_per_replica_batch_size(global_batch),
-            # A resumed run continues with a different order instead of replaying the first batches.
-            shuffle=True, seed=config.seed + start_step, repeat=True, drop_remainder=True,
-            verify=start_step == 0,
-        )
-
-    if not tf.config.list_physical_devices("GPU"):
-        # A CPU worker is one replica: it iterates its own pipeline. A distributed dataset
-        # would pass every batch through a MultiDeviceIterator, which pays only when it
-        # prefetches onto GPUs.
-        iterator = iter(dataset_fn(tf.distribute.InputContext(task.num_workers, task.rank, task.num_workers)))
-    else:
-        iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
+    iterator = iter(worker_input(strategy, task, config.dataset_dir, global_batch, seed=config.seed + start_step,
+                                 verify=start_step == 0))
 
     with strategy.scope():
         # Loss and correct predictions summed on each replica, all-reduced only when read at

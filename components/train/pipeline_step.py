@@ -1,22 +1,36 @@
 """What the KFP train step does around the core: find the shards, and on a cluster train on
 the shared models volume (the only place the TFJob's pods can write) and copy the result
-into the step's output artifact, so KFP stores and tracks it like any other model."""
+into the step's output artifact, so KFP stores and tracks it like any other model.
+
+`run_kfp` is what the generated component.py calls with the component's arguments."""
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 from distml.components.common.files import atomic_directory
 
 
-def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus_per_worker, image, namespace,
-               queue, priority_class, models_root, timeout_s, **options):
+def run_kfp(*, dataset, model, metrics, **parameters):
+    """The KFP component's body: train, then log the metrics and describe the model artifact."""
+    result = train_step(dataset.path, model.path, model.uri, **parameters)
+    for name, value in result["metrics"].items():
+        metrics.log_metric(name, value)
+    # kfp.local treats a cached artifact whose file is missing as a cache miss.
+    with open(metrics.path, "w") as f:
+        json.dump(result["metrics"], f)
+    model.metadata.update(result["metadata"])
+
+
+def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus, image, namespace,
+               queue, priority_class, models_root, timeout, cpu, memory, **options):
     from distml.components.ingest.reader import data_location
     from distml.components.train.core import train
 
     dataset_dir = data_location(dataset_artifact)
     if launcher != "tfjob":
-        metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout_s, **options)
+        metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout, **options)
     else:
         from distml.components.train.tfjob import TFJobOptions
 
@@ -24,9 +38,9 @@ def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus
         # KFP retries the step: a retry resumes from the same checkpoints.
         run_id = hashlib.sha256(artifact_uri.encode()).hexdigest()[:12]
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
-        tfjob = TFJobOptions(image=image, namespace=namespace, gpus=gpus_per_worker, queue=queue or None,
-                             priority_class=priority_class or None)
-        metrics = train(dataset_dir, shared_dir, launcher="tfjob", run_id=run_id, timeout=timeout_s, tfjob=tfjob, **options)
+        tfjob = TFJobOptions(image=image, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory, queue=queue,
+                             priority_class=priority_class)
+        metrics = train(dataset_dir, shared_dir, launcher="tfjob", run_id=run_id, timeout=timeout, tfjob=tfjob, **options)
         with atomic_directory(model_artifact) as tmp:
             shutil.copytree(shared_dir, tmp, dirs_exist_ok=True)
     final = metrics["final"]

@@ -2,7 +2,9 @@
 `distml train --launcher worker` entrypoint in N worker pods.
 
 `tfjob_manifest` builds the object as a plain dict (no TensorFlow, no Kubernetes client
-needed), so pipelines can embed it (e.g. an Argo resource template). `launch_tfjob`
+needed). It is the only TFJob builder: the Argo train template embeds what it returns for
+a config and options holding Argo placeholders (`{{inputs.parameters.x}}`) where a value
+is known only when the workflow runs. `launch_tfjob`
 submits it with the Kubernetes CustomObjectsApi and waits, reporting replica status.
 
 Restart policy OnFailure: a worker that dies (SIGKILL, OOM, preemption exit 42 after the
@@ -19,7 +21,9 @@ from pathlib import PurePosixPath
 
 from distml.components.common import k8s
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.train.config import WORKER_LAUNCHER, worker_args
+from distml.components.common.k8s import is_placeholder
+from distml.components.train.config import worker_command
+from distml.components.train.spec import CLEAN_POD_POLICIES, DEFAULTS
 
 log = logging.getLogger("distml")
 
@@ -27,23 +31,27 @@ GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
 CONTAINER_NAME = "tensorflow"  # the Training Operator's default container name
 PORT_NAME, PORT = "tfjob-port", 2222  # the port the operator puts into TF_CONFIG
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
-CLEAN_POD_POLICIES = ("None", "Running", "All")
 
 
 @dataclass(frozen=True)
 class TFJobOptions:
-    image: str | None = None  # default: k8s.IMAGE, or k8s.GPU_IMAGE with gpus
-    namespace: str = k8s.NAMESPACE
-    name: str | None = None  # default: train-<model type>-<run id>
-    cpu: str = "2"
-    memory: str = "4Gi"
-    gpus: int = 0  # per worker
-    queue: str | None = None  # Kueue LocalQueue, e.g. k8s.LOCAL_QUEUE
-    priority_class: str | None = None  # e.g. k8s.PRIORITY_BATCH
-    backoff_limit: int = 3
-    clean_pod_policy: str = "Running"
+    """Where and how the workers run; any value may be an orchestrator placeholder."""
+
+    image: str = DEFAULTS.image  # empty: k8s.IMAGE, or k8s.GPU_IMAGE with gpus
+    namespace: str = DEFAULTS.namespace
+    name: str = DEFAULTS.tfjob_name  # empty: train-<model type>-<run id>
+    generate_name: str = ""  # instead of a name: the API server completes it (Argo)
+    cpu: str = DEFAULTS.cpu
+    memory: str = DEFAULTS.memory
+    gpus: int | str = DEFAULTS.gpus  # per worker
+    queue: str = DEFAULTS.queue  # Kueue LocalQueue, e.g. k8s.LOCAL_QUEUE
+    priority_class: str = DEFAULTS.priority_class  # e.g. k8s.PRIORITY_BATCH
+    backoff_limit: int = DEFAULTS.backoff_limit
+    clean_pod_policy: str = DEFAULTS.clean_pod_policy
     ttl_seconds_after_finished: int | None = 86400
-    dry_run: bool = False
+    active_deadline_seconds: int | str | None = None
+    labels: dict = dataclasses.field(default_factory=dict)  # added to the job's and the pods' labels
+    dry_run: bool = DEFAULTS.dry_run
     poll_interval_s: float = 10.0
 
 
@@ -65,18 +73,25 @@ def check_paths(config):
 
 
 def tfjob_manifest(config, workers, options=TFJobOptions()):
-    """The TFJob for `config` (a checked TrainConfig) on `workers` worker pods, as a dict."""
+    """The TFJob for `config` (a checked TrainConfig) on `workers` worker pods, as a dict.
+
+    restartPolicy OnFailure restarts a crashed worker in place (same arguments, so same run
+    id and checkpoints); successPolicy AllWorkers: every worker exits 0 when training is
+    done, so a Failed worker means the job gave up.
+    """
     if options.clean_pod_policy not in CLEAN_POD_POLICIES:
         raise UsageError(f"--clean-pod-policy must be one of {', '.join(CLEAN_POD_POLICIES)}")
-    if options.backoff_limit < 0 or options.gpus < 0:
+    if options.backoff_limit < 0 or (not is_placeholder(options.gpus) and int(options.gpus) < 0):
         raise UsageError("--backoff-limit and --gpus must be 0 or more")
     check_paths(config)
-    name = options.name or job_name(config)
+    model_type = config.model_type if is_placeholder(config.model_type) else config.model_type.replace("_", "-")
     labels = {
         "app.kubernetes.io/name": "distml",
+        "app.kubernetes.io/part-of": "distml",
         "app.kubernetes.io/component": "train",
         "distml.io/run-id": config.run_id,
-        "distml.io/model-type": config.model_type.replace("_", "-"),
+        "distml.io/model-type": model_type,
+        **options.labels,
     }
     volumes = [
         {"name": "datasets", "persistentVolumeClaim": {"claimName": k8s.DATASETS_PVC, "readOnly": True}},
@@ -86,13 +101,15 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
         {"name": "datasets", "mountPath": k8s.DATASETS_MOUNT, "readOnly": True},
         {"name": "models", "mountPath": k8s.MODELS_MOUNT},
     ]
-    if options.gpus:  # NCCL exchanges tensors through shared memory; the default 64 MB is too small
+    may_use_gpus = is_placeholder(options.gpus) or int(options.gpus) > 0
+    if may_use_gpus:  # NCCL exchanges tensors through shared memory; the default 64 MB is too small
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    default_image = k8s.GPU_IMAGE if may_use_gpus and not is_placeholder(options.gpus) else k8s.IMAGE
     container = {
         "name": CONTAINER_NAME,
-        "image": options.image or (k8s.GPU_IMAGE if options.gpus else k8s.IMAGE),
-        "command": ["distml", "train", "--launcher", WORKER_LAUNCHER, *worker_args(config)],
+        "image": options.image or default_image,
+        "command": worker_command(config),
         "env": k8s.trainer_env(),
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
         "resources": k8s.resources(cpu=options.cpu, memory=options.memory, gpus=options.gpus),
@@ -112,19 +129,23 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
     run_policy = {"cleanPodPolicy": options.clean_pod_policy, "backoffLimit": options.backoff_limit}
     if options.ttl_seconds_after_finished is not None:
         run_policy["ttlSecondsAfterFinished"] = options.ttl_seconds_after_finished
+    if options.active_deadline_seconds:
+        run_policy["activeDeadlineSeconds"] = options.active_deadline_seconds
     scheduling = {key: value for key, value in
                   (("priorityClass", options.priority_class), ("queue", options.queue)) if value}
     if scheduling:
         run_policy["schedulingPolicy"] = scheduling
+    metadata = {"namespace": options.namespace, "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)}}
+    if options.generate_name:
+        metadata = {"generateName": options.generate_name, **metadata}
+    else:
+        metadata = {"name": options.name or job_name(config), **metadata}
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": KIND,
-        "metadata": {
-            "name": name,
-            "namespace": options.namespace,
-            "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)},
-        },
+        "metadata": metadata,
         "spec": {
+            "successPolicy": "AllWorkers",
             "runPolicy": run_policy,
             "tfReplicaSpecs": {
                 "Worker": {
@@ -223,22 +244,6 @@ def failed_pod_reasons(core, name, namespace):
         if pod.status.phase == "Pending" and pod.status.reason:
             reasons.append(f"{pod.metadata.name}: {pod.status.reason}")
     return "; ".join(reasons)
-
-
-def add_tfjob_arguments(group):
-    group.add_argument("--image", default=None, help=f"worker image (default: {k8s.IMAGE}, or {k8s.GPU_IMAGE} with --gpus)")
-    group.add_argument("--namespace", default=k8s.NAMESPACE)
-    group.add_argument("--tfjob-name", default=None, help="default: train-<model type>-<run id>")
-    group.add_argument("--cpu", default="2", help="CPU request and limit per worker")
-    group.add_argument("--memory", default="4Gi", help="memory request and limit per worker")
-    group.add_argument("--gpus", type=int, default=0, help=f"{k8s.GPU_RESOURCE} per worker (NCCL between them)")
-    group.add_argument("--queue", default=None, help=f"Kueue LocalQueue (e.g. {k8s.LOCAL_QUEUE})")
-    group.add_argument("--priority-class", default=None,
-                       help=f"PriorityClass / Kueue WorkloadPriorityClass ({k8s.PRIORITY_INTERACTIVE}, "
-                            f"{k8s.PRIORITY_PRODUCTION}, {k8s.PRIORITY_BATCH})")
-    group.add_argument("--backoff-limit", type=int, default=3, help="worker restarts before the TFJob fails")
-    group.add_argument("--clean-pod-policy", choices=CLEAN_POD_POLICIES, default="Running")
-    group.add_argument("--dry-run", action="store_true", help="print the TFJob manifest (YAML) instead of submitting it")
 
 
 def tfjob_options_from_args(args):

@@ -1,4 +1,4 @@
-"""The memoization key of the ingest step, and the dataset directory derived from it.
+"""The memoization key of the ingest step.
 
 This file runs twice: imported by the tests, and embedded verbatim as the source of the
 `dataset-key` script template, which reads the parameters from the environment and writes
@@ -31,11 +31,6 @@ def dataset_cache_key(values):
     return KEY_PREFIX + hashlib.sha256(canonical.encode()).hexdigest()[:40]
 
 
-def dataset_dir(datasets_root, key):
-    """Each distinct dataset gets its own directory, so a cache hit points at the right data."""
-    return f"{datasets_root.rstrip('/')}/{key}"
-
-
 def env_name(parameter):
     return "DISTML_" + parameter.upper().replace("-", "_")
 
@@ -44,7 +39,7 @@ def main(environ=os.environ, output_dir=OUTPUT_DIR):
     values = {name: environ[env_name(name)] for name in DATA_PARAMETERS}
     key = dataset_cache_key(values)
     os.makedirs(output_dir, exist_ok=True)
-    outputs = {"cache-key": key, "dataset-dir": dataset_dir(environ[env_name("datasets-root")], key)}
+    outputs = {"cache-key": key}
     for name, value in outputs.items():
         with open(os.path.join(output_dir, name), "w") as f:
             f.write(value)

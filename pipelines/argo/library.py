@@ -5,7 +5,8 @@ Any team's workflow runs a component through
 (add `clusterScope: true` for the ClusterWorkflowTemplate). Every input is a typed
 parameter with a default, so callers pass only what differs.
 
-    ingest    DAG: dataset-key (the memoization key) -> ingest-data (memoized `distml ingest`)
+    ingest    DAG: dataset-key (the memoization key) -> ingest-data (memoized `distml ingest`
+              into <datasets volume>/<fingerprint[:20]>, as the KFP pipeline does)
               outputs dataset-dir, cache-key, metadata
     train     resource: creates a TFJob of N workers running `distml train --launcher worker`,
               waits for it; bounded by the GPU semaphore; outputs tfjob-name
@@ -15,6 +16,10 @@ parameter with a default, so callers pass only what differs.
               outputs url
     deploy-rollout  `distml deploy --target kserve`: generation-aware wait and rollback;
               outputs result
+
+A component template's inputs, their defaults and its command line come from the
+component's spec.py; the TFJob and the InferenceService from the components' builders
+(components/train/tfjob.py, components/deploy/manifest.py) given Argo placeholders.
 """
 
 from pathlib import Path
@@ -36,36 +41,51 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from distml.components.common import k8s
-from distml.pipelines.argo import dataset_key, manifests
+from distml.components.common.params import ARGO, REQUIRED
+from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.spec import SPEC as DEPLOY
+from distml.components.ingest.spec import SPEC as INGEST
+from distml.components.select.spec import SPEC as SELECT
+from distml.components.train.config import config_from_values
+from distml.components.train.spec import SPEC as TRAIN
+from distml.components.train.tfjob import TFJobOptions, tfjob_manifest
+from distml.pipelines.argo import dataset_key
+from distml.pipelines.argo.manifests import WORKFLOW_LABEL, argo_int, manifest_yaml
 
 LIBRARY_NAME = "distml-components"
 OUTPUTS_DIR = "/tmp/outputs"
 MEMOIZE_MAX_AGE = "168h"
 USAGE_ERROR_EXIT_CODE = 2  # distml's UsageError: retrying cannot help
 
-# Defaults every template shares; the train-and-deploy workflow exposes them as parameters.
-DEFAULTS = {
-    "dataset": "digits",
+# The library's own parameters (not one component's): images and scheduling.
+LIBRARY_DEFAULTS = {
     "dataset-version": "1",
-    "num-shards": "8",
-    "validation-fraction": "0.1",
-    "seed": "0",
     "image": k8s.IMAGE,
     "slim-image": k8s.SLIM_IMAGE,
-    "workers": "2",
-    "gpus": "0",
-    "cpu": "2",
-    "memory": "4Gi",
-    "epochs": "5",
-    "batch-size": "64",
-    "train-deadline-seconds": "14400",
     "priority-class": k8s.PRIORITY_BATCH,
     "serving-priority-class": k8s.PRIORITY_PRODUCTION,  # the predictor outlives the (batch) workflow
     "queue": k8s.LOCAL_QUEUE,
-    "model-name": "distml-classifier",
-    "model-repo": "repo",  # folder inside the models PVC, as in pipelines/kfp
-    "min-accuracy": "0.8",
 }
+
+
+def _defaults():
+    """Every input's default: the library's, then each component's (its spec's cluster
+    default). A name two components share must have one default."""
+    defaults = dict(LIBRARY_DEFAULTS)
+    for spec in (INGEST, TRAIN, SELECT, DEPLOY):
+        for name, default in spec.argo_inputs():
+            if default is REQUIRED:
+                continue
+            if defaults.setdefault(name, default) != default:
+                raise ValueError(f"parameter {name}: {spec.name} says {default!r}, another component {defaults[name]!r}")
+    return defaults
+
+
+DEFAULTS = _defaults()
+
+
+def argo_names(spec):
+    return [p.argo for p in spec.on(ARGO)]
 
 
 def param(name):
@@ -131,10 +151,9 @@ def dataset_key_template():
         image=param("slim-image"),
         command=["python"],
         source=Path(dataset_key.__file__).read_text(),
-        env=[Env(name=dataset_key.env_name(p), value=param(p)) for p in dataset_key.DATA_PARAMETERS]
-        + [Env(name=dataset_key.env_name("datasets-root"), value=k8s.DATASETS_MOUNT)],
+        env=[Env(name=dataset_key.env_name(p), value=param(p)) for p in dataset_key.DATA_PARAMETERS],
         volumes=[outputs_volume()],
-        outputs=[output_file("cache-key"), output_file("dataset-dir")],
+        outputs=[output_file("cache-key")],
         resources=resources("100m", "128Mi"),
         security_context=container_security_context(),
         active_deadline_seconds="300",
@@ -144,22 +163,22 @@ def dataset_key_template():
 
 
 def ingest_data_template():
+    missing = set(argo_names(INGEST)) - set(dataset_key.DATA_PARAMETERS)
+    if missing:  # a parameter that changes the data but not the key would reuse stale data
+        raise ValueError(f"ingest parameters missing from the memoization key: {sorted(missing)}")
     return Container(
         name="ingest-data",
-        inputs=inputs("dataset", "num-shards", "validation-fraction", "seed", "image", "dataset-dir", "cache-key",
-                      "priority-class"),
+        inputs=inputs(*argo_names(INGEST), "image", "cache-key", "priority-class"),
         image=param("image"),
         command=["distml", "ingest"],
-        args=[
-            "--dataset", param("dataset"),
-            "--output", param("dataset-dir"),
-            "--num-shards", param("num-shards"),
-            "--validation-fraction", param("validation-fraction"),
-            "--seed", param("seed"),
-            "--metadata-out", f"{OUTPUTS_DIR}/metadata",
-        ],
+        # The same place as from KFP: <datasets volume>/<fingerprint[:20]>.
+        args=INGEST.argo_args(param, fixed={
+            "store_root": k8s.DATASETS_MOUNT,
+            "metadata_out": f"{OUTPUTS_DIR}/metadata",
+            "dataset_dir_out": f"{OUTPUTS_DIR}/dataset-dir",
+        }),
         # Argo memoizes outputs: on a hit the step is skipped and these are restored.
-        outputs=[output_file("metadata")],
+        outputs=[output_file("metadata"), output_file("dataset-dir")],
         memoize=m.Memoize(
             key=param("cache-key"),
             max_age=MEMOIZE_MAX_AGE,
@@ -186,8 +205,7 @@ def ingest_template():
         template="ingest-data",
         depends="dataset-key",
         arguments={
-            **{p: param(p) for p in ("dataset", "num-shards", "validation-fraction", "seed", "image", "priority-class")},
-            "dataset-dir": "{{tasks.dataset-key.outputs.parameters.dataset-dir}}",
+            **{p: param(p) for p in (*argo_names(INGEST), "image", "priority-class")},
             "cache-key": "{{tasks.dataset-key.outputs.parameters.cache-key}}",
         },
     )
@@ -195,7 +213,7 @@ def ingest_template():
         name="ingest",
         inputs=inputs(*data_params, "slim-image", "priority-class"),
         outputs=[
-            Parameter(name="dataset-dir", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.dataset-dir}}")),
+            Parameter(name="dataset-dir", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.dataset-dir}}")),
             Parameter(name="cache-key", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.cache-key}}")),
             Parameter(name="metadata", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.metadata}}")),
         ],
@@ -203,45 +221,29 @@ def ingest_template():
     )
 
 
-def train_command():
-    return [
-        "distml", "train", "--launcher", "worker",
-        "--dataset", param("dataset-dir"),
-        "--model-dir", param("model-dir"),
-        "--checkpoint-dir", param("checkpoint-dir"),
-        "--model-type", param("model-type"),
-        "--epochs", param("epochs"),
-        "--batch-size", param("batch-size"),
-        "--seed", param("seed"),
-        # One run id for every worker, every in-place restart and every retry of this step
-        # (a UID is lowercase hex and '-', as --run-id requires): they all resume one run.
-        "--run-id", "{{workflow.uid}}",
-    ]
-
-
 def train_template():
-    tfjob = manifests.tfjob(
+    # The worker command line and the TFJob come from the train component, given placeholders.
+    # One run id for every worker, every in-place restart and every retry of this step
+    # (a UID is lowercase hex and '-', as --run-id requires): they all resume one run.
+    config = config_from_values({**{p.name: param(p.argo) for p in TRAIN.on(ARGO)}, "run_id": "{{workflow.uid}}"})
+    tfjob = tfjob_manifest(config, argo_int("inputs.parameters.workers"), TFJobOptions(
         generate_name="{{workflow.name}}-train-",
         namespace="{{workflow.namespace}}",
         image=param("image"),
-        command=train_command(),
-        workers=manifests.argo_int("inputs.parameters.workers"),
-        gpus=param("gpus"),
         cpu=param("cpu"),
         memory=param("memory"),
-        priority_class=param("priority-class"),
+        gpus=param("gpus"),
         queue=param("queue"),
-        workflow_name="{{workflow.name}}",
-        active_deadline_seconds=manifests.argo_int("inputs.parameters.train-deadline-seconds"),
-        backoff_limit=3,
-    )
+        priority_class=param("priority-class"),
+        active_deadline_seconds=argo_int(f"inputs.parameters.{TRAIN['timeout'].argo}"),
+        labels={WORKFLOW_LABEL: "{{workflow.name}}"},
+    ))
     return Resource(
         name="train",
-        inputs=inputs("model-type", "dataset-dir", "model-dir", "checkpoint-dir", "seed", "workers", "gpus", "cpu", "memory", "epochs",
-                      "batch-size", "image", "priority-class", "queue", "train-deadline-seconds"),
+        inputs=inputs(*argo_names(TRAIN), "image", "priority-class", "queue"),
         action="create",
         set_owner_reference=True,
-        manifest=manifests.manifest_yaml(tfjob),
+        manifest=manifest_yaml(tfjob),
         # Every worker exits 0 when training completes (successPolicy AllWorkers).
         success_condition="status.replicaStatuses.Worker.succeeded = " + param("workers"),
         failure_condition="status.replicaStatuses.Worker.failed > 0",
@@ -259,20 +261,14 @@ def train_template():
 def select_template():
     return Container(
         name="select",
-        inputs=inputs("dataset-dir", "candidates-dir", "output-dir", "model-name", "model-repo", "min-accuracy",
-                      "image", "priority-class"),
+        inputs=inputs(*argo_names(SELECT), "image", "priority-class"),
         image=param("image"),
         command=["distml", "select"],
-        args=[
-            "--dataset-dir", param("dataset-dir"),
-            "--candidates-dir", param("candidates-dir"),
-            "--model-repo", f"{k8s.MODELS_MOUNT}/{param('model-repo')}",
-            "--model-name", param("model-name"),
-            "--min-accuracy", param("min-accuracy"),
-            "--output-dir", param("output-dir"),
-            "--blessed-out", f"{OUTPUTS_DIR}/blessed",
-            "--pushed-version-out", f"{OUTPUTS_DIR}/pushed-version",
-        ],
+        args=SELECT.argo_args(param, fixed={
+            "models_root": k8s.MODELS_MOUNT,
+            "blessed_out": f"{OUTPUTS_DIR}/blessed",
+            "pushed_version_out": f"{OUTPUTS_DIR}/pushed-version",
+        }),
         outputs=[output_file("blessed"), output_file("pushed-version")],
         volumes=[datasets_volume(read_only=True), models_volume(), outputs_volume()],
         resources=resources("2", "4Gi"),
@@ -283,20 +279,25 @@ def select_template():
     )
 
 
+def storage_uri():
+    """The model's folder in the repository on the models volume, as KServe reads it."""
+    return f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}"
+
+
 def deploy_template():
-    isvc = manifests.inference_service(
-        name=param("model-name"),
+    isvc = build_inference_service(
+        param("model-name"),
         namespace="{{workflow.namespace}}",
-        storage_uri=f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}",
+        storage_uri=storage_uri(),
         model_version=param("model-version"),
         priority_class=param("serving-priority-class"),
-        workflow_name="{{workflow.name}}",
+        labels={WORKFLOW_LABEL: "{{workflow.name}}"},
     )
     return Resource(
         name="deploy",
         inputs=inputs("model-name", "model-repo", "model-version", "priority-class", "serving-priority-class"),
         action="apply",
-        manifest=manifests.manifest_yaml(isvc),
+        manifest=manifest_yaml(isvc),
         # Resource conditions are label selectors over status fields, so the Ready entry of
         # status.conditions cannot be addressed; modelStatus holds the same facts as plain
         # fields: UpToDate = the latest predictor revision took over, Loaded = it serves.
@@ -315,18 +316,18 @@ def deploy_rollout_template():
     back a rollout that does not become ready. Needs only the Kubernetes API: slim image."""
     return Container(
         name="deploy-rollout",
-        inputs=inputs("model-name", "model-repo", "serving-priority-class", "slim-image", "priority-class"),
+        inputs=inputs("model-name", "model-repo", "model-version", "serving-priority-class", "slim-image", "priority-class"),
         image=param("slim-image"),
         command=["distml", "deploy"],
-        args=[
-            "--target", "kserve",
-            "--model-name", param("model-name"),
-            "--namespace", "{{workflow.namespace}}",
-            "--storage-uri", f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}",
-            "--priority-class", param("serving-priority-class"),
-            "--timeout", "600",
-            "--result-out", f"{OUTPUTS_DIR}/result",
-        ],
+        args=DEPLOY.cli_args({
+            "target": "kserve",
+            "model_name": param("model-name"),
+            "model_version": param("model-version"),
+            "namespace": "{{workflow.namespace}}",
+            "storage_uri": storage_uri(),
+            "priority_class": param("serving-priority-class"),
+            "result_out": f"{OUTPUTS_DIR}/result",
+        }),
         outputs=[output_file("result")],
         volumes=[outputs_volume()],
         resources=resources("100m", "256Mi"),

@@ -13,39 +13,35 @@ from hera.workflows import DAG, CronWorkflow, Parameter, Task, Workflow
 from hera.workflows import models as m
 
 from distml.components.common import k8s
-from distml.pipelines.argo import library
+from distml.components.select.spec import SPEC as SELECT
+from distml.components.train.models import MODELS
+from distml.components.train.spec import SPEC as TRAIN
+from distml.pipelines.argo import dataset_key, library
 
 WORKFLOW_NAME = "train-and-deploy"
 CRON_NAME = "retrain-and-deploy"
 CRON_SCHEDULE = "0 3 * * 1"  # Mondays 03:00: weekly retraining
-MODEL_TYPES = ["cnn", "dropout", "batch_norm"]  # components/train/models.py MODELS
+MODEL_TYPES = list(MODELS)
 WORKFLOW_PRIORITY = 10  # among workflows waiting for the controller; the cron run yields to it
 CRON_PRIORITY = 0
 WORKFLOW_DEADLINE_SECONDS = 6 * 3600
 RUN_DIR = f"{k8s.MODELS_MOUNT}/runs/{{{{workflow.name}}}}"
 
+# What each task passes through from the workflow's parameters (the rest is wiring).
+INGEST_PARAMETERS = (*dataset_key.DATA_PARAMETERS, "slim-image", "priority-class")
+TRAIN_PARAMETERS = (*(n for n in library.argo_names(TRAIN) if n not in ("dataset-dir", "model-dir", "checkpoint-dir", "model-type")),
+                    "image", "priority-class", "queue")
+SELECT_PARAMETERS = (*(n for n in library.argo_names(SELECT) if n not in ("dataset-dir", "candidates-dir", "output-dir")),
+                     "image", "priority-class")
+DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class")
+
+# Every parameter `argo submit -p` can set, with the library's defaults; the workflow runs
+# at production priority (the library's default is batch, as the cron run keeps).
 PARAMETERS = {
-    "dataset": library.DEFAULTS["dataset"],
-    "dataset-version": library.DEFAULTS["dataset-version"],
-    "num-shards": library.DEFAULTS["num-shards"],
-    "validation-fraction": library.DEFAULTS["validation-fraction"],
-    "seed": library.DEFAULTS["seed"],
+    **{name: library.DEFAULTS[name] for name in (*INGEST_PARAMETERS, *TRAIN_PARAMETERS, *SELECT_PARAMETERS,
+                                                 *DEPLOY_PARAMETERS)},
     "model-types": json.dumps(MODEL_TYPES),
-    "workers": library.DEFAULTS["workers"],
-    "gpus": library.DEFAULTS["gpus"],
-    "cpu": library.DEFAULTS["cpu"],
-    "memory": library.DEFAULTS["memory"],
-    "epochs": library.DEFAULTS["epochs"],
-    "batch-size": library.DEFAULTS["batch-size"],
-    "train-deadline-seconds": library.DEFAULTS["train-deadline-seconds"],
-    "image": library.DEFAULTS["image"],
-    "slim-image": library.DEFAULTS["slim-image"],
     "priority-class": k8s.PRIORITY_PRODUCTION,
-    "serving-priority-class": library.DEFAULTS["serving-priority-class"],
-    "queue": library.DEFAULTS["queue"],
-    "model-name": library.DEFAULTS["model-name"],
-    "model-repo": library.DEFAULTS["model-repo"],
-    "min-accuracy": library.DEFAULTS["min-accuracy"],
 }
 CRON_OVERRIDES = {"priority-class": k8s.PRIORITY_BATCH}
 
@@ -68,9 +64,7 @@ def passthrough(*names):
 
 
 def main_dag():
-    ingest = component("ingest", arguments=passthrough(
-        "dataset", "dataset-version", "num-shards", "validation-fraction", "seed", "image", "slim-image", "priority-class",
-    ))
+    ingest = component("ingest", arguments=passthrough(*INGEST_PARAMETERS))
     dataset_dir = "{{tasks.ingest.outputs.parameters.dataset-dir}}"
     train = component(
         "train",
@@ -81,8 +75,7 @@ def main_dag():
             "dataset-dir": dataset_dir,
             "model-dir": f"{RUN_DIR}/candidates/{{{{item}}}}",
             "checkpoint-dir": f"{RUN_DIR}/checkpoints/{{{{item}}}}",
-            **passthrough("seed", "workers", "gpus", "cpu", "memory", "epochs", "batch-size", "image",
-                          "priority-class", "queue", "train-deadline-seconds"),
+            **passthrough(*TRAIN_PARAMETERS),
         },
     )
     # Fan-in: `depends: train` waits for every item; select evaluates every folder the
@@ -91,7 +84,7 @@ def main_dag():
         "dataset-dir": dataset_dir,
         "candidates-dir": f"{RUN_DIR}/candidates",
         "output-dir": f"{RUN_DIR}/selection",
-        **passthrough("model-name", "model-repo", "min-accuracy", "image", "priority-class"),
+        **passthrough(*SELECT_PARAMETERS),
     })
     deploy = component(
         "deploy",
@@ -99,7 +92,7 @@ def main_dag():
         when="{{tasks.select.outputs.parameters.blessed}} == true",
         arguments={
             "model-version": "{{tasks.select.outputs.parameters.pushed-version}}",
-            **passthrough("model-name", "model-repo", "priority-class", "serving-priority-class"),
+            **passthrough(*DEPLOY_PARAMETERS),
         },
     )
     return DAG(name=WORKFLOW_NAME, tasks=[ingest, train, select, deploy])

@@ -20,43 +20,33 @@ from distml.components.common.errors import DistmlError, UsageError
 from distml.components.train.models import check_model_type
 from distml.pipelines.kfp.local_output import StepOutput, strip_colors
 from distml.pipelines.kfp.local_progress import StepBoard, steps_stop_on_sigterm, track_steps
-from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_TYPES
+from distml.pipelines.kfp.train_and_deploy import MODEL_TYPES
 
 log = logging.getLogger("distml")
 
 DEFAULT_WORKDIR = "distml-output"
 
 
-def run_locally(
-    workdir=DEFAULT_WORKDIR,
-    *,
-    dataset="digits",
-    model_types=tuple(MODEL_TYPES),
-    workers=2,
-    epochs=5,
-    steps_per_epoch=0,
-    batch_size=64,
-    learning_rate=0.001,
-    num_shards=8,
-    min_accuracy=0.8,
-    min_improvement=0.0,
-    model_name=MODEL_NAME,
-    cache=True,
-    out=None,
-):
+def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cache=True, out=None, **arguments):
     """Run the pipeline, showing its progress on `out` (stdout); return a summary dict (also
-    written to <workdir>/last-run.json): variants, winner, steps, report paths, model paths."""
+    written to <workdir>/last-run.json): variants, winner, steps, report paths, model paths.
+
+    `arguments` are the pipeline's parameters (epochs=..., workers=...); the others keep
+    the pipeline's defaults, but for where things run: local worker processes, no GPUs,
+    the work directory instead of volumes, the local model repository instead of KServe."""
     from kfp import local
 
-    from distml.pipelines.kfp.train_and_deploy import build_pipeline
+    from distml.pipelines.kfp.train_and_deploy import I, T, build_pipeline
 
     if not model_types:
         raise UsageError("give at least one model type")
     for model_type in model_types:
         check_model_type(model_type)  # a typo fails here, not minutes later inside a training step
+    workers = arguments.get("workers", T.workers)
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
-    if num_shards < workers:
+    num_shards = arguments.get("num_shards", 0)
+    if 0 < num_shards < workers:
         raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")
     workdir = Path(workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
@@ -77,6 +67,7 @@ def run_locally(
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     board = StepBoard(["ingest", *(f"train {t}" for t in model_types), "select", "deploy"], out)
+    dataset = arguments.get("dataset", I.dataset)
     board.print(f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
                 f"full log: {log_path}")
     started = time.monotonic()
@@ -85,18 +76,15 @@ def run_locally(
         with track_steps(board, log_file), steps_stop_on_sigterm(), contextlib.redirect_stdout(output):
             try:
                 task = pipeline(
-                    dataset=dataset, num_shards=num_shards, model_types=list(model_types), workers=workers,
-                    epochs=epochs, steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
-                    gpus_per_worker=0, launcher="local", min_accuracy=min_accuracy, min_improvement=min_improvement,
-                    serving_target="local", data_root="", models_root=str(workdir / "models"),
-                    model_repo=str(model_repo), model_name=model_name,
+                    model_types=list(model_types), **arguments, launcher="local", gpus=0, serving_target="local",
+                    store_root="", models_root=str(workdir / "models"), model_repo=str(model_repo),
                 )
             except RuntimeError as e:
                 raise DistmlError(f"{failure_reason(board, output, e)} (full log: {log_path})") from None
     board.finish("the winner was not blessed")
     selection = json.loads(Path(task.output.uri).read_text())
     report = write_run_report(selection, workdir / "reports" / stamp)
-    summary = summarize(selection, time.monotonic() - started, model_repo, model_name, log_path)
+    summary = summarize(selection, time.monotonic() - started, model_repo, selection["model_name"], log_path)
     summary["steps"] = board.records()
     summary["executed_steps"] = [s["step"] for s in summary["steps"] if s["status"] == "done"]
     summary["report"] = report

@@ -15,25 +15,31 @@ def model_type_list(text):
 
 
 def add_arguments(parser):
+    from distml.components.common.params import KFP
+    from distml.components.ingest.spec import SPEC as INGEST
+    from distml.components.select.spec import SPEC as SELECT
+    from distml.components.train.spec import SPEC as TRAIN
     from distml.pipelines.kfp.local_run import DEFAULT_WORKDIR
-    from distml.pipelines.kfp.train_and_deploy import MODEL_NAME, MODEL_TYPES
+    from distml.pipelines.kfp.train_and_deploy import MODEL_TYPES
 
     parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
                         help=f"artifacts, cache, model repository and logs (default: ./{DEFAULT_WORKDIR})")
-    parser.add_argument("--dataset", default="digits", help="digits (offline, default), tfds:NAME[:VERSION] or folder:PATH")
     parser.add_argument("--model-types", default=",".join(MODEL_TYPES), help="comma-separated (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="local worker processes per training (default: 2)")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
-    parser.add_argument("--batch-size", type=int, default=64, help="per worker")
-    parser.add_argument("--learning-rate", type=float, default=0.001)
-    parser.add_argument("--num-shards", type=int, default=8)
-    parser.add_argument("--min-accuracy", type=float, default=0.8, help="bless the winner only from this test accuracy")
-    parser.add_argument("--min-improvement", type=float, default=0.0, help="over the version already in the repository")
-    parser.add_argument("--model-name", default=MODEL_NAME)
+    # The pipeline's parameters, as the components declare them (local worker processes, not pods).
+    INGEST.add_arguments(parser, names=PIPELINE_FLAGS["ingest"])
+    TRAIN.add_arguments(parser, names=PIPELINE_FLAGS["train"], defaults={"workers": TRAIN["workers"].default_for(KFP)})
+    SELECT.add_arguments(parser, names=PIPELINE_FLAGS["select"])
     parser.add_argument("--no-cache", dest="cache", action="store_false", help="run every step even if its inputs are unchanged")
     parser.add_argument("--serve", action="store_true",
                         help="afterwards start `distml serve`, send it one real test image, and keep serving until Ctrl-C")
+
+
+# The pipeline parameters `distml run` has flags for, by the component that declares them.
+PIPELINE_FLAGS = {
+    "ingest": ("dataset", "num_shards"),
+    "train": ("workers", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "precision"),
+    "select": ("min_accuracy", "min_improvement", "model_name"),
+}
 
 
 def run(args):
@@ -41,10 +47,8 @@ def run(args):
     from distml.pipelines.kfp.local_run import format_summary, run_locally
 
     summary = run_locally(
-        args.workdir, dataset=args.dataset, model_types=model_type_list(args.model_types), workers=args.workers,
-        epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, batch_size=args.batch_size, learning_rate=args.learning_rate, num_shards=args.num_shards,
-        min_accuracy=args.min_accuracy, min_improvement=args.min_improvement, model_name=args.model_name,
-        cache=args.cache,
+        args.workdir, model_types=model_type_list(args.model_types), cache=args.cache,
+        **{name: getattr(args, name) for names in PIPELINE_FLAGS.values() for name in names},
     )
     if summary["model_path"]:
         # The ports printed are the ports --serve uses: 8080/8081 when free, else two free ones.

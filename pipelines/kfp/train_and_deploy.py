@@ -14,17 +14,23 @@ from typing import List
 from kfp import dsl, kubernetes
 
 from distml.components.common import k8s
+from distml.components.common.params import KFP
 from distml.components.deploy.component import deploy
+from distml.components.deploy.spec import SPEC as DEPLOY
 from distml.components.ingest.component import ingest
+from distml.components.ingest.spec import SPEC as INGEST
 from distml.components.select.component import select
+from distml.components.select.spec import SPEC as SELECT
 from distml.components.train.component import train
+from distml.components.train.models import MODELS
+from distml.components.train.spec import SPEC as TRAIN
 
 PIPELINE_NAME = "train-and-deploy"
-MODEL_TYPES = ["cnn", "dropout", "batch_norm"]
+MODEL_TYPES = list(MODELS)
 # At most this many trainings at once: each is a whole TFJob, and GPUs are finite.
 TRAINING_PARALLELISM = 3
-MODEL_REPO = f"{k8s.MODELS_MOUNT}/repo"
-MODEL_NAME = "distml-classifier"
+# The pipeline's defaults are its components' (on a cluster).
+I, T, S, D = (spec.defaults(KFP) for spec in (INGEST, TRAIN, SELECT, DEPLOY))
 
 
 def _on_cluster(task, *, timeout_s, gpu_tolerant=False):
@@ -45,51 +51,54 @@ def build_pipeline(for_cluster=True):
         description="Sharded ingestion, multi-worker training of several model variants, selection, KServe deployment.",
     )
     def train_and_deploy(
-        dataset: str = "tfds:fashion_mnist",
-        num_shards: int = 8,
+        dataset: str = I.dataset,
+        num_shards: int = I.num_shards,
         model_types: List[str] = MODEL_TYPES,
-        workers: int = 2,
-        epochs: int = 5,
-        steps_per_epoch: int = 0,
-        batch_size: int = 64,
-        learning_rate: float = 0.001,
-        gpus_per_worker: int = 1,
-        launcher: str = "tfjob",
-        queue: str = k8s.LOCAL_QUEUE,
-        priority_class: str = k8s.PRIORITY_PRODUCTION,
-        min_accuracy: float = 0.85,
-        min_improvement: float = 0.0,
-        serving_target: str = "kserve",
-        serving_runtime: str = "tfserving",
+        workers: int = T.workers,
+        epochs: int = T.epochs,
+        steps_per_epoch: int = T.steps_per_epoch,
+        batch_size: int = T.batch_size,
+        learning_rate: float = T.learning_rate,
+        lr_schedule: str = T.lr_schedule,
+        precision: str = T.precision,
+        gpus: int = T.gpus,
+        launcher: str = T.launcher,
+        queue: str = T.queue,
+        priority_class: str = T.priority_class,
+        min_accuracy: float = S.min_accuracy,
+        min_improvement: float = S.min_improvement,
+        serving_target: str = D.target,
+        serving_runtime: str = D.runtime,
         namespace: str = k8s.NAMESPACE,
         image: str = k8s.IMAGE,
-        data_root: str = k8s.DATASETS_MOUNT,
+        store_root: str = k8s.DATASETS_MOUNT,
         models_root: str = k8s.MODELS_MOUNT,
-        model_repo: str = MODEL_REPO,
-        model_name: str = MODEL_NAME,
+        model_repo: str = S.model_repo,
+        model_name: str = S.model_name,
     ) -> dsl.Artifact:
-        ingest_task = ingest(dataset=dataset, num_shards=num_shards, data_root=data_root)
+        ingest_task = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
         ingest_task.set_display_name("ingest").set_container_image(image).set_retry(num_retries=2, backoff_duration="30s")
 
         with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
             train_task = train(
                 dataset=ingest_task.outputs["dataset_artifact"], model_type=model_type, epochs=epochs,
-                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate, workers=workers, launcher=launcher,
-                gpus_per_worker=gpus_per_worker, image=image, namespace=namespace, queue=queue,
-                priority_class=priority_class, models_root=models_root,
+                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
+                lr_schedule=lr_schedule, precision=precision, workers=workers, launcher=launcher, gpus=gpus,
+                image=image, namespace=namespace, queue=queue, priority_class=priority_class, models_root=models_root,
             )
             train_task.set_display_name("train").set_container_image(image)
 
         select_task = select(
             dataset=ingest_task.outputs["dataset_artifact"], candidates=dsl.Collected(train_task.outputs["model"]),
-            model_repo=model_repo, model_name=model_name, min_accuracy=min_accuracy, min_improvement=min_improvement,
+            model_repo=model_repo, models_root=models_root, model_name=model_name, min_accuracy=min_accuracy,
+            min_improvement=min_improvement,
         )
         select_task.set_display_name("select").set_container_image(image)
 
         with dsl.If(select_task.outputs["Output"] == True, name="if-blessed"):  # noqa: E712 (a KFP condition, not Python)
             deploy_task = deploy(
-                selection=select_task.outputs["selection"], model_repo=model_repo, model_name=model_name,
-                target=serving_target, namespace=namespace, runtime=serving_runtime, image=image,
+                selection=select_task.outputs["selection"], model_repo=model_repo, models_root=models_root,
+                model_name=model_name, target=serving_target, namespace=namespace, runtime=serving_runtime, image=image,
             )
             deploy_task.set_display_name("deploy").set_container_image(image)
 

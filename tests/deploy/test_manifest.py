@@ -46,6 +46,7 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
     assert container["command"] == ["distml", "serve"]
     assert args["--repo"] == f"{k8s.MODELS_MOUNT}/repo" and args["--model-name"] == "digits"
     assert args["--served-name"] == "digits-prod"
+    assert args["--host"] == "0.0.0.0"  # distml serve binds loopback unless told
     assert container["image"] == k8s.GPU_IMAGE
     assert container["resources"]["limits"][k8s.GPU_RESOURCE] == "1"
     assert predictor["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}]
@@ -74,3 +75,17 @@ def test_cli_dry_run_prints_yaml_and_changes_nothing():
     assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
     bad = run_cli("deploy", "--target", "kserve", "--model-name", "Bad_Name", "--dry-run", check=False)
     assert bad.returncode == 2 and "lowercase" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_new_model_version_rolls_out_a_new_predictor_revision():
+    """Every path (KFP deploy step, `distml deploy`, the Argo templates) builds the service here
+    with the version being rolled out: the storage URI (the model's folder) stays the same, so
+    without the annotation a new version would be an empty patch and never reach the pods."""
+    from distml.components.deploy.rollout import object_patch, with_last_applied
+
+    first = build_inference_service("digits", model_version="1")
+    second = build_inference_service("digits", model_version="2")
+    assert first["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "1"}
+    live = with_last_applied(first)
+    assert object_patch(live, build_inference_service("digits", model_version="1")) == {}
+    assert object_patch(live, second)["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "2"}

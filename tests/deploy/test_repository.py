@@ -44,7 +44,7 @@ def test_resolve_version_dir(trained_models, tmp_path):
 
 
 def test_deploy_core_imports_neither_tensorflow_nor_kserve():
-    code = ("import sys, distml.components.deploy.core, distml.components.deploy.cli, distml.components.deploy.serve_cli;"
+    code = ("import sys, distml.components.deploy.core, distml.components.deploy.cli, distml.components.serve.cli;"
             "print(sorted(m for m in ('tensorflow', 'kserve', 'kfp') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

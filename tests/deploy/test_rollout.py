@@ -1,67 +1,70 @@
 """Rollout decisions: patches, readiness from conditions, rollback plans, and the apply loop
-driven through an in-memory stand-in for the Kubernetes API (no cluster here)."""
+driven through the real kubernetes client against a fake API server (tests/kube_api.py), with
+InferenceService statuses recorded from KServe (tests/fixtures/kserve/, sources in the file)."""
 
-import copy
 import json
+from http import HTTPStatus
 
 import pytest
-from kubernetes.client.exceptions import ApiException
 
 from distml.components.common.errors import DistmlError
 from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.core import deploy_kserve
 from distml.components.deploy.rollout import (
     LAST_APPLIED,
     apply_patch,
     assess,
+    kubernetes_api,
+    needs_new_revision,
     object_patch,
     plan_rollback,
     rollout,
     with_last_applied,
 )
+from tests.conftest import load_fixture, run_cli
+from tests.kube_api import merge
+
+STATUSES = load_fixture("kserve/inferenceservice-statuses.yaml")
+OLD_REVISION = "digits-predictor-default-00001"
 
 
-def merge(target, patch):
-    """RFC 7386 JSON merge patch, as the API server applies it."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge(result.get(key), value)
-    return result
-
-
-def status(ready, reason=None, message=None, observed=1, **extra):
-    condition = {"type": "Ready", "status": "True" if ready else "False"}
-    if reason:
-        condition.update(reason=reason, message=message or "")
-    return {"observedGeneration": observed, "conditions": [condition], **extra}
-
-
-def isvc(generation=1, **status_fields):
+def recorded(name):
+    """An InferenceService built by distml with a recorded status and generation."""
     obj = build_inference_service("digits")
-    obj["metadata"]["generation"] = generation
-    obj["status"] = status_fields
+    obj["metadata"]["generation"] = STATUSES[name]["generation"]
+    obj["status"] = STATUSES[name]["status"]
     return obj
 
 
-@pytest.mark.parametrize("status_fields, state, words", [
-    (status(True), "ready", "Ready=True"),
-    (status(False, "RevisionFailed", "Container failed with: ImagePullBackOff"), "failed", "ImagePullBackOff"),
-    (status(False, "PredictorConfigurationReady not ready"), "pending", "Ready=False"),
-    ({}, "pending", "not reconciled generation 1"),
-    (status(True, observed=0), "pending", "not reconciled generation 1"),
-    (status(True, modelStatus={"transitionStatus": "BlockedByFailedLoad",
-                               "lastFailureInfo": {"reason": "ModelLoadFailed", "message": "no servable version"}}),
-     "failed", "ModelLoadFailed: no servable version"),
-    (status(True, components={"predictor": {"latestCreatedRevision": "digits-00002", "latestReadyRevision": "digits-00001"}}),
-     "pending", "revision digits-00002 is not ready yet"),
+@pytest.mark.parametrize("name, stale_revision, state, words", [
+    ("ready", None, "ready", "Ready=True"),
+    # observedGeneration (copied from the Knative Service) behind metadata.generation: still Ready.
+    ("ready-observed-generation-lagging", OLD_REVISION, "ready", "Ready=True"),
+    # Ready, observedGeneration ahead, but the old revision still serves: not our update yet.
+    ("stale-ready-after-update", OLD_REVISION, "pending", f"{OLD_REVISION} still serves"),
+    ("updating", OLD_REVISION, "pending", "RevisionMissing"),
+    ("updated", OLD_REVISION, "ready", "Ready=True"),
+    ("revision-failed", OLD_REVISION, "failed", "exec format error"),
+    ("model-load-failed", None, "failed", "ModelLoadFailed: Invalid Storage URI provided"),
 ])
-def test_assess_reads_conditions(status_fields, state, words):
-    verdict = assess(isvc(**status_fields))
+def test_assess_recorded_statuses(name, stale_revision, state, words):
+    verdict = assess(recorded(name), stale_revision)
     assert verdict.state == state and words in verdict.reason
+
+
+def test_assess_without_status_or_with_a_new_revision_not_ready():
+    assert assess({"status": {}}).state == "pending"
+    creating = {"status": {"conditions": [{"type": "Ready", "status": "True"}],
+                           "components": {"predictor": {"latestCreatedRevision": "d-00002", "latestReadyRevision": "d-00001"}}}}
+    assert assess(creating).reason == "revision d-00002 is not ready yet (traffic still on d-00001)"
+
+
+def test_only_a_traffic_change_needs_no_new_revision():
+    assert not needs_new_revision({"spec": {"predictor": {"canaryTrafficPercent": 0}}})
+    assert not needs_new_revision({"metadata": {"labels": {"a": "b"}}})
+    assert needs_new_revision({"spec": {"predictor": {"model": {"runtime": "distml"}}}})
+    assert needs_new_revision({"spec": {"predictor": {"canaryTrafficPercent": 10, "model": {"storageUri": "pvc://m/2"}}}})
+    assert needs_new_revision({"spec": {"transformer": {}}})
 
 
 def test_patch_is_empty_when_live_matches_and_removes_only_fields_we_set():
@@ -98,83 +101,150 @@ def test_rollback_plans():
     assert plan_rollback(None, desired, live)[0] == "delete"
 
 
-class FakeCluster:
-    """CustomObjectsApi's five calls over one stored object; `statuses` play the controller."""
+class Controller:
+    """Plays KServe's controller on the fake API server: after each write of ours, the next
+    recorded status appears on the following reads (the last one stays)."""
 
-    def __init__(self, existing=None, statuses=()):
-        self.obj = copy.deepcopy(existing)
-        self.statuses = list(statuses)
-        self.calls = []
+    def __init__(self, kube, *names):
+        self.kube, self.names, self.shown = kube, list(names), 0
+        kube.on_read["inferenceservices"] = self.on_read
 
-    def _check_exists(self):
-        if self.obj is None:
-            raise ApiException(status=404, reason="Not Found")
-
-    def get_namespaced_custom_object(self, group, version, namespace, plural, name):
-        self._check_exists()
-        if self.statuses and self.calls:  # the controller reacts to our writes
-            self.obj["status"] = {**self.statuses.pop(0), "observedGeneration": self.obj["metadata"]["generation"]}
-        return copy.deepcopy(self.obj)
-
-    def create_namespaced_custom_object(self, group, version, namespace, plural, body):
-        self.calls.append(("create", body))
-        self.obj = {**copy.deepcopy(body), "status": {}}
-        self.obj["metadata"]["generation"] = 1
-        return copy.deepcopy(self.obj)
-
-    def patch_namespaced_custom_object(self, group, version, namespace, plural, name, body):
-        self._check_exists()
-        self.calls.append(("patch", body))
-        generation = self.obj["metadata"]["generation"] + ("spec" in body)
-        self.obj = merge(self.obj, body)
-        self.obj["metadata"]["generation"] = generation
-        return copy.deepcopy(self.obj)
-
-    def delete_namespaced_custom_object(self, group, version, namespace, plural, name):
-        self.calls.append(("delete", None))
-        self.obj = None
+    def on_read(self, obj, reads):
+        writes = [r for r in self.kube.requests if r[0] in ("create", "patch")]
+        if writes and self.names:
+            obj["status"] = STATUSES[self.names.pop(0)]["status"]
+            self.shown += 1
 
 
-def run(cluster, manifest, **kwargs):
+def existing(kube, manifest, status="ready"):
+    """`manifest` already deployed (by distml: it carries the last-applied annotation)."""
+    obj = with_last_applied(manifest)
+    obj["metadata"].update(generation=1, namespace="distml")
+    obj["status"] = STATUSES[status]["status"]
+    kube.objects[("inferenceservices", "distml", manifest["metadata"]["name"])] = obj
+    return obj
+
+
+def live(kube):
+    return kube.objects.get(("inferenceservices", "distml", "digits"))
+
+
+def run(manifest, **kwargs):
     clock = iter(range(0, 10_000, 5))
-    return rollout(cluster, manifest, timeout_s=60, poll_s=5, sleep=lambda s: None, clock=lambda: next(clock), **kwargs)
+    return rollout(kubernetes_api(), manifest, timeout_s=60, poll_s=5, sleep=lambda s: None, clock=lambda: next(clock), **kwargs)
 
 
-def test_create_then_ready():
-    cluster = FakeCluster(statuses=[{}, status(False, "Pending"), status(True, url="http://digits.distml.example.com")])
-    result = run(cluster, build_inference_service("digits"))
-    assert result["action"] == "created" and result["ready"]
-    assert [c[0] for c in cluster.calls] == ["create"]
+def test_create_then_ready(kube):
+    Controller(kube, "updating", "ready")
+    result = run(build_inference_service("digits"))
+    assert result == {"name": "digits", "namespace": "distml", "action": "created", "ready": True,
+                      "url": "http://digits.distml.example.com"}
+    assert [r[0] for r in kube.requests] == ["get", "create", "get", "get"]
+    assert json.loads(live(kube)["metadata"]["annotations"][LAST_APPLIED]) == build_inference_service("digits")["spec"]
 
 
-def test_reapplying_the_same_spec_changes_nothing():
+def test_an_update_waits_past_the_stale_ready_for_its_revision(kube):
+    existing(kube, build_inference_service("digits"))
+    controller = Controller(kube, "stale-ready-after-update", "updating", "updated")
+    result = run(build_inference_service("digits", runtime="distml"))
+    assert result["action"] == "patched" and result["ready"]
+    assert controller.shown == 3  # not fooled by the first, stale, Ready
+    assert live(kube)["metadata"]["generation"] == 2
+
+
+def test_an_update_is_ready_though_observed_generation_lags(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "updating", "ready-observed-generation-lagging")
+    result = run(build_inference_service("digits", runtime="distml"))
+    assert result["action"] == "patched" and result["ready"]
+    assert live(kube)["spec"] == build_inference_service("digits", runtime="distml")["spec"]  # not rolled back
+
+
+def test_reapplying_the_same_spec_changes_nothing(kube):
     manifest = build_inference_service("digits")
-    cluster = FakeCluster(existing={**with_last_applied(manifest), "status": status(True)})
-    cluster.obj["metadata"]["generation"] = 1
-    assert run(cluster, manifest)["action"] == "unchanged"
-    assert cluster.calls == []
+    existing(kube, manifest)
+    assert run(manifest)["action"] == "unchanged"
+    assert [r[0] for r in kube.requests] == ["get", "get"]
 
 
-def test_failed_update_restores_previous_spec():
-    previous = with_last_applied(build_inference_service("digits"))
-    previous["metadata"]["generation"] = 1
-    cluster = FakeCluster(existing=previous, statuses=[status(False, "RevisionFailed", "exec format error")])
+def test_failed_update_restores_previous_spec(kube):
+    previous = existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
     with pytest.raises(DistmlError, match="exec format error.*rolled back: restored the previous spec"):
-        run(cluster, build_inference_service("digits", runtime="distml"))
-    assert cluster.obj["spec"] == previous["spec"]
+        run(build_inference_service("digits", runtime="distml"))
+    assert live(kube)["spec"] == previous["spec"]
+    assert live(kube)["metadata"]["annotations"] == previous["metadata"]["annotations"]
 
 
-def test_new_service_that_never_gets_ready_is_deleted_after_timeout():
-    cluster = FakeCluster(statuses=[status(False, "Pending")] * 100)
+def test_update_that_times_out_is_rolled_back(kube):
+    previous = existing(kube, build_inference_service("digits"))
+    Controller(kube, "stale-ready-after-update", "updating")
+    with pytest.raises(DistmlError, match=r"not Ready after 60s: .*RevisionMissing.*rolled back: restored the previous spec"):
+        run(build_inference_service("digits", runtime="distml"))
+    assert live(kube)["spec"] == previous["spec"]
+
+
+def test_new_service_that_never_gets_ready_is_deleted_after_timeout(kube):
+    Controller(kube, "updating")
     with pytest.raises(DistmlError, match="not Ready after 60s.*deleted the InferenceService"):
-        run(cluster, build_inference_service("digits"))
-    assert cluster.obj is None
+        run(build_inference_service("digits"))
+    assert live(kube) is None
 
 
-def test_failed_canary_sets_traffic_to_zero():
-    previous = with_last_applied(build_inference_service("digits"))
-    previous["metadata"]["generation"] = 1
-    cluster = FakeCluster(existing=previous, statuses=[status(False, "RevisionFailed", "OOMKilled")])
+def test_no_rollback_leaves_the_failed_update_in_place(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
+    with pytest.raises(DistmlError, match=r"left as is \(--no-rollback\)"):
+        run(build_inference_service("digits", runtime="distml"), rollback=False)
+    assert live(kube)["spec"] == build_inference_service("digits", runtime="distml")["spec"]
+
+
+def test_failed_canary_sets_traffic_to_zero(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
     with pytest.raises(DistmlError, match="canary traffic set to 0"):
-        run(cluster, build_inference_service("digits", runtime_version="2.14.1", canary_traffic_percent=10))
-    assert cluster.obj["spec"]["predictor"]["canaryTrafficPercent"] == 0
+        run(build_inference_service("digits", runtime_version="2.14.1", canary_traffic_percent=10))
+    assert live(kube)["spec"]["predictor"]["canaryTrafficPercent"] == 0
+
+
+def test_rollback_that_fails_says_so(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
+    kube.fail[("patch", "inferenceservices")] = (409, "Conflict", 1)  # the update passes, the rollback not
+    with pytest.raises(DistmlError, match=r"exec format error.*; rollback failed too: rolling back InferenceService "
+                                          r"digits: 409 Conflict: inferenceservices digits Conflict \(injected\)"):
+        run(build_inference_service("digits", runtime="distml"))
+
+
+@pytest.mark.parametrize("verb, code, reason, action", [
+    ("get", 403, "Forbidden", "reading"), ("create", 422, "Invalid", "applying"), ("patch", 403, "Forbidden", "applying")])
+def test_api_errors_are_one_line_with_the_servers_message(kube, verb, code, reason, action):
+    if verb == "patch":
+        existing(kube, build_inference_service("digits"))
+    kube.fail[(verb, "inferenceservices")] = (code, reason)
+    with pytest.raises(DistmlError) as error:
+        run(build_inference_service("digits", runtime="distml"))
+    assert str(error.value) == (f"{action} InferenceService digits: {code} {HTTPStatus(code).phrase}: "
+                                f"inferenceservices digits {reason} (injected)")
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_deploy_kserve_applies_and_waits(kube, tmp_path):
+    Controller(kube, "ready")
+    result = deploy_kserve("digits", timeout_s=30, manifest_out=tmp_path / "isvc.yaml")
+    assert (result["action"], result["ready"], result["url"]) == ("created", True, "http://digits.distml.example.com")
+    created = [r[2] for r in kube.requests if r[0] == "create"]
+    assert created == [with_last_applied(result["manifest"])]
+    assert (tmp_path / "isvc.yaml").read_text() == result["yaml"]
+
+
+def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
+    result = run_cli("deploy", "--target", "kserve", "--model-name", "digits", "--runtime", "distml", check=False)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("distml deploy: error: InferenceService digits failed: IngressReady=True; ")
+    assert "Ready=False (RevisionFailed: " in last and last.endswith("exec format error.); RoutesReady=True; "
+                                                                        "rolled back: restored the previous spec")
+    assert live(kube)["spec"] == build_inference_service("digits")["spec"]  # rolled back

@@ -25,8 +25,8 @@ def test_ingest_cli_writes_the_artifact(tmp_path):
 def test_user_errors_are_one_line_with_status_2(tmp_path):
     last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--dataset", "mnist-ish", check=False), 2)
     assert "unknown dataset 'mnist-ish'" in last
-    last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--num-shards", "0", check=False), 2)
-    assert "--num-shards must be at least 1" in last
+    last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--num-shards", "-1", check=False), 2)
+    assert "--num-shards must be 0 (automatic) or more" in last
     last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--bogus-flag", check=False), 2)
     assert "unrecognized arguments: --bogus-flag" in last
     last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--dataset", f"folder:{tmp_path}/nope", check=False), 2)

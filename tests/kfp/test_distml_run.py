@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from distml.components.deploy.server import read_server_state
+from distml.components.serve.control import read_server_state
 from tests.conftest import run_cli
 from tests.processes import live_descendants, still_alive
 

@@ -139,9 +139,17 @@ def test_overlay_quotas_flavors_and_storage(built):
 
 
 def test_network_policy_isolates_the_namespace():
-    policies = find(BASE, "NetworkPolicy")
-    everyone = [p for p in policies if p["spec"]["podSelector"] == {}]
-    assert everyone and everyone[0]["spec"]["ingress"] == [{"from": [{"podSelector": {}}]}]
-    widened = [p for p in policies if p["spec"]["podSelector"] != {}]
-    for p in widened:  # only serving pods accept traffic from outside the namespace
-        assert p["spec"]["podSelector"]["matchExpressions"][0]["key"] == "serving.kserve.io/inferenceservice"
+    policies = {p["metadata"]["name"]: p["spec"] for p in find(BASE, "NetworkPolicy")}
+    predictor_label = {"key": "serving.kserve.io/inferenceservice"}
+    # Every pod is selected: non-predictors by one policy, predictors by the other.
+    same_namespace, predictors = policies["distml-same-namespace-only"], policies["distml-predictor-ingress"]
+    assert same_namespace["podSelector"] == {"matchExpressions": [{**predictor_label, "operator": "DoesNotExist"}]}
+    assert same_namespace["ingress"] == [{"from": [{"podSelector": {}}]}]
+    assert predictors["podSelector"] == {"matchExpressions": [{**predictor_label, "operator": "Exists"}]}
+    # Predictors: only KServe's ingress path (activator, gateways), only the serving ports; no admit-all rule.
+    (rule,) = predictors["ingress"]
+    (source,) = rule["from"]
+    assert source == {"namespaceSelector": {"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["knative-serving", "istio-system"]}]}}
+    assert sorted(port["port"] for port in rule["ports"]) == [8012, 8080]
+    assert all(rule.get("from") for spec in policies.values() for rule in spec["ingress"])

@@ -40,7 +40,7 @@ def kustomize_usable():
     the `labels` field), else (False, why)."""
     kubectl = shutil.which("kubectl")
     if not kubectl:
-        return False, "kubectl is not installed (Debian: apt-get install kubernetes-client)"
+        return False, "kubectl is not installed (.ci/install-kubectl installs one)"
     out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True)
     try:
         version = json.loads(out.stdout).get("kustomizeVersion", "")

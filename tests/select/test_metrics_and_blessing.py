@@ -83,3 +83,16 @@ def test_bless_on_loss_means_lower():
     winner = {"accuracy": 0.9, "loss": 0.30}
     assert bless(winner, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.35}, min_improvement=0.05)[0]
     assert not bless(winner, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.29})[0]
+
+
+def test_latest_version_is_the_newest_complete_one(tmp_path):
+    from distml.components.select.repository import latest_version
+
+    assert latest_version(tmp_path, "m") is None
+    for version in (1, 2, 10):
+        (tmp_path / "m" / str(version) / "assets.extra").mkdir(parents=True)
+        (tmp_path / "m" / str(version) / "saved_model.pb").write_bytes(b"x")
+        (tmp_path / "m" / str(version) / "assets.extra" / "model.json").write_text("{}")
+    (tmp_path / "m" / "11").mkdir()  # a version still being written: no SavedModel yet
+    (tmp_path / "m" / ".incoming").mkdir()
+    assert latest_version(tmp_path, "m") == (10, tmp_path / "m" / "10")  # numeric order, not "2" > "10"

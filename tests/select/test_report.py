@@ -1,7 +1,6 @@
 """The selection report a person opens: charts that answer the question, one self-contained HTML
 page that a real browser (headless Chromium) renders with every image loaded."""
 
-import os
 import re
 import shutil
 import subprocess
@@ -79,9 +78,7 @@ def test_report_has_every_section_and_chart(tmp_path):
 
 def chromium():
     path = shutil.which("chromium") or shutil.which("chromium-browser")
-    if path is None:
-        if os.environ.get("DISTML_REQUIRE_CHROMIUM"):
-            pytest.fail("chromium is missing in CI (.ci/run installs it)")
+    if path is None:  # in CI (CI=true) this skip fails the run: .ci/run installs chromium
         pytest.skip("chromium is not installed (apt-get install chromium)")
     return path
 

@@ -115,11 +115,17 @@ def test_threshold_above_every_candidate_blesses_none_and_pushes_nothing(trained
 
 
 def test_baseline_better_than_every_candidate_blocks_the_push(first_selection, trained_models, digits_dataset, tmp_path):
-    """The repository's latest version is the best model; the other two cannot beat it."""
+    """The repository's latest version (2) is the best model; the other two cannot beat it,
+    though they would beat version 1, the worst model."""
     repo = tmp_path / "repo"
-    shutil.copytree(first_selection[1] / "repo", repo)  # holds the best candidate as version 1
-    best = first_selection[0]["winner"]
-    best_accuracy = next(c for c in first_selection[0]["candidates"] if c["name"] == best)["metrics"]["accuracy"]
+    accuracies = {c["name"]: c["metrics"]["accuracy"] for c in first_selection[0]["candidates"]}
+    best, worst = max(accuracies, key=accuracies.get), min(accuracies, key=accuracies.get)
+    best_accuracy = accuracies[best]
+    # The test's power: the runner-up beats version 1 by more than the margin, so a baseline
+    # read from the wrong version would let it be blessed.
+    assert sorted(accuracies.values())[1] > accuracies[worst] + 0.001, accuracies
+    shutil.copytree(trained_models[worst] / "1", repo / MODEL_NAME / "1")
+    shutil.copytree(first_selection[1] / "repo" / MODEL_NAME / "1", repo / MODEL_NAME / "2")  # the best candidate
     others = [d for name, d in trained_models.items() if name != best]
     out = tmp_path / "out"
     code = main(["select", "--dataset-dir", str(digits_dataset), "--candidates", *map(str, others), "--model-repo", str(repo),
@@ -127,11 +133,11 @@ def test_baseline_better_than_every_candidate_blocks_the_push(first_selection, t
                  "--blessed-out", str(out / "blessed"), "--pushed-version-out", str(out / "version")])
     assert code == 0
     selection = json.loads((out / "selection.json").read_text())
-    assert selection["baseline"]["source"] == "latest" and selection["baseline"]["version"] == 1
+    assert selection["baseline"]["source"] == "latest" and selection["baseline"]["version"] == 2
     assert selection["baseline"]["metrics"]["accuracy"] == best_accuracy
     assert not selection["blessed"] and "is below --min-improvement 0.001" in selection["reason"]
     assert (out / "blessed").read_text() == "false" and (out / "version").read_text() == ""
-    assert repo_versions(repo) == ["1"]
+    assert repo_versions(repo) == ["1", "2"]
 
 
 def test_best_candidate_as_baseline_with_margin_is_not_blessed(first_selection, trained_models, digits_dataset, tmp_path):

@@ -1,6 +1,7 @@
 """The tfjob launcher: the TFJob manifest (checked against the Training Operator v1.9 CRD) and the wait loop."""
 
 import dataclasses
+from http import HTTPStatus
 import subprocess
 import sys
 
@@ -11,8 +12,15 @@ from kubernetes import client
 from distml.components.common import k8s
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.train.config import TrainConfig, check
-from distml.components.train.tfjob import TFJobOptions, tfjob_manifest, wait_for_tfjob
-from tests.conftest import run_cli
+from distml.components.train.tfjob import (
+    TFJobOptions,
+    condition,
+    job_name,
+    launch_tfjob,
+    tfjob_manifest,
+    wait_for_tfjob,
+)
+from tests.conftest import load_fixture, run_cli
 
 CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/batch_norm",
                            model_type="batch_norm", epochs=4, run_id="r20250101-abc123"))
@@ -83,15 +91,22 @@ def test_launcher_modules_import_without_tensorflow():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-class FakeTFJobs:
-    """Stands in for a cluster (there is none here): returns TFJob statuses in turn."""
+STATUSES = load_fixture("tfjob/statuses.yaml")  # recorded from the Training Operator, see the file
 
-    def __init__(self, *statuses):
-        self.statuses = list(statuses)
+
+class FakeTFJobs:
+    """Stands in for a cluster (there is none here): returns recorded TFJob statuses in turn,
+    and refuses to be polled long after the last one (a wait that never ends is a failure)."""
+
+    def __init__(self, *phases):
+        self.statuses = [STATUSES[p] for p in phases]
+        self.polls = 0
 
     def get_namespaced_custom_object(self, group, version, namespace, plural, name):
         assert (group, version, plural) == ("kubeflow.org", "v1", "tfjobs")
-        return {"status": self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]}
+        self.polls += 1
+        assert self.polls <= len(self.statuses) + 3, "still polling a TFJob whose status no longer changes"
+        return {"status": self.statuses[min(self.polls, len(self.statuses)) - 1]}
 
 
 class FakePods:
@@ -103,16 +118,21 @@ class FakePods:
         return client.V1PodList(items=list(self.pods))
 
 
-def condition(kind):
-    return {"conditions": [{"type": "Created", "status": "False"}, {"type": kind, "status": "True", "message": f"TFJob {kind}"}],
-            "replicaStatuses": {"Worker": {"active": 2}}}
-
-
-def test_wait_returns_on_success_and_reports_replicas(caplog):
+def test_wait_follows_the_real_condition_order_to_success(caplog):
     caplog.set_level("INFO", logger="distml")
-    tfjobs = FakeTFJobs({}, condition("Running"), condition("Succeeded"))
+    tfjobs = FakeTFJobs("created", "running", "restarting", "running", "succeeded")
     assert wait_for_tfjob(tfjobs, FakePods(), "job", "ns", poll_interval_s=0) == "Succeeded"
-    assert "TFJob job: Running (Worker: active 2, succeeded 0, failed 0)" in caplog.text
+    assert tfjobs.polls == 5
+    assert "TFJob job: Running (PS: active 2, succeeded 0, failed 0; Worker: active 4, succeeded 0, failed 0)" in caplog.text
+    assert "TFJob job: Restarting (PS: active 2, succeeded 0, failed 0; Worker: active 3, succeeded 0, failed 1)" in caplog.text
+    assert "TFJob job: Created (" in caplog.text
+
+
+def test_current_condition_is_the_last_true_one():
+    assert condition(STATUSES["succeeded"])["type"] == "Succeeded"  # Created stays True before it
+    assert condition(STATUSES["failed"])["type"] == "Failed"
+    assert condition(STATUSES["restarting"])["type"] == "Restarting"
+    assert condition({}) == {} and condition(None) == {}
 
 
 def test_wait_names_the_failing_pods_reason():
@@ -120,10 +140,61 @@ def test_wait_names_the_failing_pods_reason():
     pod = client.V1Pod(metadata=client.V1ObjectMeta(name="job-worker-1"), status=client.V1PodStatus(
         phase="Failed", container_statuses=[client.V1ContainerStatus(
             name="tensorflow", image="i", image_id="", ready=False, restart_count=3, state=terminated)]))
-    with pytest.raises(DistmlError, match=r"TFJob ns/job failed: TFJob Failed; job-worker-1: OOMKilled \(exit 137\)"):
-        wait_for_tfjob(FakeTFJobs(condition("Failed")), FakePods(pod), "job", "ns", poll_interval_s=0)
+    with pytest.raises(DistmlError, match=r"TFJob ns/job failed: TFJob kubeflow/dist-mnist-for-e2e-test has failed "
+                                          r"because 1 Worker replica\(s\) failed.; job-worker-1: OOMKilled \(exit 137\)"):
+        wait_for_tfjob(FakeTFJobs("running", "failed"), FakePods(pod), "job", "ns", poll_interval_s=0)
 
 
 def test_wait_gives_up_after_the_timeout():
     with pytest.raises(DistmlError, match="did not finish within 0 s .* kubectl -n ns delete tfjob job"):
-        wait_for_tfjob(FakeTFJobs(condition("Running")), FakePods(), "job", "ns", timeout=1e-9, poll_interval_s=0)
+        wait_for_tfjob(FakeTFJobs("running"), FakePods(), "job", "ns", timeout=1e-9, poll_interval_s=0)
+
+
+FAST = TFJobOptions(poll_interval_s=0.01)
+
+
+def test_launch_creates_the_tfjob_and_waits_for_it(kube):
+    job = tfjob_manifest(CONFIG, 2, FAST)
+    lifecycle = ["created", "running", "succeeded"]
+    kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES[lifecycle[min(reads, 3) - 1]])
+    result = launch_tfjob(CONFIG, 2, FAST, timeout=30)
+    assert result == {"tfjob": job["metadata"]["name"], "namespace": "distml", "status": "Succeeded",
+                      "model_dir": CONFIG.model_dir}
+    verb, path, body = kube.requests[0]
+    assert (verb, path) == ("create", "/apis/kubeflow.org/v1/namespaces/distml/tfjobs")
+    assert body == job  # exactly the manifest --dry-run prints
+    assert [r[0] for r in kube.requests] == ["create", "get", "get", "get"]
+
+
+def test_launch_reports_a_failed_job_with_its_pods(kube):
+    kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES["failed"])
+    kube.pods = [client.ApiClient().sanitize_for_serialization(client.V1Pod(
+        metadata=client.V1ObjectMeta(name="w-0"), status=client.V1PodStatus(phase="Pending", reason="Unschedulable")))]
+    with pytest.raises(DistmlError, match=r"failed: TFJob .* has failed because 1 Worker replica\(s\) failed.; w-0: Unschedulable"):
+        launch_tfjob(CONFIG, 2, FAST, timeout=30)
+    selector = [r[2] for r in kube.requests if r[1].endswith("/pods")]
+    assert selector == [{"labelSelector": f"training.kubeflow.org/job-name={job_name(CONFIG)}"}]
+
+
+@pytest.mark.parametrize("code, reason", [(403, "Forbidden"), (422, "Invalid"), (500, "InternalError")])
+def test_launch_turns_api_errors_into_one_line(kube, code, reason):
+    kube.fail[("create", "tfjobs")] = (code, reason)
+    phrase = HTTPStatus(code).phrase  # what ApiException.reason carries
+    with pytest.raises(DistmlError, match=f"^could not create TFJob distml/{job_name(CONFIG)}: {code} {phrase}$"):
+        launch_tfjob(CONFIG, 2, FAST)
+    assert not any(r[0] == "get" for r in kube.requests)  # gave up at once
+
+
+def test_launch_with_a_job_of_the_same_name_already_there(kube):
+    launch_kw = dict(timeout=30)
+    kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES["succeeded"])
+    launch_tfjob(CONFIG, 2, FAST, **launch_kw)
+    with pytest.raises(DistmlError, match="409 Conflict"):
+        launch_tfjob(CONFIG, 2, FAST, **launch_kw)
+
+
+def test_launch_without_a_cluster_says_so(tmp_path, monkeypatch):
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "missing"))
+    with pytest.raises(DistmlError, match="no Kubernetes configuration .*use --dry-run"):
+        launch_tfjob(CONFIG, 2, FAST)

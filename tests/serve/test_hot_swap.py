@@ -1,29 +1,35 @@
 """Hot swap under load, a version that fails to load, `deploy --target local` signalling a
-running server, and graceful SIGTERM. One server for the whole module, used in order."""
+running server, and graceful SIGTERM. Each test starts its own server (any order works); the
+servers poll their repository only once an hour, so a switch within the test's wait can come
+only from deploy's SIGHUP."""
 
 import shutil
 import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from distml.components.deploy.core import deploy_local
-from distml.components.deploy.server import read_server_state
-from tests.deploy.conftest import local_predictions, make_repo, version_dir
-from tests.deploy.server import Server
+from distml.components.serve.control import read_server_state
+from tests.serve.conftest import local_predictions, make_repo, version_dir
+from tests.serve.server import Server
 
 MODEL = "digits"
 
 
-@pytest.fixture(scope="module")
-def repo(trained_models, tmp_path_factory):
-    return make_repo(tmp_path_factory.mktemp("repo"), MODEL, trained_models["cnn"])
+NO_POLLING = 3600.0
 
 
-@pytest.fixture(scope="module")
-def server(repo, tmp_path_factory):
-    server = Server(repo, MODEL, tmp_path_factory.mktemp("logs") / "serve.log", poll_interval=0.5)
+@pytest.fixture
+def repo(trained_models, tmp_path):
+    return make_repo(tmp_path / "repo", MODEL, trained_models["cnn"])
+
+
+@pytest.fixture
+def server(repo, tmp_path):
+    server = Server(repo, MODEL, tmp_path / "serve.log", poll_interval=NO_POLLING)
     yield server
     server.stop()
 
@@ -91,6 +97,7 @@ def test_swap_to_pushed_version_without_failing_requests(server, repo, trained_m
 
 
 def test_broken_version_is_logged_and_old_one_keeps_serving(server, repo, trained_models, test_images):
+    assert deploy_local(repo, MODEL, trained_models["dropout"], wait_s=60)["server"]["serving_version"] == 2
     broken = repo / MODEL / ".incoming"
     shutil.copytree(version_dir(trained_models["cnn"]), broken)
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
@@ -102,12 +109,39 @@ def test_broken_version_is_logged_and_old_one_keeps_serving(server, repo, traine
     assert status == 200 and body["model_version"] == "2"
 
 
-def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(server, repo, test_images):
+def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(repo, test_images, tmp_path):
+    # One request long enough (3,200 instances) to be mid-way when the signal comes: its answer
+    # must arrive whole within the grace period.
+    big = {"instances": np.repeat(test_images[0], 100, axis=0).astype(int).tolist()}
+    server = Server(repo, MODEL, tmp_path / "serve.log", max_batch_size=len(big["instances"]), poll_interval=NO_POLLING)
+    try:
+        _sigterm_under_load(server, repo, test_images, big)
+    finally:
+        server.stop()
+
+
+def _sigterm_under_load(server, repo, test_images, big):
+    answer = {}
+
+    def send_big():
+        try:
+            answer["reply"] = server.post(f"/v1/models/{MODEL}:predict", big)
+        except OSError as e:  # reset or refused: the server dropped a request it had accepted
+            answer["reply"] = (repr(e), None)
+
+    slow = threading.Thread(target=send_big)
     with Load(server, test_images[0][:8], threads=2) as load:
         while len(load.results) < 3:
             time.sleep(0.05)
+        slow.start()
+        time.sleep(1.0)  # the big request is being served
+        assert slow.is_alive(), "the big request finished before the signal: make it bigger"
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=60) == 0
+    slow.join(timeout=60)
+    status, body = answer["reply"]
+    assert status == 200, f"the request in flight at SIGTERM got {status}"
+    assert len(body["predictions"]) == len(big["instances"])
     # Requests sent before the signal got answers; later ones found the port closed (never a 5xx).
     assert load.results
     assert all(failure.startswith(("URLError", "ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected"))

@@ -7,8 +7,8 @@ import base64
 import numpy as np
 import pytest
 
-from tests.deploy.conftest import accuracy, local_predictions, make_repo, png_b64
-from tests.deploy.server import Server
+from tests.serve.conftest import accuracy, local_predictions, make_repo, png_b64
+from tests.serve.server import Server
 
 MODEL = "digits"
 MAX_BATCH = 8
@@ -72,8 +72,10 @@ def test_kserve_rest_client_v1_and_v2(served, expected):
             pixels = InferInput("images", list(images.shape), "FP32")
             pixels.set_data_from_numpy(images.astype(np.float32), binary_data=False)
             pngs = InferInput("images", [len(images)], "BYTES", [png_b64(im) for im in images])
+            binary = InferInput("images", list(images.shape), "UINT8")  # V2 binary tensor extension
+            binary.set_data_from_numpy(images, binary_data=True)
             responses = [await v2.infer(served.base_url, InferRequest(MODEL, [tensor]), model_name=MODEL)
-                         for tensor in (pixels, pngs)]
+                         for tensor in (pixels, pngs, binary)]
         finally:
             await v1.close()
             await v2.close()
@@ -119,6 +121,74 @@ def test_kserve_grpc_client(served, expected):
         assert response.model_version == "1"
     assert bad.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "expected pixel values 0-255" in bad.details()
+    assert "Traceback" not in served.log()
+
+
+def test_grpc_refuses_negative_dims_overflow_and_unknown_versions(served, expected):
+    import grpc
+    from kserve import InferenceGRPCClient, InferInput, InferRequest
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
+    images = expected[0]
+    unbounded = InferInput("images", [2 * len(images), 28, 28, 1], "UINT8")
+    unbounded.set_data_from_numpy(np.concatenate([images] * 2))  # 16 images declared as [-1, ...]
+    unbounded._shape = [-1, 28, 28, 1]
+    overflow = InferInput("images", [1, 28, 28, 1], "UINT8", [300] * 784)
+    good = InferInput("images", [1, 28, 28, 1], "UINT8")
+    good.set_data_from_numpy(images[:1])
+
+    async def calls():
+        client = InferenceGRPCClient(served.grpc_url, retries=0)
+        codes = []
+        try:
+            for request in (InferRequest(MODEL, [unbounded]), InferRequest(MODEL, [overflow]),
+                            InferRequest(MODEL, [good], model_version="7")):
+                try:
+                    await client.infer(request)
+                    codes.append("OK")
+                except grpc.RpcError as e:
+                    codes.append(e.code())
+            served_v1 = await client.infer(InferRequest(MODEL, [good], model_version="1"))
+            try:
+                await client._client_stub.RepositoryModelUnload(pb.RepositoryModelUnloadRequest(model_name=MODEL))
+                codes.append("OK")
+            except grpc.RpcError as e:
+                codes.append(e.code())
+            return codes, served_v1, await client.is_server_live(), await client.is_model_ready(MODEL)
+        finally:
+            await client.close()
+
+    codes, served_v1, live, ready = asyncio.run(calls())
+    assert codes == [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
+                     grpc.StatusCode.UNIMPLEMENTED]
+    assert served_v1.model_version == "1"
+    assert live and ready  # the unload was refused: the model still answers
+    assert "Traceback" not in served.log()
+
+
+def test_versioned_urls_and_unknown_versions(served, expected):
+    images, _, class_ids = expected
+    body = {"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "FP32",
+                        "data": images[0].astype(float).reshape(-1).tolist()}]}
+    status, response = served.post(f"/v2/models/{MODEL}/versions/1/infer", body)
+    assert status == 200 and response["model_version"] == "1", response
+    assert response["outputs"][0]["data"] == [int(class_ids[0])]
+    status, response = served.post(f"/v1/models/{MODEL}/versions/1:predict", pixels_v1(images[:1]))
+    assert status == 200 and response["predictions"][0]["class_id"] == int(class_ids[0])
+    assert served.get(f"/v2/models/{MODEL}/versions/1/ready") == (200, {"name": MODEL, "ready": True})
+    assert served.get(f"/v2/models/{MODEL}/versions/1")[0] == 200
+    for path in (f"/v2/models/{MODEL}/versions/99/infer", f"/v1/models/{MODEL}/versions/99:predict"):
+        status, response = served.post(path, body)
+        assert status == 404 and "serves version 1" in response["error"], (path, status, response)
+    assert served.get(f"/v2/models/{MODEL}/versions/99/ready")[0] == 404
+
+
+def test_no_client_can_unload_the_model(served, expected):
+    for action in ("unload", "load"):
+        assert served.post(f"/v2/repository/models/{MODEL}/{action}", {})[0] == 404
+    assert served.get("/v2/health/live") == (200, {"live": True})
+    status, body = served.post(f"/v1/models/{MODEL}:predict", pixels_v1(expected[0][:1]))
+    assert status == 200 and body["predictions"][0]["class_id"] == int(expected[2][0])
 
 
 def _bad_requests(image):
@@ -142,6 +212,9 @@ def _bad_requests(image):
         "v2 wrong dtype": ("/infer", v2(datatype="BOOL"), None, "datatype BOOL is not accepted"),
         "v2 out of range": ("/infer", v2(data=[256.0] * 784), None, "expected pixel values 0-255"),
         "v2 empty batch": ("/infer", v2(shape=[0, 28, 28, 1], data=[]), None, "empty batch"),
+        # -1 used to pass the batch check, then numpy inferred the batch from the data.
+        "v2 negative batch": ("/infer", v2(shape=[-1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)), None, "non-negative"),
+        "v2 uint8 overflow": ("/infer", v2(datatype="UINT8", data=[300] * 784), None, "datatype UINT8"),
         "v2 batch too large": ("/infer", v2(shape=[MAX_BATCH + 1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)), None, "--max-batch-size"),
         "v2 undecodable image": ("/infer", v2(shape=[1], datatype="BYTES", data=["aGVsbG8gd29ybGQ="]), None, "expected a PNG or JPEG"),
         "v2 malformed json": ("/infer", b'{"inputs": [{"name": ', None, "expected a V2 inference request"),
@@ -159,6 +232,10 @@ def test_bad_inputs_get_400_with_what_was_expected(served, expected):
         if status != 400 or words not in message:
             failures.append(f"{case}: {status} {message!r} (wanted 400 mentioning {words!r})")
     assert not failures, "\n".join(failures)
+    # One log line per client error, no traceback.
+    log = served.log()
+    assert "Traceback" not in log
+    assert sum(": 400 " in line for line in log.splitlines()) >= len(_bad_requests(images[0]))
     # The server keeps serving after all of that.
     status, body = served.post(f"/v1/models/{MODEL}:predict", pixels_v1(images[:1]))
     assert status == 200 and body["predictions"][0]["class_id"] == int(expected[2][0])

@@ -14,7 +14,7 @@ START_TIMEOUT_S = 120
 
 
 class Server:
-    def __init__(self, repo, model_name, log_path, max_batch_size=8, poll_interval=0.5):
+    def __init__(self, repo, model_name, log_path, max_batch_size=8, poll_interval=0.5, extra_args=()):
         self.model_name = model_name
         self.http_port, self.grpc_port = free_ports(2)
         self.base_url = f"http://127.0.0.1:{self.http_port}"
@@ -24,13 +24,19 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "distml", "serve", "--repo", str(repo), "--model-name", model_name,
              "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-             "--max-batch-size", str(max_batch_size), "--poll-interval", str(poll_interval), "--grace-period", "10"],
+             "--max-batch-size", str(max_batch_size), "--poll-interval", str(poll_interval), "--grace-period", "10",
+             *map(str, extra_args)],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         self._wait_ready()
 
     def log(self):
         return open(self.log_path).read()
+
+    def memory_mb(self):
+        """(current RSS, peak RSS) of the server process in MB, from /proc."""
+        fields = dict(line.split(":", 1) for line in open(f"/proc/{self.process.pid}/status"))
+        return tuple(int(fields[key].split()[0]) / 1024 for key in ("VmRSS", "VmHWM"))
 
     def _wait_ready(self):
         deadline = time.monotonic() + START_TIMEOUT_S

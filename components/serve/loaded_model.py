@@ -12,7 +12,7 @@ import numpy as np
 from distml.components.common.errors import DistmlError
 from distml.components.deploy.repository import read_model_info
 
-log = logging.getLogger("distml.deploy")
+log = logging.getLogger("distml.serve")
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "images"

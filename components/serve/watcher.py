@@ -11,10 +11,10 @@ import logging
 import threading
 from pathlib import Path
 
-from distml.components.deploy.loaded_model import ModelLoadError, load_version
+from distml.components.serve.loaded_model import ModelLoadError, load_version
 from distml.components.deploy.repository import is_version_dir, list_versions
 
-log = logging.getLogger("distml.deploy")
+log = logging.getLogger("distml.serve")
 
 
 def newest_complete_version(repo, model_name):

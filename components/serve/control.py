@@ -1,0 +1,117 @@
+"""The local control file `<repo>/<model>/.distml-serve.json` and the SIGHUP sent through it.
+
+A running `distml serve` records who it is (pid, the process's start time and boot id from
+/proc, its ports and the version it serves); `distml deploy --target local` reads the
+record and signals the server to check the repository now. A record is believed only when
+the process it names is that server: same boot, same start time, and a `distml serve`
+command line for this model. Anything else (a SIGKILLed server's leftover, a reused pid)
+is stale: ignored and removed. The signal goes through a pidfd opened before the check, so
+the pid cannot be recycled between the check and the signal.
+
+Linux only (/proc, pidfd); stdlib only (the deploy core imports this).
+"""
+
+import json
+import logging
+import os
+import signal
+import time
+from pathlib import Path
+
+from distml.components.common.files import write_text_atomic
+
+log = logging.getLogger("distml.serve")
+
+STATE_FILE = ".distml-serve.json"
+
+
+def state_path(repo, model_name):
+    return Path(repo) / model_name / STATE_FILE
+
+
+def process_identity(pid):
+    """{"boot_id", "start_ticks"} of a running process, or None if there is none."""
+    try:
+        stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    # Field 22 (starttime); the command name in field 2 may hold spaces, so count after its ')'.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return {"boot_id": boot_id, "start_ticks": int(fields[19])}
+
+
+def _is_that_server(state):
+    pid = state["pid"]
+    identity = process_identity(pid)
+    if identity is None or identity != {"boot_id": state.get("boot_id"), "start_ticks": state.get("start_ticks")}:
+        return False
+    try:
+        argv = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"serve" in argv and state.get("model_name", "").encode() in argv
+
+
+def read_server_state(repo, model_name):
+    """The record of the live `distml serve` on this model, or None; a stale record is removed."""
+    path = state_path(repo, model_name)
+    try:
+        text = path.read_text()
+        state = json.loads(text)
+        if not isinstance(state, dict) or not isinstance(state.get("pid"), int):
+            raise ValueError("no pid")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as e:
+        log.warning("ignoring unreadable %s (%s)", path, e)
+        return None
+    if _is_that_server(state):
+        return state
+    log.info("removing stale %s: pid %s is not the distml serve that wrote it", path, state["pid"])
+    try:
+        if path.read_text() == text:  # a server that started meanwhile may have rewritten it
+            path.unlink()
+    except OSError:
+        pass
+    return None
+
+
+def signal_server(state, signum=signal.SIGHUP):
+    """Send `signum` to the server `state` names, if it still is that server. True if sent."""
+    try:
+        pidfd = os.pidfd_open(int(state["pid"]))
+    except ProcessLookupError:
+        return False
+    try:
+        if not _is_that_server(state):  # checked after pidfd_open: the fd pins this very process
+            return False
+        signal.pidfd_send_signal(pidfd, signum)
+        return True
+    except ProcessLookupError:
+        return False
+    finally:
+        os.close(pidfd)
+
+
+class ServerState:
+    """Best-effort record of this server (a read-only repository mount just skips it)."""
+
+    def __init__(self, repo, model_name, host, http_port, grpc_port):
+        self.path = state_path(repo, model_name)
+        self.fields = {"pid": os.getpid(), **(process_identity(os.getpid()) or {}), "model_name": model_name,
+                       "host": host, "http_port": http_port, "grpc_port": grpc_port}
+
+    def update(self, model):
+        self.fields.update(serving_version=model.version, switched_at=time.time())
+        try:
+            write_text_atomic(self.path, json.dumps(self.fields, indent=2) + "\n")
+        except OSError as e:
+            log.debug("not recording server state in %s: %s", self.path, e)
+
+    def remove(self):
+        try:
+            if json.loads(self.path.read_text()).get("pid") == os.getpid():
+                self.path.unlink()
+        except (OSError, ValueError):
+            pass

@@ -1,0 +1,101 @@
+"""`distml serve`: the KServe ModelServer (V1 + V2 REST, V2 gRPC) over a model repository.
+
+Health: `GET /v2/health/live`, `GET /v2/health/ready`, `GET /v2/models/<name>/ready`,
+`GET /v1/models/<name>` (and the gRPC ServerLive / ServerReady / ModelReady calls) are true
+only while the model is registered and holds a loaded version.
+
+Hardening (modelserver.py, http.py): binds `host` only; request bodies (and gRPC messages)
+over `max_body_bytes` get 413 before they are read; clients that stall their headers or
+body are dropped after `client_timeout_s`; KServe's model repository extension (load /
+unload by any client) is off unless `repository_extension`; client errors are 4xx with one
+log line. Throughput: concurrent requests share model calls (batcher.py).
+
+While it runs, the server records itself in `<repo>/<model_name>/.distml-serve.json` (see
+control.py) so `distml deploy --target local` can signal it (SIGHUP = check the
+repository now); the file is removed on shutdown.
+"""
+
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from distml.components.common.errors import DistmlError, UsageError
+from distml.components.deploy.repository import check_model_name, list_versions
+from distml.components.serve.control import ServerState
+
+log = logging.getLogger("distml.serve")
+
+DEFAULTS = {
+    "host": "127.0.0.1",
+    "http_port": 8080,
+    "grpc_port": 8081,
+    "max_batch_size": 1024,
+    "model_batch_size": 64,
+    "batch_wait_ms": 0.0,
+    "max_body_bytes": 16 * 2**20,
+    "client_timeout_s": 30.0,
+    "poll_interval_s": 2.0,
+    "grace_period_s": 30,
+}
+
+
+def _import_kserve():
+    """Import kserve without letting it parse our command line.
+
+    kserve.model_server parses sys.argv at import time (parse_known_args with
+    abbreviations), so a distml flag could be mistaken for one of its own.
+    """
+    saved = sys.argv
+    sys.argv = saved[:1]
+    try:
+        import kserve
+        import kserve.model_server
+    finally:
+        sys.argv = saved
+    return kserve
+
+
+def serve(repo, model_name, *, served_name=None, host=DEFAULTS["host"], http_port=DEFAULTS["http_port"],
+          grpc_port=DEFAULTS["grpc_port"], max_batch_size=DEFAULTS["max_batch_size"],
+          model_batch_size=DEFAULTS["model_batch_size"], batch_wait_ms=DEFAULTS["batch_wait_ms"],
+          max_body_bytes=DEFAULTS["max_body_bytes"], client_timeout_s=DEFAULTS["client_timeout_s"],
+          repository_extension=False, poll_interval_s=DEFAULTS["poll_interval_s"],
+          grace_period_s=DEFAULTS["grace_period_s"]):
+    """Serve the newest version of <repo>/<model_name>/ until SIGTERM/SIGINT; blocks."""
+    check_model_name(model_name)
+    model_root = Path(repo) / model_name
+    if not model_root.is_dir():
+        raise UsageError(f"{model_root} does not exist: push a model first (`distml select` or `distml deploy --target local`)")
+    for flag, value, low in (("--max-batch-size", max_batch_size, 1), ("--model-batch-size", model_batch_size, 1),
+                             ("--max-body-bytes", max_body_bytes, 1024), ("--client-timeout", client_timeout_s, 0.1),
+                             ("--batch-wait-ms", batch_wait_ms, 0)):
+        if value < low:
+            raise UsageError(f"{flag} must be at least {low:g}, got {value:g}")
+
+    _import_kserve()
+    from distml.components.serve.batcher import Batcher
+    from distml.components.serve.modelserver import ModelServer
+    from distml.components.serve.predictor import DistmlModel
+    from distml.components.serve.watcher import VersionWatcher
+
+    state = ServerState(repo, model_name, host, http_port, grpc_port)
+    watcher = VersionWatcher(repo, model_name, poll_interval_s, on_swap=state.update)
+    model = DistmlModel(served_name or model_name, watcher, max_batch_size, Batcher(model_batch_size, batch_wait_ms / 1000))
+    if not model.load():
+        raise DistmlError(
+            f"no loadable version in {model_root} (versions present: {list_versions(repo, model_name) or 'none'}); see the log above"
+        )
+    server = ModelServer(served_name=model.name, host=host, max_body_bytes=max_body_bytes, client_timeout_s=client_timeout_s,
+                         repository_extension=repository_extension, http_port=http_port, grpc_port=grpc_port,
+                         enable_grpc=True, workers=1, grace_period=grace_period_s)
+    signal.signal(signal.SIGHUP, lambda *_: watcher.wake())
+    watcher.start()
+    log.info("serving %s on %s: http :%d, grpc :%d (polling %s every %gs; repository extension %s)", model.name, host,
+             http_port, grpc_port, model_root, poll_interval_s, "ON" if repository_extension else "off")
+    try:
+        server.start([model])
+    finally:
+        watcher.stop()
+        state.remove()
+        log.info("server stopped")
