@@ -48,7 +48,7 @@ def deploy(
         gpus: gpus
         min_replicas: min_replicas
         max_replicas: max_replicas
-        canary_traffic_percent: send this share of traffic to the new revision (Serverless mode; rollback sets it to 0); -1: all of it
+        canary_traffic_percent: send this share of traffic to the new model (Knative: a canary revision; Standard: a canary Deployment, KServe >= 0.20); rollback returns it to the previous model; -1: all of it
         priority_class: PriorityClass of predictor pods (empty: none)
         timeout: seconds to wait for Ready before rolling back
     """

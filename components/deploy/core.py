@@ -17,6 +17,7 @@ import yaml
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.spec import DEFAULTS
 from distml.components.deploy.repository import (
     check_model_name,
     directory_digest,
@@ -92,7 +93,7 @@ def manifest_yaml(manifest):
     return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
 
 
-def deploy_kserve(name, *, dry_run=False, timeout_s=600, rollback=True, manifest_out=None, **manifest_options):
+def deploy_kserve(name, *, dry_run=False, timeout_s=DEFAULTS.timeout, rollback=True, manifest_out=None, **manifest_options):
     """Build the InferenceService (see manifest.build_inference_service for the options) and,
     unless `dry_run`, create or patch it, wait for Ready and roll back on failure.
 

@@ -20,13 +20,20 @@ import re
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
 from distml.components.common.k8s import is_placeholder
-from distml.components.deploy.spec import DEFAULTS, DEPLOYMENT_MODES, RUNTIMES
+from distml.components.deploy.spec import (
+    DEFAULTS,
+    DEPLOYMENT_MODES,
+    DEPRECATED_DEPLOYMENT_MODES,
+    RUNTIMES,
+    TF_SERVING_VERSION,
+)
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 MODEL_VERSION_ANNOTATION = "distml.io/model-version"
 HTTP_PORT = 8080  # the port KServe routes to
+CANARY_PREFIX = "v"  # Standard mode: the canary predictor of model version N is named vN
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
 
@@ -83,7 +90,7 @@ def build_inference_service(
     `canary_traffic_percent` None or negative: all traffic to the new revision."""
     if canary_traffic_percent is not None and int(canary_traffic_percent) < 0:
         canary_traffic_percent = None
-    deployment_mode = deployment_mode or None
+    deployment_mode = DEPRECATED_DEPLOYMENT_MODES.get(deployment_mode, deployment_mode) or None
     check_service_name(name)
     model_name = model_name or name
     storage_uri = storage_uri or default_storage_uri(model_name)
@@ -92,8 +99,6 @@ def build_inference_service(
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     if deployment_mode is not None and deployment_mode not in DEPLOYMENT_MODES:
         raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES[1:])})")
-    if canary_traffic_percent is not None and deployment_mode == "RawDeployment":
-        raise UsageError("canary traffic splitting needs the Serverless deployment mode (KServe has no canary in RawDeployment)")
 
     resources = k8s.resources(cpu=cpu, memory=memory, gpus=gpus)
     predictor = {
@@ -108,10 +113,8 @@ def build_inference_service(
         del predictor["annotations"]
     if priority_class:
         predictor["priorityClassName"] = priority_class
-    if canary_traffic_percent is not None:
-        predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
     if runtime == "tfserving":
-        predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version)
+        predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version or _tf_serving_tag(gpus))
     else:
         claim, path = parse_pvc_uri(storage_uri)
         container, volume = _distml_container(name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE),
@@ -132,7 +135,27 @@ def build_inference_service(
     }
     if deployment_mode:
         metadata["annotations"] = {DEPLOYMENT_MODE_ANNOTATION: deployment_mode}
-    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": {"predictor": predictor}}
+    spec = {"predictor": predictor}
+    if canary_traffic_percent is not None:
+        if deployment_mode == "Standard":
+            # KServe >= 0.20: a named canary Deployment beside the stable predictor; the
+            # rollout puts the live stable predictor back under spec.predictor.
+            spec["canary"] = [{"trafficPercent": int(canary_traffic_percent),
+                               "predictor": {"name": canary_name(model_version), **predictor}}]
+        else:
+            predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def canary_name(model_version):
+    version = str(model_version or "")
+    return f"{CANARY_PREFIX}{version}" if version.isdigit() else "canary"
+
+
+def _tf_serving_tag(gpus):
+    if is_placeholder(gpus):
+        return TF_SERVING_VERSION
+    return f"{TF_SERVING_VERSION}-gpu" if int(gpus) else TF_SERVING_VERSION
 
 
 def _check_numbers(gpus, min_replicas, max_replicas, canary, max_batch_size):
@@ -154,7 +177,7 @@ def _tfserving_model(storage_uri, resources, runtime_version):
         "securityContext": k8s.container_security_context(),
     }
     if runtime_version:
-        model["runtimeVersion"] = runtime_version  # e.g. "2.6.2-gpu" for TF Serving's GPU image
+        model["runtimeVersion"] = runtime_version  # the tensorflow/serving image tag
     return model
 
 

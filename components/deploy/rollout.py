@@ -86,6 +86,21 @@ def predictor_revisions(obj):
     return predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
 
 
+def place_canary(manifest, previous):
+    """A Standard-mode canary (spec.canary) runs beside the model that serves now: the live
+    stable predictor stays under spec.predictor. With nothing deployed yet there is nothing
+    to compare against, so the new model takes all traffic."""
+    if not manifest["spec"].get("canary"):
+        return manifest
+    manifest = json.loads(json.dumps(manifest))
+    stable = ((previous or {}).get("spec") or {}).get("predictor")
+    if stable:
+        manifest["spec"]["predictor"] = stable
+    else:
+        manifest["spec"].pop("canary")
+    return manifest
+
+
 def assess(obj, stale_revision=None):
     """ready / failed / pending, with the reason, from an InferenceService's status.
 
@@ -103,6 +118,12 @@ def assess(obj, stale_revision=None):
         return Assessment("failed", f"model {model_status['transitionStatus']}" + (f" ({detail})" if detail else ""))
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready = conditions.get("Ready") or {}
+    canary_ready = conditions.get("CanaryReady") or {}
+    if ((obj.get("spec") or {}).get("canary") and ready.get("status") == "True"
+            and canary_ready.get("status") != "True"):
+        if canary_ready.get("status") == "False" and canary_ready.get("reason") in FAILED_REASONS:
+            return Assessment("failed", describe_conditions(status))
+        return Assessment("pending", f"the canary is not ready yet ({describe_conditions(status)})")
     if ready.get("status") == "True":
         created, serving = predictor_revisions(obj)
         if created and serving and created != serving:
@@ -129,12 +150,16 @@ def plan_rollback(previous, desired, live):
     """What undoes a failed rollout: ("delete", None), ("patch", merge patch, summary) or ("none", None).
 
     - the service did not exist before: delete it (nothing half-deployed remains);
-    - a canary rollout: canaryTrafficPercent 0 sends all traffic back to the last ready
-      revision at once (KServe's documented rollback);
+    - a Knative canary rollout: canaryTrafficPercent 0 sends all traffic back to the last
+      ready revision at once (KServe's documented rollback);
+    - a Standard-mode canary (KServe >= 0.20): removing the canary entry removes its
+      Deployment, the stable predictor keeps serving;
     - otherwise: restore the previous spec.
     """
     if previous is None:
         return "delete", None, "deleted the InferenceService this rollout created"
+    if desired["spec"].get("canary"):
+        return "patch", {"spec": {"canary": None}}, "canary removed (the previous model serves all traffic)"
     if (desired["spec"].get("predictor") or {}).get("canaryTrafficPercent") is not None:
         return "patch", {"spec": {"predictor": {"canaryTrafficPercent": 0}}}, "canary traffic set to 0 (all traffic on the previous revision)"
     restore = {"metadata": {"annotations": (previous["metadata"].get("annotations") or {})}, "spec": previous.get("spec") or {}}
@@ -172,6 +197,7 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
         if e.status != 404:
             raise _api_error("reading", name, e) from None
         previous = None
+    manifest = place_canary(manifest, previous)
     stale_revision = None
     try:
         if previous is None:

@@ -7,7 +7,12 @@ from distml.components.serve.server import DEFAULTS as SERVE_DEFAULTS
 
 TARGETS = ("local", "kserve")
 RUNTIMES = ("tfserving", "distml")
-DEPLOYMENT_MODES = ("", "Serverless", "RawDeployment")
+DEPLOYMENT_MODES = ("", "Standard", "Knative")
+# KServe 0.16 renamed the modes; the old names still reach the builder from older scripts.
+DEPRECATED_DEPLOYMENT_MODES = {"RawDeployment": "Standard", "Serverless": "Knative"}
+# TF Serving must know every op of the SavedModel: run the release of the TensorFlow that
+# trains (requirements/*.lock), not KServe's bundled default (2.6.2 in its runtime).
+TF_SERVING_VERSION = "2.21.0"
 LOCAL, KSERVE = "--target local", "--target kserve"
 
 SPEC = ComponentSpec(
@@ -41,19 +46,21 @@ SPEC = ComponentSpec(
               help=f"model folder with numbered versions (empty: pvc://{k8s.MODELS_PVC}/<model-name>)"),
         Param("image", str, "", on=frozenset({CLI, KFP}), group=KSERVE,
               help="distml predictor image (empty: the distml image, -gpu with gpus)"),
-        Param("runtime_version", str, "", on=frozenset({CLI}), group=KSERVE, help="tfserving image tag, e.g. 2.6.2-gpu for GPUs"),
+        Param("runtime_version", str, "", on=frozenset({CLI}), group=KSERVE,
+              help=f"tfserving image tag (empty: {TF_SERVING_VERSION}, -gpu with gpus: the TensorFlow release that trains)"),
         Param("cpu", str, "1", on=frozenset({CLI, KFP}), group=KSERVE),
         Param("memory", str, "2Gi", on=frozenset({CLI, KFP}), group=KSERVE),
         Param("gpus", int, 0, on=frozenset({CLI, KFP}), group=KSERVE),
         Param("min_replicas", int, 1, on=frozenset({CLI, KFP}), group=KSERVE),
         Param("max_replicas", int, 1, on=frozenset({CLI, KFP}), group=KSERVE),
         Param("canary_traffic_percent", int, -1, on=frozenset({CLI, KFP}), group=KSERVE,
-              help="send this share of traffic to the new revision (Serverless mode; rollback sets it to 0); -1: all of it"),
+              help="send this share of traffic to the new model (Knative: a canary revision; Standard: a canary "
+                   "Deployment, KServe >= 0.20); rollback returns it to the previous model; -1: all of it"),
         Param("service_account", str, k8s.PREDICTOR_SERVICE_ACCOUNT, on=frozenset({CLI}), group=KSERVE),
         Param("priority_class", str, k8s.PRIORITY_PRODUCTION, on=frozenset({CLI, KFP}), group=KSERVE,
               help="PriorityClass of predictor pods (empty: none)"),
         Param("deployment_mode", str, "", choices=DEPLOYMENT_MODES, on=frozenset({CLI}), group=KSERVE,
-              help="KServe deployment mode annotation (empty: the cluster's)"),
+              help="KServe deployment mode annotation: Standard (Deployments) or Knative (empty: the cluster's)"),
         Param("max_batch_size", int, SERVE_DEFAULTS["max_batch_size"], on=frozenset({CLI}), group=KSERVE,
               help="distml predictor: largest accepted client batch (split into model batches)"),
         Param("timeout", int, 600, on=frozenset({CLI, KFP}), group=KSERVE, help="seconds to wait for Ready before rolling back"),

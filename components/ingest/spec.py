@@ -1,7 +1,7 @@
 """The ingest component's parameters: the one declaration the CLI, the KFP component, the
 Argo template and the core's defaults are derived from."""
 
-from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
+from distml.components.common.params import CLI, KFP, ComponentSpec, Param
 
 SPEC = ComponentSpec(
     name="ingest",

@@ -15,7 +15,7 @@ from pathlib import Path
 from distml.components.common.errors import UsageError
 from distml.components.train.models import check_model_type
 from distml.components.train.precision import check_precision
-from distml.components.train.spec import DEFAULTS, LAUNCHERS, LR_SCHEDULES, SPEC, WORKER_LAUNCHER  # noqa: F401 (re-exported)
+from distml.components.train.spec import DEFAULTS, LR_SCHEDULES, SPEC, WORKER_LAUNCHER
 
 CHECKPOINTS_FOLDER = ".checkpoints"
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError
 from distml.components.ingest.reader import load_metadata
-from distml.components.train.config import LAUNCHERS, TrainConfig, check, check_workers, config_from_values
-from distml.components.train.spec import DEFAULTS
+from distml.components.train.config import TrainConfig, check, check_workers, config_from_values
+from distml.components.train.spec import DEFAULTS, LAUNCHERS
 
 log = logging.getLogger("distml")
 

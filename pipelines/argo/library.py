@@ -295,7 +295,7 @@ def deploy_template():
     )
     return Resource(
         name="deploy",
-        inputs=inputs("model-name", "model-repo", "model-version", "priority-class", "serving-priority-class"),
+        inputs=[*inputs("model-name", "model-repo", "priority-class", "serving-priority-class"), Parameter(name="model-version")],
         action="apply",
         manifest=manifest_yaml(isvc),
         # Resource conditions are label selectors over status fields, so the Ready entry of
@@ -316,7 +316,8 @@ def deploy_rollout_template():
     back a rollout that does not become ready. Needs only the Kubernetes API: slim image."""
     return Container(
         name="deploy-rollout",
-        inputs=inputs("model-name", "model-repo", "model-version", "serving-priority-class", "slim-image", "priority-class"),
+        inputs=[*inputs("model-name", "model-repo", "serving-priority-class", "slim-image", "priority-class"),
+                Parameter(name="model-version")],  # what is being rolled out: no default
         image=param("slim-image"),
         command=["distml", "deploy"],
         args=DEPLOY.cli_args({

@@ -104,7 +104,7 @@ def build_pipeline(for_cluster=True):
 
         if for_cluster:
             _on_cluster(ingest_task, timeout_s=3600)
-            _on_cluster(train_task, timeout_s=4 * 3600, gpu_tolerant=True)
+            _on_cluster(train_task, timeout_s=T.timeout + 600, gpu_tolerant=True)  # the core gives up first, saying why
             _on_cluster(select_task, timeout_s=1800)
             _on_cluster(deploy_task, timeout_s=1800)
             deploy_task.set_caching_options(False).set_retry(num_retries=2, backoff_duration="30s")

@@ -13,8 +13,9 @@ VARIANTS = {
     "tfserving": dict(runtime="tfserving"),
     "distml": dict(runtime="distml", max_batch_size=32),
     "canary": dict(runtime="tfserving", canary_traffic_percent=10, min_replicas=1, max_replicas=3),
-    "gpu": dict(runtime="distml", gpus=1, deployment_mode="RawDeployment"),
-    "tfserving-gpu": dict(runtime="tfserving", gpus=2, runtime_version="2.6.2-gpu", storage_uri="pvc://distml-models/repo/digits"),
+    "gpu": dict(runtime="distml", gpus=1, deployment_mode="Standard"),
+    "standard-canary": dict(runtime="distml", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"),
+    "tfserving-gpu": dict(runtime="tfserving", gpus=2, storage_uri="pvc://distml-models/repo/digits"),
 }
 
 
@@ -57,7 +58,7 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
 @pytest.mark.parametrize("options, words", [
     (dict(name="Digits"), "lowercase"),
     (dict(canary_traffic_percent=120), "0-100"),
-    (dict(canary_traffic_percent=10, deployment_mode="RawDeployment"), "Serverless"),
+    (dict(deployment_mode="ModelMesh"), "unknown deployment mode"),
     (dict(min_replicas=3, max_replicas=1), "min"),
     (dict(runtime="distml", storage_uri="s3://bucket/digits"), "pvc://"),
     (dict(runtime="triton"), "unknown runtime"),
@@ -66,6 +67,37 @@ def test_impossible_requests_are_usage_errors(options, words):
     name = options.pop("name", "digits")
     with pytest.raises(UsageError, match=words):
         build_inference_service(name, **options)
+
+
+def test_tf_serving_runs_the_tensorflow_release_that_trains():
+    """KServe's bundled TF Serving (2.6.2) is older than the models' TensorFlow; the pinned
+    runtimeVersion is the trainer's release from the lock, -gpu with GPUs."""
+    import re
+
+    from tests.conftest import REPO
+
+    locked = re.search(r"^tensorflow-cpu==(\S+) ", (REPO / "requirements" / "dev.lock").read_text(), re.M)[1]
+    assert build_inference_service("digits")["spec"]["predictor"]["model"]["runtimeVersion"] == locked
+    assert build_inference_service("digits", gpus=1)["spec"]["predictor"]["model"]["runtimeVersion"] == f"{locked}-gpu"
+    chosen = build_inference_service("digits", runtime_version="2.20.0")
+    assert chosen["spec"]["predictor"]["model"]["runtimeVersion"] == "2.20.0"
+
+
+@pytest.mark.parametrize("old, new", [("RawDeployment", "Standard"), ("Serverless", "Knative")])
+def test_deployment_modes_use_kserves_current_names(old, new):
+    annotation = "serving.kserve.io/deploymentMode"
+    assert build_inference_service("digits", deployment_mode=old)["metadata"]["annotations"][annotation] == new
+    assert build_inference_service("digits", deployment_mode=new)["metadata"]["annotations"][annotation] == new
+
+
+def test_canary_is_a_traffic_percent_in_knative_and_a_named_canary_in_standard_mode():
+    knative = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Knative")
+    assert knative["spec"]["predictor"]["canaryTrafficPercent"] == 10 and "canary" not in knative["spec"]
+    standard = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Standard", model_version="7")
+    assert "canaryTrafficPercent" not in standard["spec"]["predictor"]
+    (canary,) = standard["spec"]["canary"]
+    assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "v7"
+    assert canary["predictor"]["annotations"]["distml.io/model-version"] == "7"
 
 
 def test_cli_dry_run_prints_yaml_and_changes_nothing():

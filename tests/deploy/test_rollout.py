@@ -248,3 +248,50 @@ def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
     assert "Ready=False (RevisionFailed: " in last and last.endswith("exec format error.); RoutesReady=True; "
                                                                         "rolled back: restored the previous spec")
     assert live(kube)["spec"] == build_inference_service("digits")["spec"]  # rolled back
+
+
+# Standard mode canary (KServe >= 0.20, kserve/kserve#5672): named canaries in spec.canary and
+# an aggregate CanaryReady condition. Not recorded from a cluster: conditions in the shape
+# that PR describes, on top of the recorded Ready status.
+def with_canary_ready(status_name, canary_status, reason=None):
+    status = json.loads(json.dumps(STATUSES[status_name]["status"]))
+    status["conditions"].append({"type": "CanaryReady", "status": canary_status, **({"reason": reason} if reason else {})})
+    return status
+
+
+def standard_canary(version="2", percent=20):
+    return build_inference_service("digits", runtime="distml", deployment_mode="Standard",
+                                   canary_traffic_percent=percent, model_version=version)
+
+
+def test_standard_canary_runs_beside_the_live_stable_predictor():
+    from distml.components.deploy.rollout import place_canary
+
+    stable = build_inference_service("digits", runtime="distml", deployment_mode="Standard", model_version="1")
+    placed = place_canary(standard_canary(), stable)
+    assert placed["spec"]["predictor"] == stable["spec"]["predictor"]  # version 1 keeps serving
+    assert placed["spec"]["canary"][0]["predictor"]["annotations"]["distml.io/model-version"] == "2"
+    first = place_canary(standard_canary(), None)  # nothing to compare with: all traffic to it
+    assert "canary" not in first["spec"]
+    assert first["spec"]["predictor"]["annotations"]["distml.io/model-version"] == "2"
+
+
+def test_standard_canary_is_ready_only_with_canary_ready():
+    obj = standard_canary()
+    obj["status"] = with_canary_ready("ready", "Unknown")
+    assert assess(obj).state == "pending"
+    obj["status"] = with_canary_ready("ready", "False", "ProgressDeadlineExceeded")
+    assert assess(obj).state == "failed"
+    obj["status"] = with_canary_ready("ready", "True")
+    assert assess(obj).state == "ready"
+
+
+def test_failed_standard_canary_is_removed_and_the_stable_model_keeps_serving(kube):
+    stable = build_inference_service("digits", runtime="distml", deployment_mode="Standard", model_version="1")
+    previous = existing(kube, stable)
+    kube.on_read["inferenceservices"] = lambda obj, reads: obj.update(
+        status=with_canary_ready("ready", "False", "ProgressDeadlineExceeded")) if obj["spec"].get("canary") else None
+    with pytest.raises(DistmlError, match=r"canary removed \(the previous model serves all traffic\)"):
+        run(standard_canary())
+    assert live(kube)["spec"].get("canary") is None
+    assert live(kube)["spec"]["predictor"] == previous["spec"]["predictor"]

@@ -5,7 +5,7 @@ import pytest
 from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support
 
 from distml.components.common.errors import UsageError
-from distml.components.select import cli
+from distml.components.select import spec
 from distml.components.select.blessing import bless, rank
 from distml.components.select.metrics import HIGHER_IS_BETTER, ConfusionAccumulator
 
@@ -54,7 +54,7 @@ def test_rank_by_loss_prefers_lower():
 
 
 def test_cli_offers_every_metric():
-    assert cli.METRICS == tuple(HIGHER_IS_BETTER)
+    assert spec.METRICS == tuple(HIGHER_IS_BETTER)
 
 
 def test_rank_rejects_unknown_metric():
