@@ -269,9 +269,9 @@ def _train(config, task, distributed, attempt, scratch_dir):
             record.update(evaluate_in_memory(model, config.dataset_dir, eval_split))
         history.epochs.append(record)
         if task.is_chief:
-            val = f", val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}" if "val_loss" in record else ""
-            log.info("epoch %d/%d: loss %.4f, accuracy %.4f%s, %.0f examples/s", epoch + 1, config.epochs,
-                     record["loss"], record["accuracy"], val, record["examples_per_sec"])
+            val = f"; val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}" if "val_loss" in record else ""
+            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s%s", epoch + 1, config.epochs,
+                     record["loss"], record["accuracy"], record["examples_per_sec"], val)
             write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy",
                                                                     "examples_per_sec") if k in record})
         save(current)
