@@ -117,6 +117,8 @@ def ingest(
                 "label": {"dtype": "int64", "num_classes": len(source.class_names)},
             },
             "image_shape": list(source.image_shape),
+            # How every image was made into the model's input (serving repeats it: no skew).
+            "preprocessing": source.preprocessing,
             "num_classes": len(source.class_names),
             "class_names": source.class_names,
             "splits": splits,

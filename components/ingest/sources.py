@@ -11,9 +11,8 @@ import logging
 import socket
 from pathlib import Path
 
-import numpy as np
-
 from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.preprocessing import preprocess, preprocessing_params
 
 log = logging.getLogger("distml")
 
@@ -34,6 +33,11 @@ class Source:
 
     def examples(self, split):
         return self._examples(split)
+
+    @property
+    def preprocessing(self):
+        """What `preprocess` does to every source image (recorded with the data and the model)."""
+        return preprocessing_params(self.image_shape)
 
 
 def open_source(spec, *, data_dir=None, download=True, image_size=None, channels=None, test_fraction=0.2, seed=0,
@@ -64,11 +68,12 @@ def _tfds_source(name, version, spec, *, data_dir, download, image_size):
             builder = tfds.builder(f"{name}:{version}" if version else name, data_dir=data_dir)
         except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:
             raise UsageError(f"unknown dataset {spec!r}: {str(e).splitlines()[0]}") from None
-    if not builder.is_prepared():
+    # TFDS warns "Variant folder ... has no dataset_info.json" even when the folder does not exist.
+    if not (builder.data_path.is_dir() and builder.is_prepared()):
         if not download:
             raise UsageError(
-                f"{spec} is not prepared in --data-dir {builder.data_dir} and --no-download is set; "
-                f"prepare it there first or use the offline dataset: --dataset digits"
+                f"{spec} is not prepared in --data-dir {builder.data_dir_root} (no {builder.data_path}) and "
+                f"--no-download is set; prepare it there first or use the offline dataset: --dataset digits"
             )
         if name != "distml_digits":
             _require_network(spec)
@@ -83,9 +88,12 @@ def _tfds_source(name, version, spec, *, data_dir, download, image_size):
     elif None in shape:
         raise UsageError(f"{spec} has images of varying size; pass --image-size HxW")
 
+    params = preprocessing_params(shape)
+
     def examples(split):
         for ex in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
-            yield _fit_image(ex[image_key], shape), int(ex[label_key])
+            image = ex[image_key]
+            yield (image if tuple(image.shape) == shape else preprocess(image, params)), int(ex[label_key])
 
     return Source(
         spec=spec,
@@ -146,18 +154,24 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed, allow_
 
     height, width = image_size or (28, 28)
     shape = (height, width, channels or 1)
+    params = preprocessing_params(shape)
 
     def examples(split):
         from PIL import Image, UnidentifiedImageError
 
+        announced = False
         for f, label in split_files[split]:
             try:
                 with Image.open(f) as img:
-                    img = img.convert("L" if shape[-1] == 1 else "RGB").resize((width, height), Image.BILINEAR)
-                    arr = np.asarray(img, dtype=np.uint8)
+                    if img.size != (width, height) and not announced:
+                        announced = True
+                        log.info("resizing %s images (%dx%d, e.g. %s) to %dx%d, %s; the model records this and "
+                                 "serving does the same to a client's image", split, *img.size, f.name, width, height,
+                                 "grayscale" if shape[-1] == 1 else "RGB")
+                    arr = preprocess(img, params)
             except (UnidentifiedImageError, OSError) as e:
                 raise UsageError(f"cannot read image {f}: {e}") from None
-            yield arr.reshape(shape), label
+            yield arr, label
 
     content = hashlib.sha256()
     for split in ("train", "test"):
@@ -197,12 +211,3 @@ def _assign_split(relative_path, fraction, seed):
     h = hashlib.sha256(f"{seed}:{relative_path}".encode()).digest()
     return "test" if int.from_bytes(h[:8], "big") / 2**64 < fraction else "train"
 
-
-def _fit_image(image, shape):
-    if tuple(image.shape) == tuple(shape):
-        return image.astype(np.uint8, copy=False)
-    from PIL import Image
-
-    squeezed = image[..., 0] if image.shape[-1] == 1 else image
-    resized = np.asarray(Image.fromarray(squeezed).resize((shape[1], shape[0]), Image.BILINEAR), dtype=np.uint8)
-    return resized.reshape(shape)

@@ -88,4 +88,7 @@ def _training_summary(metrics):
     summary = {k: metrics[k] for k in keys if k in metrics}
     if isinstance(metrics.get("final"), dict):
         summary["final"] = metrics["final"]
+    if isinstance(metrics.get("history"), list):  # per epoch: the report's training curves
+        keys = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "val_split")
+        summary["history"] = [{k: e[k] for k in keys if k in e} for e in metrics["history"] if isinstance(e, dict)]
     return summary

@@ -3,11 +3,13 @@
     select_models(dataset_dir, candidates=[...], model_repo=..., output_dir=...) -> selection dict
 
 The returned dict is what `selection.json` holds (format SELECTION_FORMAT):
-    dataset            {dir, name, version, fingerprint, split, num_examples}
+    dataset            {dir, name, version, fingerprint, split, num_examples, source, splits
+                        {split: examples}, image_shape, preprocessing}
     metric, higher_is_better, thresholds {min_accuracy, min_improvement}
     class_names        the dataset's class names (the confusion matrices' row/column order)
     candidates         [{name, model_type, model_dir, saved_model_dir, dataset_fingerprint,
-                         same_dataset, training, metrics {accuracy, loss, macro_precision,
+                         same_dataset, training {..., history [per-epoch loss, accuracy,
+                         val_loss, val_accuracy]}, metrics {accuracy, loss, macro_precision,
                          macro_recall, macro_f1, num_examples}, per_class [...],
                          confusion_matrix [[...]], eval_seconds}]   in input order
     ranking            candidate names, best first
@@ -114,6 +116,10 @@ def select_models(
             "fingerprint": metadata["fingerprint"],
             "split": split,
             "num_examples": metadata["splits"][split]["num_examples"],
+            "source": metadata.get("source", ""),
+            "splits": {name: info["num_examples"] for name, info in metadata["splits"].items()},
+            "image_shape": metadata.get("image_shape"),
+            "preprocessing": metadata.get("preprocessing"),
         },
         "model_name": model_name,
         "metric": metric,
@@ -140,8 +146,8 @@ def select_models(
 
 def write_outputs(selection, output_dir):
     """selection.json (moved in last: its presence means the report is complete), report.md,
-    charts; into `output_dir` (created, or written into when it exists: an earlier selection
-    there is replaced, selection.json first removed and last written)."""
+    report.html (self-contained), charts; into `output_dir` (created, or written into when it
+    exists: an earlier selection there is replaced, selection.json first removed and last written)."""
     with atomic_directory(output_dir, last=SELECTION_FILE, replace_existing=True) as staging:
         write_report(selection, staging)
         (staging / SELECTION_FILE).write_text(json.dumps(selection, indent=2) + "\n")

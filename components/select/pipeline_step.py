@@ -7,7 +7,7 @@ import json
 import tempfile
 from pathlib import Path
 
-from distml.components.select.report import CONFUSION_CHART, METRIC_CHART
+from distml.components.select.report import CHARTS, HTML_REPORT_FILE
 from distml.components.select.spec import repository_path
 
 
@@ -39,6 +39,7 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
         selection = select_models(dataset_artifact, candidate_paths, output_dir=report_dir, follow_location=True, **options)
         report = (Path(report_dir) / "report.md").read_text()
         report = _inline_charts(report, Path(report_dir))
+        report_html = (Path(report_dir) / HTML_REPORT_FILE).read_text()
     Path(selection_path).write_text(json.dumps(selection, indent=2) + "\n")
     metrics = {}
     for candidate in selection["candidates"]:
@@ -52,6 +53,7 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
         "class_names": selection["class_names"],
         "confusion_matrix": selection["confusion_matrix"],
         "report_markdown": report,
+        "report_html": report_html,
         "summary": {"winner": selection["winner"], "blessed": selection["blessed"], "reason": selection["reason"],
                     "pushed_version": pushed.get("version", 0), "pushed_path": pushed.get("path", "")},
     }
@@ -59,7 +61,7 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
 
 def _inline_charts(markdown, folder):
     """The KFP UI renders one Markdown file: embed the PNG charts as data URIs."""
-    for chart in (METRIC_CHART, CONFUSION_CHART):
+    for chart in CHARTS:
         path = folder / chart
         if path.is_file():
             data = base64.b64encode(path.read_bytes()).decode()

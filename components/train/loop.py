@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from distml.components.common import preprocessing
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.files import (
     TMP_MARK,
@@ -256,6 +257,7 @@ def _train(config, task, distributed, attempt, scratch_dir):
             log.info("checkpoint saved at step %d", at_step)
 
     summary = tf.summary.create_file_writer(str(run_dir / "tensorboard")) if task.is_chief else None
+    eval_split = _eval_split(metadata)
     current = start_step
     while current < total_steps:
         epoch = current // steps_per_epoch
@@ -283,11 +285,15 @@ def _train(config, task, distributed, attempt, scratch_dir):
             "examples_per_sec": examples / seconds,
             "seconds": seconds,
         }
+        if task.is_chief and eval_split:  # the training curves' validation points
+            record.update(evaluate_in_memory(model, config.dataset_dir, eval_split))
         history.epochs.append(record)
         if task.is_chief:
-            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s", epoch + 1, config.epochs,
-                     record["loss"], record["accuracy"], record["examples_per_sec"])
-            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "examples_per_sec")})
+            val = f"; val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}" if "val_loss" in record else ""
+            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s%s", epoch + 1, config.epochs,
+                     record["loss"], record["accuracy"], record["examples_per_sec"], val)
+            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy",
+                                                                    "examples_per_sec") if k in record})
         save(current)
 
     if precision != "float32":  # serve in float32 wherever the model lands
@@ -320,6 +326,26 @@ def _train(config, task, distributed, attempt, scratch_dir):
     return result
 
 
+def _eval_split(metadata):
+    """Where the per-epoch validation points come from: the validation split, else test."""
+    return next((s for s in ("validation", "test") if s in metadata["splits"]), None)
+
+
+def evaluate_in_memory(model, dataset_dir, split, batch_size=256):
+    """val_loss and val_accuracy of the model being trained on a whole split (the chief only:
+    reading mirrored variables needs no collective)."""
+    import keras
+    import tensorflow as tf
+
+    loss_sum, correct, count = 0.0, 0, 0
+    for images, labels in read_split(dataset_dir, split, batch_size=batch_size, shuffle=False, verify=False):
+        probabilities = tf.cast(model(tf.cast(images, tf.float32), training=False), tf.float32)
+        loss_sum += float(tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, probabilities)))
+        correct += int(tf.reduce_sum(tf.cast(tf.argmax(probabilities, axis=-1) == labels, tf.int32)))
+        count += int(tf.shape(labels)[0])
+    return {"val_split": split, "val_loss": loss_sum / count, "val_accuracy": correct / count}
+
+
 def float32_copy(model, config, metadata):
     copy = build_model(config.model_type, metadata["image_shape"], metadata["num_classes"], "float32")
     copy.set_weights(model.get_weights())
@@ -331,6 +357,7 @@ def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, m
     model_info = {
         "model_type": config.model_type,
         "image_shape": metadata["image_shape"],
+        "preprocessing": preprocessing.params_of(metadata),  # what serving applies to a client's image
         "num_classes": metadata["num_classes"],
         "class_names": metadata["class_names"],
         "dataset_fingerprint": metadata["fingerprint"],

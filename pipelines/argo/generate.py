@@ -4,7 +4,7 @@
 regenerates into a temporary folder and compares byte for byte with the checked-in files.
 """
 
-import sys
+import argparse
 from pathlib import Path
 
 from distml.pipelines.argo import library, monitor_and_retrain, train_and_deploy
@@ -41,8 +41,14 @@ def generate(output_dir=GENERATED_DIR):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    for path in generate(*argv[:1]):
+    parser = argparse.ArgumentParser(
+        prog="python -m distml.pipelines.argo.generate",
+        description="Write every generated Argo YAML file (`distml compile` regenerates all generated files).",
+    )
+    parser.add_argument("output_dir", nargs="?", default=str(GENERATED_DIR),
+                        help="folder to write into (default: the checked-in pipelines/argo/generated)")
+    args = parser.parse_args(argv)
+    for path in generate(args.output_dir):
         print(path)
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.train.models import check_model_type
-from distml.pipelines.kfp.local_output import KfpOutputFilter, strip_colors
+from distml.pipelines.kfp.local_output import StepOutput, strip_colors
+from distml.pipelines.kfp.local_progress import StepBoard, steps_stop_on_sigterm, track_steps
 from distml.pipelines.kfp.train_and_deploy import MODEL_TYPES
 
 log = logging.getLogger("distml")
@@ -26,15 +27,16 @@ log = logging.getLogger("distml")
 DEFAULT_WORKDIR = "distml-output"
 
 
-def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cache=True, **arguments):
-    """Run the pipeline; return a summary dict (also written to <workdir>/last-run.json).
+def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cache=True, out=None, **arguments):
+    """Run the pipeline, showing its progress on `out` (stdout); return a summary dict (also
+    written to <workdir>/last-run.json): variants, winner, steps, report paths, model paths.
 
     `arguments` are the pipeline's parameters (epochs=..., workers=...); the others keep
     the pipeline's defaults, but for where things run: local worker processes, no GPUs,
     the work directory instead of volumes, the local model repository instead of KServe."""
     from kfp import local
 
-    from distml.pipelines.kfp.train_and_deploy import T, build_pipeline
+    from distml.pipelines.kfp.train_and_deploy import I, T, build_pipeline
 
     if not model_types:
         raise UsageError("give at least one model type")
@@ -48,8 +50,10 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
         raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")
     workdir = Path(workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
-    log_path = workdir / "logs" / f"run-{datetime.datetime.now():%Y%m%d-%H%M%S}.log"
+    stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    log_path = workdir / "logs" / f"run-{stamp}.log"
     model_repo = workdir / "model-repo"
+    out = out or sys.stdout
 
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
@@ -58,30 +62,71 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
         cache_root=str(workdir / "cache"),
         raise_on_error=True,
     )
-    pipeline = build_pipeline(for_cluster=False)
+    pipeline = without_retries(build_pipeline(for_cluster=False))
     # SubprocessRunner runs the components in this Python, which has distml: the warning
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
+    board = StepBoard(["ingest", *(f"train {t}" for t in model_types), "select", "deploy"], out)
+    dataset = arguments.get("dataset", I.dataset)
+    board.print(f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
+                f"full log: {log_path}")
     started = time.monotonic()
-    with open(log_path, "w") as log_file, contextlib.redirect_stdout(KfpOutputFilter(sys.stdout, log_file)):
-        try:
-            task = pipeline(
-                model_types=list(model_types), **arguments, launcher="local", gpus=0, serving_target="local",
-                store_root="", models_root=str(workdir / "models"), model_repo=str(model_repo),
-            )
-        except RuntimeError as e:
-            reason = strip_colors(str(e).splitlines()[0])
-            raise DistmlError(f"the pipeline failed: {reason} (full log: {log_path})") from None
+    with open(log_path, "w") as log_file:
+        output = StepOutput(out, log_file, width=board.width)
+        with track_steps(board, log_file), steps_stop_on_sigterm(), contextlib.redirect_stdout(output):
+            try:
+                task = pipeline(
+                    model_types=list(model_types), **arguments, launcher="local", gpus=0, serving_target="local",
+                    store_root="", models_root=str(workdir / "models"), model_repo=str(model_repo),
+                )
+            except RuntimeError as e:
+                raise DistmlError(f"{failure_reason(board, output, e)} (full log: {log_path})") from None
+    board.finish("the winner was not blessed")
     selection = json.loads(Path(task.output.uri).read_text())
+    report = write_run_report(selection, workdir / "reports" / stamp)
     summary = summarize(selection, time.monotonic() - started, model_repo, selection["model_name"], log_path)
-    summary["executed_steps"] = executed_steps(log_path)
+    summary["steps"] = board.records()
+    summary["executed_steps"] = [s["step"] for s in summary["steps"] if s["status"] == "done"]
+    summary["report"] = report
     (workdir / "last-run.json").write_text(json.dumps(summary, indent=2) + "\n")
     return summary
 
 
-def executed_steps(log_path):
-    """The steps this run executed (the others came from the cache), from kfp.local's log."""
-    return re.findall(r"Executing task '([^']+)'", Path(log_path).read_text(errors="replace"))
+def without_retries(pipeline):
+    """The pipeline's retries are for a cluster's transient failures (a pod evicted, a node
+    lost); here a failed step fails the same way again, after a back-off of minutes."""
+    spec = pipeline.pipeline_spec
+    dags = [spec.root.dag] + [c.dag for c in spec.components.values() if c.HasField("dag")]
+    for dag in dags:
+        for task in dag.tasks.values():
+            task.ClearField("retry_policy")
+    return pipeline
+
+
+# What a step's error names that `distml run` spells differently (its steps' flags are the
+# components' own): the way to say the same thing to distml run.
+RUN_FLAGS = {"--data-dir": "TFDS_DATA_DIR=DIR (environment; distml run's ingest reads TFDS's data dir)"}
+
+
+def failure_reason(board, output, error):
+    """One line: the step that failed and the error it printed, in distml run's terms."""
+    failed = [label for label, step in board.steps.items() if step["status"] == "failed"]
+    if not failed:
+        return f"the pipeline failed: {strip_colors(str(error).splitlines()[0])}"
+    detail = output.last_error(failed[0])
+    for flag, instead in RUN_FLAGS.items():
+        if detail:
+            detail = re.sub(rf"{re.escape(flag)}\b", instead, detail)
+    return f"step {failed[0]} failed" + (f": {detail}" if detail else "")
+
+
+def write_run_report(selection, report_dir):
+    """The selection report (report.html, report.md, charts) where a person finds it; their paths."""
+    from distml.components.select.report import CHARTS, HTML_REPORT_FILE, REPORT_FILE, write_report
+
+    write_report(selection, report_dir)
+    return {"html": str(report_dir / HTML_REPORT_FILE), "markdown": str(report_dir / REPORT_FILE),
+            "charts": [str(report_dir / chart) for chart in CHARTS if (report_dir / chart).is_file()]}
 
 
 def summarize(selection, wall_time_s, model_repo, model_name, log_path):
@@ -91,6 +136,7 @@ def summarize(selection, wall_time_s, model_repo, model_name, log_path):
             "accuracy": c["metrics"]["accuracy"],
             "loss": c["metrics"]["loss"],
             "train_time_s": (c.get("training") or {}).get("wall_time_s"),
+            "model_dir": c["model_dir"],
         }
         for c in selection["candidates"]
     ]
@@ -104,6 +150,7 @@ def summarize(selection, wall_time_s, model_repo, model_name, log_path):
         "model_repo": str(model_repo),
         "model_name": model_name,
         "dataset_dir": selection["dataset"]["dir"],
+        "class_names": selection["class_names"],
         "wall_time_s": round(wall_time_s, 1),
         "log": str(log_path),
     }
@@ -117,14 +164,18 @@ def format_summary(summary):
         rows.append(f"{v['model_type']:<12} {v['accuracy']:>9.4f} {v['loss']:>8.4f} {train_time:>11}{mark}")
     rows.append("")
     rows.append(f"blessed: {'yes' if summary['blessed'] else 'no'} ({summary['reason']})")
-    if summary["model_path"]:
-        rows.append(f"model:   {summary['model_path']}")
-    executed = summary["executed_steps"]
-    planned = 1 + len(summary["variants"]) + 1 + bool(summary["blessed"])  # ingest, trains, select, deploy
-    if not executed:
+    steps = summary["steps"]
+    if not summary["executed_steps"]:
         rows.append("steps:   none executed: every step's inputs were unchanged, all came from the cache")
     else:
-        cached = planned - len(executed)
-        rows.append(f"steps:   {len(executed)} executed ({', '.join(executed)})" + (f", {cached} from the cache" if cached > 0 else ""))
+        rows.append("steps:   " + ", ".join(
+            f"{s['name']} {s['status']}" + (f" ({s['seconds']:.0f} s)" if s["status"] == "done" and s["seconds"] else "")
+            for s in steps))
+    report = summary["report"]
+    rows.append(f"report:  {report['html']}  (open it in a browser; Markdown: {report['markdown']})")
+    rows.append(f"charts:  {', '.join(report['charts'])}")
+    if summary["model_path"]:
+        rows.append(f"model:   {summary['model_path']} (the winner, pushed to the model repository)")
+    rows.append("trained: " + ", ".join(f"{v['model_type']} {v['model_dir']}" for v in summary["variants"]))
     rows.append(f"total:   {summary['wall_time_s']:.1f} s; full log: {summary['log']}")
     return "\n".join(rows)

@@ -43,20 +43,23 @@ PIPELINE_FLAGS = {
 
 
 def run(args):
+    from distml.pipelines.kfp import local_serve
     from distml.pipelines.kfp.local_run import format_summary, run_locally
 
     summary = run_locally(
         args.workdir, model_types=model_type_list(args.model_types), cache=args.cache,
         **{name: getattr(args, name) for names in PIPELINE_FLAGS.values() for name in names},
     )
+    if summary["model_path"]:
+        # The ports printed are the ports --serve uses: 8080/8081 when free, else two free ones.
+        summary["serve"] = local_serve.serve_plan(summary["model_repo"], summary["model_name"])
+        local_serve.record(summary, args.workdir)
     print()
     print(format_summary(summary))
-    from distml.components.deploy.core import serve_command
-
     if not summary["model_path"]:
         print("\nnothing was pushed, so there is nothing new to serve")
         return 0
-    print(f"\nserve it:  {serve_command(summary['model_repo'], summary['model_name'])}")
+    print(f"\nserve it:  {summary['serve']['command']}")
     if args.serve:
         serve_and_predict(summary)
     return 0
@@ -65,14 +68,17 @@ def run(args):
 def serve_and_predict(summary):
     from distml.pipelines.kfp import local_serve
 
-    http_port, grpc_port = local_serve.free_ports(2)
-    server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port)
+    plan = summary["serve"]
+    http_port, grpc_port = plan["http_port"], plan["grpc_port"]
+    server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port, summary["log"])
     try:
-        image, label = local_serve.one_test_image(summary["dataset_dir"])
+        image, label = local_serve.one_test_image(summary["dataset_dir"], summary["log"])
         prediction = local_serve.predict_v1(http_port, summary["model_name"], image)
-        print(f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class {label}:")
+        print(f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class "
+              f"{summary['class_names'][label]!r}:")
         print(json.dumps(prediction)[:600])
-        print(f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); Ctrl-C to stop")
+        print(f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); "
+              f"its log: {summary['log']}; Ctrl-C to stop")
         # Poll instead of server.wait(): Ctrl-C's SIGINT may land on one of TensorFlow's
         # threads, and then nothing interrupts a main thread blocked in waitpid().
         while server.poll() is None:

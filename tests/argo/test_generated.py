@@ -35,3 +35,13 @@ def test_generated_files_and_their_embedded_manifests_after_substitution_validat
     (tmp_path / "isvc.yaml").write_text(isvc_text)
     generated = len(list(GENERATED_DIR.glob("*.yaml")))
     assert f"{generated + 2} checked, 0 invalid" in validate_manifests(GENERATED_DIR, tmp_path)
+
+
+def test_help_prints_help_and_writes_nothing(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "distml.pipelines.argo.generate", "--help"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "usage:" in result.stdout and "output_dir" in result.stdout
+    assert list(tmp_path.iterdir()) == []  # no folder named --help

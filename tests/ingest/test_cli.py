@@ -42,4 +42,6 @@ def test_tfds_without_network_fails_fast_naming_the_ways_out(tmp_path):
     result = run_cli("ingest", "--output", tmp_path / "x", "--dataset", "tfds:fashion_mnist", "--no-download",
                      "--data-dir", tmp_path / "tfds", check=False, timeout=120)
     last = _one_line_error(result, 2)
-    assert "--no-download" in last and "--data-dir" in last
+    assert "--no-download" in last and f"--data-dir {tmp_path / 'tfds'} " in last  # the root, not a version folder
+    # TFDS's warning about a "Variant folder" that does not even exist stays out.
+    assert "Variant folder" not in result.stderr + result.stdout

@@ -2,10 +2,12 @@
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,31 +30,53 @@ def cold_run(workdir):
 
 def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     out = cold_run.stdout
-    # Progress while it runs: steps, workers, epochs.
-    assert "Executing task 'ingest'" in out and "Executing task 'train'" in out
-    assert "[worker 1]" in out and "epoch 1/1" in out
-    assert "Got executor_input" not in out  # kfp.local's JSON dumps stay in the log file
-    # The summary.
+    # Progress while it runs: each step's state under its variant's name, then its own lines.
+    for line in ("==> ingest: running", "==> ingest: done", "==> train cnn: running", "==> train dropout: done",
+                 "==> select: done", "==> deploy: done"):
+        assert line in out, line
+    assert re.search(r"^train cnn +\| worker 1: ", out, re.M) and "epoch 1/1" in out
+    # Both trainings' ends reach the console (kfp.local's threads used to swallow one).
+    for variant in ("cnn", "dropout"):
+        assert re.search(rf"^train {variant} +\| worker 0: model written to .*/variant-{variant}/train/model", out, re.M)
+        assert re.search(rf"^train {variant} +\| worker 1 finished$", out, re.M)
+    # Noise stays in the log file.
+    for noise in ("Got executor_input", "for-loop-", "oneDNN", "absl::InitializeLog", "Variant folder", "Generating splits"):
+        assert noise not in out + cold_run.stderr, noise
+    # The summary names the report, the charts, the models and the command to serve the winner.
     assert "<- winner" in out and "blessed: yes" in out
-    assert "distml serve --repo" in out
     summary = json.loads((workdir / "last-run.json").read_text())
     assert {v["model_type"] for v in summary["variants"]} == {"cnn", "dropout"}
     assert all(v["train_time_s"] > 0 for v in summary["variants"])
+    assert all(v["model_dir"].endswith(f"/variant-{v['model_type']}/train/model") for v in summary["variants"])
+    assert [(s["name"], s["status"]) for s in summary["steps"]] == [
+        ("ingest", "done"), ("train cnn", "done"), ("train dropout", "done"), ("select", "done"), ("deploy", "done")]
     assert summary["executed_steps"].count("train") == 2 and "ingest" in summary["executed_steps"]
+    report = summary["report"]
+    assert f"report:  {report['html']}" in out and report["markdown"] in out
+    assert "Training curves" in Path(report["html"]).read_text() and "data:image/png;base64," in Path(report["html"]).read_text()
+    assert len(report["charts"]) == 3 and all(Path(c).is_file() and c in out for c in report["charts"])
+    serve = summary["serve"]
+    assert f"serve it:  {serve['command']}" in out
+    assert f"--http-port {serve['http_port']} --grpc-port {serve['grpc_port']}" in serve["command"]
     assert (workdir / "model-repo" / "distml-classifier" / "1" / "saved_model.pb").is_file()
-    report = next(workdir.glob("pipeline-root/train-and-deploy-*/select/report"))
-    assert "data:image/png;base64," in report.read_text()  # charts inlined for the KFP UI
-    deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment")).read_text()
-                            if list(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment"))
-                            else next(workdir.glob("pipeline-root/train-and-deploy-*/deploy/deployment")).read_text())
+    assert summary["model_path"] in out
+    kfp_report = next(workdir.glob("pipeline-root/train-and-deploy-*/select/report"))
+    assert "data:image/png;base64," in kfp_report.read_text()  # charts inlined for the KFP UI
+    # Per-epoch history with validation points, as the report's curves need.
+    metrics = json.loads((Path(summary["variants"][0]["model_dir"]) / "metrics.json").read_text())
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metrics["history"][0])
+    deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/**/deploy/deployment")).read_text())
     assert deployment == {"target": "local", "version": 1, "serve_command": deployment["serve_command"]}
 
 
 def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
     again = run_cli("run", "--workdir", workdir, "--epochs", "1", *TINY, timeout=300)
     assert "none executed" in again.stdout
+    assert "==> train dropout: cached" in again.stdout
     summary = json.loads((workdir / "last-run.json").read_text())
     assert summary["executed_steps"] == []
+    assert {s["status"] for s in summary["steps"]} == {"cached"}
+    assert Path(summary["report"]["html"]).is_file()  # a report for this run too
     assert not (workdir / "model-repo" / "distml-classifier" / "2").exists()  # nothing pushed twice
 
 
@@ -100,9 +124,15 @@ def test_changing_epochs_reruns_training_not_ingestion_and_serves(cold_run, work
     executed = summary["executed_steps"]
     assert "ingest" not in executed
     assert executed.count("train") == 2 and "select" in executed and "deploy" in executed
-    # --serve: one real prediction from the served model.
-    prediction = json.loads(out.split(":predict with a test image of class")[1].split("\n", 1)[1].splitlines()[0])
+    # --serve: one real prediction from the served model, on the ports the summary printed.
+    serve = summary["serve"]
+    assert f"serve it:  {serve['command']}" in out
+    assert f"serving on http://127.0.0.1:{serve['http_port']} (REST) and 127.0.0.1:{serve['grpc_port']} (gRPC)" in out
+    true_class = re.search(r":predict with a test image of class '([^']+)':", out).group(1)
+    assert true_class in summary["class_names"]
+    prediction = json.loads(out.split(f"of class {true_class!r}:")[1].split("\n", 1)[1].splitlines()[0])
     assert prediction["predictions"][0]["class_id"] in range(10)
+    assert "Deprecat" not in out and "oneDNN" not in out  # the server's and TensorFlow's chatter: in the log
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
@@ -125,7 +155,7 @@ def test_sigterm_mid_training_stops_every_process_of_the_run(tmp_path):
     try:
         for line in process.stdout:
             lines.append(line)
-            if "[worker 1]" in line and "worker ready:" in line:
+            if re.search(r"\| worker 1: worker ready:", line):
                 break
         tree = live_descendants(process.pid)  # kfp.local's step processes and their workers
         assert len(tree) >= 3, "".join(lines)
@@ -149,3 +179,19 @@ def test_bad_arguments_fail_at_once_in_one_line(tmp_path):
     result = run_cli("run", "--workdir", tmp_path, "--workers", "4", "--num-shards", "2", check=False)
     assert result.returncode == 2 and "--num-shards 2 is fewer than --workers 4" in result.stderr
     assert not (tmp_path / "pipeline-root").exists()
+
+
+def test_a_failing_step_is_one_line_naming_the_step_and_its_error(tmp_path):
+    result = run_cli("run", "--workdir", tmp_path, "--dataset", f"folder:{tmp_path}/no-such-folder", check=False)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("distml run: error: step ingest failed: dataset folder ")
+    assert "no-such-folder does not exist (full log: " in last
+    assert "Traceback" not in result.stdout + result.stderr
+    log = Path(last.rsplit("(full log: ", 1)[1].rstrip(")")).read_text()
+    assert log.count("Executing task 'ingest'") == 1  # no cluster-style retries of a step that fails alike
+    # An error naming a component's flag says what to do to distml run instead.
+    result = run_cli("run", "--workdir", tmp_path, "--dataset", "tfds:fashion_mnist", check=False, timeout=300)
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("distml run: error: step ingest failed: cannot download tfds:fashion_mnist")
+    assert "TFDS_DATA_DIR=DIR" in last and "--data-dir" not in last and "--dataset digits" in last
