@@ -56,7 +56,7 @@ def test_help_lists_every_model_type():
     result = run_cli("train", "--help")
     for name, builder in MODELS.items():
         assert f"  {name} " in result.stdout
-    assert "batch_norm" in result.stdout and "--launcher {in-process,local,tfjob,worker}" in result.stdout
+    assert "batch_norm" in result.stdout and "--launcher {in-process,local,tfjob,trainjob,worker}" in result.stdout
 
 
 def test_worker_arguments_reproduce_the_config():
