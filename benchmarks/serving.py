@@ -89,7 +89,7 @@ class Server:
             stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
         self.url = f"http://127.0.0.1:{self.http}/v1/models/{name}:predict"
 
-    def wait_ready(self, timeout=120):
+    def wait_ready(self, timeout=600):  # four servers start at once, on a machine that may be busy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

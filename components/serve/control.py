@@ -1,10 +1,10 @@
 """The local control file `<repo>/<model>/.distml-serve.json` and the SIGHUP sent through it.
 
-A running `distml serve` records who it is (pid, the process's start time and boot id from
-/proc, its ports and the version it serves); `distml deploy --target local` reads the
-record and signals the server to check the repository now. A record is believed only when
-the process it names is that server: same boot, same start time, and a `distml serve`
-command line for this model. Anything else (a SIGKILLed server's leftover, a reused pid)
+A running `distml serve` records who it is (pid, the process's start time, boot id and
+command line from /proc, its ports and the version it serves); `distml deploy --target
+local` reads the record and signals the server to check the repository now. A record is
+believed only when the process it names is that server: same boot, same start time, same
+command line. Anything else (a SIGKILLed server's leftover, a reused pid)
 is stale: ignored and removed. The signal goes through a pidfd opened before the check, so
 the pid cannot be recycled between the check and the signal.
 
@@ -30,27 +30,21 @@ def state_path(repo, model_name):
 
 
 def process_identity(pid):
-    """{"boot_id", "start_ticks"} of a running process, or None if there is none."""
+    """{"boot_id", "start_ticks", "cmdline"} of a running process, or None if there is none."""
     try:
         stat = Path(f"/proc/{int(pid)}/stat").read_text()
+        cmdline = Path(f"/proc/{int(pid)}/cmdline").read_bytes().decode(errors="replace")
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except (OSError, ValueError):
         return None
     # Field 22 (starttime); the command name in field 2 may hold spaces, so count after its ')'.
     fields = stat[stat.rindex(")") + 2:].split()
-    return {"boot_id": boot_id, "start_ticks": int(fields[19])}
+    return {"boot_id": boot_id, "start_ticks": int(fields[19]), "cmdline": cmdline.split("\0")}
 
 
 def _is_that_server(state):
-    pid = state["pid"]
-    identity = process_identity(pid)
-    if identity is None or identity != {"boot_id": state.get("boot_id"), "start_ticks": state.get("start_ticks")}:
-        return False
-    try:
-        argv = Path(f"/proc/{int(pid)}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return b"serve" in argv and state.get("model_name", "").encode() in argv
+    identity = process_identity(state["pid"])
+    return identity is not None and all(state.get(key) == value for key, value in identity.items())
 
 
 def read_server_state(repo, model_name):

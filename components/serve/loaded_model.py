@@ -40,8 +40,9 @@ class LoadedModel:
         return outputs["probabilities"].numpy(), outputs["class_ids"].numpy().astype(np.int64)
 
 
-def load_version(version_dir, version):
-    """Load, check the signature against model.json, and run one warm-up batch."""
+def load_version(version_dir, version, warmup_batch_sizes=()):
+    """Load, check the signature against model.json, and run one warm-up batch (plus one of each
+    `warmup_batch_sizes`: oneDNN builds its kernels per input shape, 30-110 ms each on first use here)."""
     import tensorflow as tf
 
     version_dir = Path(version_dir)
@@ -66,6 +67,11 @@ def load_version(version_dir, version):
             f"{version_dir} returns probabilities {list(probabilities.shape)} and class_ids {list(class_ids.shape)} "
             f"for one image; model.json names {len(class_names)} classes"
         )
+    try:
+        for n in warmup_batch_sizes:
+            model.predict(np.zeros((n, *image_shape), np.float32))
+    except Exception as e:
+        raise ModelLoadError(f"{version_dir} fails on a warm-up batch of {n}: {type(e).__name__}: {e}") from e
     return model
 
 

@@ -86,7 +86,6 @@ class _RESTServer(RESTServer):
         super().__init__(*args, **kwargs)
         self.config.host = host
         self.config.http = slow_client_protocol(client_timeout_s)
-        self.config.access_log = False  # one line per client error below instead of one per request
         self.limits = limits
 
     def _add_middlewares(self, app):

@@ -80,8 +80,10 @@ def serve(repo, model_name, *, served_name=None, host=DEFAULTS["host"], http_por
     from distml.components.serve.watcher import VersionWatcher
 
     state = ServerState(repo, model_name, host, http_port, grpc_port)
-    watcher = VersionWatcher(repo, model_name, poll_interval_s, on_swap=state.update)
-    model = DistmlModel(served_name or model_name, watcher, max_batch_size, Batcher(model_batch_size, batch_wait_ms / 1000))
+    batcher = Batcher(model_batch_size, batch_wait_ms / 1000)
+    watcher = VersionWatcher(repo, model_name, poll_interval_s, on_swap=state.update,
+                             warmup_batch_sizes=batcher.batch_sizes)
+    model = DistmlModel(served_name or model_name, watcher, max_batch_size, batcher)
     if not model.load():
         raise DistmlError(
             f"no loadable version in {model_root} (versions present: {list_versions(repo, model_name) or 'none'}); see the log above"

@@ -37,11 +37,12 @@ def files_fingerprint(directory):
 
 
 class VersionWatcher:
-    def __init__(self, repo, model_name, poll_interval_s=2.0, on_swap=None):
+    def __init__(self, repo, model_name, poll_interval_s=2.0, on_swap=None, warmup_batch_sizes=()):
         self.repo = Path(repo)
         self.model_name = model_name
         self.poll_interval_s = poll_interval_s
         self.on_swap = on_swap
+        self.warmup_batch_sizes = warmup_batch_sizes  # run on a new version before it is swapped in
         self.current = None  # the LoadedModel being served; replaced, never mutated
         self._failed = {}  # version -> fingerprint of its files when loading failed
         self._load_lock = threading.Lock()
@@ -60,7 +61,7 @@ class VersionWatcher:
             if self._failed.get(version) == fingerprint:
                 return False
             try:
-                model = load_version(version_dir, version)
+                model = load_version(version_dir, version, self.warmup_batch_sizes)
             except ModelLoadError as e:
                 self._failed[version] = fingerprint
                 serving = f"still serving version {self.current.version}" if self.current else "nothing to serve yet"
