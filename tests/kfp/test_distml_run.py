@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from distml.components.deploy.core import serve_command
 from distml.components.deploy.server import read_server_state
 from tests.conftest import run_cli
 from tests.processes import live_descendants, still_alive
@@ -45,7 +46,9 @@ def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment")).read_text()
                             if list(workdir.glob("pipeline-root/train-and-deploy-*/condition-2/deploy/deployment"))
                             else next(workdir.glob("pipeline-root/train-and-deploy-*/deploy/deployment")).read_text())
-    assert deployment == {"target": "local", "version": 1, "serve_command": deployment["serve_command"]}
+    command = serve_command(workdir / "model-repo", "distml-classifier")
+    assert deployment == {"target": "local", "version": 1, "serve_command": command}
+    assert f"serve it:  {command}" in out
 
 
 def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
