@@ -128,9 +128,14 @@ def test_priority_scheduling_settings(spec):
             assert template["activeDeadlineSeconds"] and template["retryStrategy"], name
 
 
-def test_retries_skip_usage_errors():
-    expression = library()["ingest-data"]["retryStrategy"]["expression"]
-    assert "!= 2" in expression  # distml exits 2 on a UsageError: a retry cannot fix it
+@pytest.mark.parametrize("name", ["dataset-key", "ingest-data", "select"])
+def test_transient_failures_retry_with_backoff_but_usage_errors_do_not(name):
+    """docs/argo.md: ingest, select and the key step retry with backoff, but not after exit
+    status 2 (distml's UsageError: a retry cannot fix it)."""
+    retry = library()[name]["retryStrategy"]
+    assert retry["expression"] == "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) != 2"
+    assert retry["retryPolicy"] == "Always" and int(retry["limit"]) >= 2
+    assert retry["backoff"]["duration"] == "30s" and int(retry["backoff"]["factor"]) == 2
 
 
 def test_the_cron_workflow_reuses_the_same_dag_at_a_lower_priority(spec):
