@@ -74,3 +74,23 @@ def test_cli_dry_run_prints_yaml_and_changes_nothing():
     assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
     bad = run_cli("deploy", "--target", "kserve", "--model-name", "Bad_Name", "--dry-run", check=False)
     assert bad.returncode == 2 and "lowercase" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_deployment_mode_annotation_only_when_asked_and_canary_in_serverless():
+    from distml.components.deploy.manifest import DEPLOYMENT_MODE_ANNOTATION
+
+    assert "annotations" not in build_inference_service("digits")["metadata"]
+    for mode in ("Serverless", "RawDeployment"):
+        assert build_inference_service("digits", deployment_mode=mode)["metadata"]["annotations"] == {
+            DEPLOYMENT_MODE_ANNOTATION: mode}
+    canary = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Serverless")
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+
+
+def test_distml_predictor_probes_ask_the_model_and_the_server():
+    (container,) = build_inference_service("digits", runtime="distml")["spec"]["predictor"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    assert container["readinessProbe"] == {"httpGet": {"path": "/v2/models/digits/ready", "port": port},
+                                           "periodSeconds": 5, "failureThreshold": 3}
+    assert container["livenessProbe"] == {"httpGet": {"path": "/v2/health/live", "port": port},
+                                          "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3}
