@@ -248,3 +248,18 @@ def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
     assert "Ready=False (RevisionFailed: " in last and last.endswith("exec format error.); RoutesReady=True; "
                                                                         "rolled back: restored the previous spec")
     assert live(kube)["spec"] == build_inference_service("digits")["spec"]  # rolled back
+
+
+def test_the_timeout_holds_on_a_clock_that_never_hits_the_deadline_exactly(kube):
+    Controller(kube, "updating")
+    clock = iter(range(0, 10_000, 7))
+    with pytest.raises(DistmlError, match="not Ready after 60s"):
+        rollout(kubernetes_api(), build_inference_service("digits"), timeout_s=60, poll_s=7, sleep=lambda s: None,
+                clock=lambda: next(clock))
+    assert sum(1 for r in kube.requests if r[0] == "get") == 1 + 9  # the first read, then polls until 63 s
+
+
+def test_an_api_error_while_waiting_is_one_line(kube):
+    kube.fail[("get", "inferenceservices")] = (500, "InternalError", 1)  # the first read (404) passes
+    with pytest.raises(DistmlError, match=r"^reading InferenceService digits: 500 Internal Server Error: "):
+        run(build_inference_service("digits"))

@@ -83,3 +83,13 @@ def test_only_complete_versions_are_pushed_or_resolved(tmp_path):
 def test_model_names_that_are_not_one_path_segment_are_refused(name):
     with pytest.raises(UsageError):
         check_model_name(name)
+
+
+def test_digest_reads_only_model_json_as_json_and_sees_every_other_file(tmp_path):
+    a = version(tmp_path / "a")
+    (a / "assets.extra" / "labels.txt").write_text("zero\none\n")  # sorts before model.json
+    (a / "README").write_text("notes")
+    b = version(tmp_path / "b")
+    (b / "assets.extra" / "labels.txt").write_text("zero\nONE\n")
+    (b / "README").write_text("notes")
+    assert directory_digest(a) != directory_digest(b)
