@@ -62,8 +62,9 @@ lock: $(TOOLS_STAMP)
 
 # Mutation testing of the pure-Python cores (tens of minutes; not part of `make test`):
 # kill rate per target, survivors in .mutation/; results in docs/testing.md.
+# ARGS="--sample 16" runs a random sample per target; ARGS="--recheck" re-tries the survivors.
 mutation: $(STAMP) $(MUTATION_STAMP)
-	$(MUTATION_VENV)/bin/python tests/mutation/run.py
+	$(MUTATION_VENV)/bin/python tests/mutation/run.py $(ARGS)
 
 bench: $(STAMP)
 	sh benchmarks/setup_bench_venv.sh

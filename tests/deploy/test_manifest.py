@@ -94,3 +94,9 @@ def test_distml_predictor_probes_ask_the_model_and_the_server():
                                            "periodSeconds": 5, "failureThreshold": 3}
     assert container["livenessProbe"] == {"httpGet": {"path": "/v2/health/live", "port": port},
                                           "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3}
+
+
+def test_service_names_up_to_45_characters():
+    assert build_inference_service("d" * 45)["metadata"]["name"] == "d" * 45
+    with pytest.raises(UsageError, match="at most 45 characters"):
+        build_inference_service("d" * 46)
