@@ -14,7 +14,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 # Only what a user needs to see: no progress bars, no "already satisfied" lines.
 PIP_QUIET := --quiet --progress-bar off --disable-pip-version-check --no-input
 
-.PHONY: run test install bench compile lock clean
+.PHONY: run test install bench compile lock clean mutation
 
 # The lock is complete (transitive dependencies and the build backend): --no-deps makes
 # pip refuse to add anything it does not name, and distml itself builds without isolation
@@ -26,6 +26,16 @@ $(STAMP): pyproject.toml setup.py requirements/dev.lock
 	@$(BIN)/pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/dev.lock
 	@$(BIN)/pip install $(PIP_QUIET) --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
+
+MUTATION_VENV ?= .venv-mutation
+MUTATION_STAMP := $(MUTATION_VENV)/.installed
+
+$(MUTATION_STAMP): requirements/mutation.lock
+	@echo "setting up $(MUTATION_VENV) from requirements/mutation.lock"
+	@rm -rf $(MUTATION_VENV)
+	@$(PYTHON) -m venv $(MUTATION_VENV)
+	@$(MUTATION_VENV)/bin/pip install $(PIP_QUIET) --require-hashes --no-deps -r requirements/mutation.lock
+	@touch $(MUTATION_STAMP)
 
 $(TOOLS_STAMP): requirements/tools.lock
 	@echo "setting up $(TOOLS_VENV) from requirements/tools.lock"
@@ -50,9 +60,15 @@ compile: $(STAMP)
 lock: $(TOOLS_STAMP)
 	sh requirements/lock.sh
 
+# Mutation testing of the pure-Python cores (tens of minutes; not part of `make test`):
+# kill rate per target, survivors in .mutation/; results in docs/testing.md.
+# ARGS="--sample 16" runs a random sample per target; ARGS="--recheck" re-tries the survivors.
+mutation: $(STAMP) $(MUTATION_STAMP)
+	$(MUTATION_VENV)/bin/python tests/mutation/run.py $(ARGS)
+
 bench: $(STAMP)
 	sh benchmarks/setup_bench_venv.sh
 	$(BIN)/python -m benchmarks
 
 clean:
-	rm -rf $(VENV) $(TOOLS_VENV) .venv-bench .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(TOOLS_VENV) $(MUTATION_VENV) .mutation .venv-bench .pytest_cache build *.egg-info

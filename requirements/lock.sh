@@ -9,6 +9,7 @@
 #   gpu.lock        the GPU image (gpu, serve)     }
 #   tools.lock      .venv-tools: linters that pin what .venv cannot share, and uv itself
 #   bench.lock      .venv-bench: the tf-keras model.fit baseline of the benchmarks
+#   mutation.lock   .venv-mutation: cosmic-ray for `make mutation`
 #
 # All are resolved for CPython 3.11 on x86-64 Linux (the images' and CI's platform), with
 # hashes, whatever machine refreshes them.
@@ -30,5 +31,6 @@ compile slim.lock pyproject.toml -c requirements/dev.lock
 compile gpu.lock pyproject.toml --extra gpu --extra serve -c requirements/dev.lock
 compile tools.lock requirements/tools.in
 compile bench.lock requirements/bench.in -c requirements/dev.lock
+compile mutation.lock requirements/mutation.in
 echo "locks refreshed; regenerating the generated files with the locked versions" >&2
 make --no-print-directory install compile

@@ -47,7 +47,7 @@ def parse(text):
         task_type, index = task["type"], int(task["index"])
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise UsageError(f"TF_CONFIG is not valid: {e}: {text[:200]!r}") from None
-    if task_type not in cluster or index >= len(cluster[task_type]):
+    if task_type not in cluster or not 0 <= index < len(cluster[task_type]):
         raise UsageError(f"TF_CONFIG task {task_type}-{index} is not in its cluster {sorted(cluster)}")
     training_types = ("chief", "worker")
     num_workers = sum(len(cluster.get(t, [])) for t in training_types)

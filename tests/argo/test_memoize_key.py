@@ -84,7 +84,7 @@ def test_ingest_is_memoized_on_the_computed_key_with_a_labelled_cache_and_output
     memoize = ingest_data["memoize"]
     assert memoize["key"] == "{{inputs.parameters.cache-key}}"
     assert memoize["cache"] == {"configMap": {"name": k8s.MEMOIZE_CACHE_CONFIGMAP}}
-    assert memoize["maxAge"]
+    assert memoize["maxAge"] == "168h"  # docs/argo.md: a hit is trusted for a week
     assert ingest_data["outputs"]["parameters"], "Argo memoizes outputs; a step without any has nothing to restore"
     tasks = {t["name"]: t for t in templates["ingest"]["dag"]["tasks"]}
     arguments = {p["name"]: p["value"] for p in tasks["ingest-data"]["arguments"]["parameters"]}

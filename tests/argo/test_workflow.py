@@ -94,7 +94,8 @@ def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers():
     assert tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"] == "{{inputs.parameters.train-deadline-seconds}}"
     assert train["synchronization"]["semaphores"] == [
         {"configMapKeyRef": {"name": k8s.GPU_SEMAPHORE_CONFIGMAP, "key": k8s.GPU_SEMAPHORE_KEY}}]
-    assert train["retryStrategy"]["limit"]
+    # docs/argo.md: `train` retries once (the retry resumes from the run's checkpoints).
+    assert int(train["retryStrategy"]["limit"]) == 1 and train["retryStrategy"]["retryPolicy"] == "Always"
 
 
 def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
@@ -106,10 +107,19 @@ def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
     assert "BlockedByFailedLoad" in resource["failureCondition"]
 
 
+def test_deploy_gives_up_after_30_minutes_and_retries_only_api_errors():
+    deploy = library()["deploy"]
+    assert deploy["timeout"] == "30m"  # docs/argo.md: a 30 min `timeout` on deploy
+    retry = deploy["retryStrategy"]
+    # OnError: Argo retries errors (the API server refusing or timing out), not a Failed step
+    # (the InferenceService's failureCondition): a rollout that failed is not tried again.
+    assert retry["retryPolicy"] == "OnError" and int(retry["limit"]) == 2
+
+
 def test_priority_scheduling_settings(spec):
-    assert isinstance(spec["priority"], int)
+    assert spec["priority"] == 10  # docs/argo.md: workflow priority 10, the CronWorkflow 0
     assert spec["podPriorityClassName"] == "{{workflow.parameters.priority-class}}"
-    assert isinstance(spec["activeDeadlineSeconds"], int)
+    assert spec["activeDeadlineSeconds"] == 6 * 3600  # docs/argo.md: 6 h
     for name, template in library().items():
         if "dag" not in template:
             assert template["priorityClassName"] == "{{inputs.parameters.priority-class}}", name
@@ -118,17 +128,26 @@ def test_priority_scheduling_settings(spec):
             assert template["activeDeadlineSeconds"] and template["retryStrategy"], name
 
 
-def test_retries_skip_usage_errors():
-    expression = library()["ingest-data"]["retryStrategy"]["expression"]
-    assert "!= 2" in expression  # distml exits 2 on a UsageError: a retry cannot fix it
+@pytest.mark.parametrize("name", ["dataset-key", "ingest-data", "select"])
+def test_transient_failures_retry_with_backoff_but_usage_errors_do_not(name):
+    """docs/argo.md: ingest, select and the key step retry with backoff, but not after exit
+    status 2 (distml's UsageError: a retry cannot fix it)."""
+    retry = library()[name]["retryStrategy"]
+    assert retry["expression"] == "lastRetry.status == 'Error' || asInt(lastRetry.exitCode) != 2"
+    assert retry["retryPolicy"] == "Always" and int(retry["limit"]) >= 2
+    assert retry["backoff"]["duration"] == "30s" and int(retry["backoff"]["factor"]) == 2
 
 
 def test_the_cron_workflow_reuses_the_same_dag_at_a_lower_priority(spec):
     cron = load(CRON)
     cron_spec = cron["spec"]["workflowSpec"]
-    assert cron["spec"]["schedules"] and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    # docs/argo.md: every Monday 03:00 UTC
+    (schedule,) = cron["spec"]["schedules"]
+    minute, hour, day_of_month, month, day_of_week = schedule.split()
+    assert (minute, hour, day_of_month, month, day_of_week) == ("0", "3", "*", "*", "1")
+    assert cron["spec"]["timezone"] == "UTC" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     assert cron_spec["templates"] == spec["templates"]
-    assert cron_spec["priority"] < spec["priority"]
+    assert cron_spec["priority"] == 0 < spec["priority"]
     priority = {p["name"]: p["value"] for p in cron_spec["arguments"]["parameters"]}["priority-class"]
     assert priority == k8s.PRIORITY_BATCH
 

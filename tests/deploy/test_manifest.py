@@ -121,3 +121,29 @@ def test_a_new_model_version_rolls_out_a_new_predictor_revision():
     live = with_last_applied(first)
     assert object_patch(live, build_inference_service("digits", model_version="1")) == {}
     assert object_patch(live, second)["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "2"}
+
+
+def test_deployment_mode_annotation_only_when_asked_and_canary_in_knative():
+    from distml.components.deploy.manifest import DEPLOYMENT_MODE_ANNOTATION
+
+    assert "annotations" not in build_inference_service("digits")["metadata"]
+    for mode in ("Knative", "Standard"):
+        assert build_inference_service("digits", deployment_mode=mode)["metadata"]["annotations"] == {
+            DEPLOYMENT_MODE_ANNOTATION: mode}
+    canary = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Knative")
+    assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
+
+
+def test_distml_predictor_probes_ask_the_model_and_the_server():
+    (container,) = build_inference_service("digits", runtime="distml")["spec"]["predictor"]["containers"]
+    port = container["ports"][0]["containerPort"]
+    assert container["readinessProbe"] == {"httpGet": {"path": "/v2/models/digits/ready", "port": port},
+                                           "periodSeconds": 5, "failureThreshold": 3}
+    assert container["livenessProbe"] == {"httpGet": {"path": "/v2/health/live", "port": port},
+                                          "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3}
+
+
+def test_service_names_up_to_45_characters():
+    assert build_inference_service("d" * 45)["metadata"]["name"] == "d" * 45
+    with pytest.raises(UsageError, match="at most 45 characters"):
+        build_inference_service("d" * 46)

@@ -295,3 +295,18 @@ def test_failed_standard_canary_is_removed_and_the_stable_model_keeps_serving(ku
         run(standard_canary())
     assert live(kube)["spec"].get("canary") is None
     assert live(kube)["spec"]["predictor"] == previous["spec"]["predictor"]
+
+
+def test_the_timeout_holds_on_a_clock_that_never_hits_the_deadline_exactly(kube):
+    Controller(kube, "updating")
+    clock = iter(range(0, 10_000, 7))
+    with pytest.raises(DistmlError, match="not Ready after 60s"):
+        rollout(kubernetes_api(), build_inference_service("digits"), timeout_s=60, poll_s=7, sleep=lambda s: None,
+                clock=lambda: next(clock))
+    assert sum(1 for r in kube.requests if r[0] == "get") == 1 + 9  # the first read, then polls until 63 s
+
+
+def test_an_api_error_while_waiting_is_one_line(kube):
+    kube.fail[("get", "inferenceservices")] = (500, "InternalError", 1)  # the first read (404) passes
+    with pytest.raises(DistmlError, match=r"^reading InferenceService digits: 500 Internal Server Error: "):
+        run(build_inference_service("digits"))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from distml.components.deploy.core import serve_command
 from distml.components.serve.control import read_server_state
 from tests.conftest import run_cli
 from tests.processes import live_descendants, still_alive
@@ -66,7 +67,8 @@ def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     metrics = json.loads((Path(summary["variants"][0]["model_dir"]) / "metrics.json").read_text())
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metrics["history"][0])
     deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/**/deploy/deployment")).read_text())
-    assert deployment == {"target": "local", "version": 1, "serve_command": deployment["serve_command"]}
+    assert deployment == {"target": "local", "version": 1,
+                          "serve_command": serve_command(workdir / "model-repo", "distml-classifier")}
 
 
 def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):

@@ -153,3 +153,34 @@ def generated_pods():
 
 def all_pods():
     return shared_settings_pods() + generated_pods()
+
+
+KFP_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
+
+
+def kfp_pods():
+    """The step pods of the compiled KFP pipeline, as the KFP backend would create them: each
+    executor's container (IR deploymentSpec) with its kfp-kubernetes settings (platform spec:
+    securityContext, volumes, node selector, tolerations, labels, deadline)."""
+    ir, platform = yaml.safe_load_all((REPO / KFP_PIPELINE).read_text())
+    kubernetes = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    pods = []
+    for executor, spec in ir["deploymentSpec"]["executors"].items():
+        container = spec["container"]
+        settings = kubernetes.get(executor, {})
+        pod_sc = {k: int(v) if k in ("runAsUser", "runAsGroup", "fsGroup") else v
+                  for k, v in (settings.get("securityContext") or {}).items()}
+        mounts = settings.get("pvcMount") or []
+        pod_spec = {
+            "securityContext": pod_sc,
+            "containers": [{
+                "name": "main", "image": k8s.IMAGE, "command": container.get("command"), "args": container.get("args"),
+                **({"resources": container["resources"]} if container.get("resources") else {}),
+                "volumeMounts": [{"name": m["constant"], "mountPath": m["mountPath"]} for m in mounts],
+            }],
+            "volumes": [{"name": m["constant"], "persistentVolumeClaim": {"claimName": m["constant"]}} for m in mounts],
+            **({"nodeSelector": settings["nodeSelector"]["labels"]} if settings.get("nodeSelector") else {}),
+            **({"tolerations": settings["tolerations"]} if settings.get("tolerations") else {}),
+        }
+        pods.append(pod(f"kfp-{executor}", pod_spec, labels=(settings.get("podMetadata") or {}).get("labels")))
+    return pods

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from distml.components.common import k8s
-from tests.manifests.pods import all_pods, pod
+from tests.manifests.pods import all_pods, kfp_pods, pod
 from tests.manifests.tools import MANIFESTS, OVERLAYS, REPO, kustomize_usable, load_docs, tool
 
 EXCEPTIONS = {
@@ -100,7 +100,14 @@ def test_exceptions_are_documented():
     assert all(check in doc for check in {**EXCEPTIONS, **PIPELINE_EXCEPTIONS})
 
 
-@pytest.mark.parametrize("p", all_pods(), ids=lambda p: p["metadata"]["name"])
+# The KFP step pods: kfp-kubernetes sets only the pod-level runAsUser/runAsGroup/runAsNonRoot
+# and no requests/limits, so they fail today. Strict: the day they pass, this marker must go.
+KFP_GAP = pytest.mark.xfail(strict=True, reason="issue 17: KFP step pods lack the container security context "
+                                                "(allowPrivilegeEscalation, capabilities, seccomp) and resources")
+
+
+@pytest.mark.parametrize("p", all_pods() + [pytest.param(p, marks=KFP_GAP) for p in kfp_pods()],
+                         ids=lambda p: p["metadata"]["name"])
 def test_pod_runs_restricted_with_resources(p):
     """The pod-security settings themselves, whatever checkov's policy set says."""
     spec = p["spec"]
@@ -118,3 +125,12 @@ def test_pod_runs_restricted_with_resources(p):
         resources = c.get("resources") or {}
         for kind in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(resources.get(kind) or {}), f"{where}: {kind}"
+
+
+def test_the_kfp_step_pods_are_seen():
+    pods = {p["metadata"]["name"]: p for p in kfp_pods()}
+    assert set(pods) == {"kfp-exec-ingest", "kfp-exec-train", "kfp-exec-select", "kfp-exec-deploy"}
+    for p in pods.values():  # what kfp-kubernetes does set
+        assert p["spec"]["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}
+        assert p["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
+        assert {v["persistentVolumeClaim"]["claimName"] for v in p["spec"]["volumes"]} == {k8s.DATASETS_PVC, k8s.MODELS_PVC}

@@ -96,3 +96,47 @@ def test_latest_version_is_the_newest_complete_one(tmp_path):
     (tmp_path / "m" / "11").mkdir()  # a version still being written: no SavedModel yet
     (tmp_path / "m" / ".incoming").mkdir()
     assert latest_version(tmp_path, "m") == (10, tmp_path / "m" / "10")  # numeric order, not "2" > "10"
+
+
+def test_min_accuracy_is_reached_exactly_and_within_float_error_only():
+    blessed, checks = bless({"accuracy": 0.9, "loss": 0.4}, "accuracy", min_accuracy=0.9)
+    assert blessed and checks == [{"check": "min_accuracy", "passed": True,
+                                   "detail": "accuracy 0.9000 reaches --min-accuracy 0.9"}]
+    assert bless({"accuracy": 0.9 - 1e-12, "loss": 0.4}, "accuracy", min_accuracy=0.9)[0]  # an ulp-sized miss
+    blessed, checks = bless({"accuracy": 0.9 - 1e-6, "loss": 0.4}, "accuracy", min_accuracy=0.9)
+    assert not blessed and checks[0]["detail"] == "accuracy 0.9000 is below --min-accuracy 0.9"
+
+
+def test_improvement_on_loss_counts_a_lower_loss_as_better():
+    blessed, checks = bless({"accuracy": 0.9, "loss": 0.30}, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.35},
+                            min_improvement=0.05)
+    assert blessed and checks[1]["detail"] == ("loss 0.3000 vs baseline 0.3500: improvement +0.0500 reaches "
+                                               "--min-improvement 0.05")
+
+
+def test_a_zero_probability_costs_a_finite_loss_as_in_keras():
+    accumulator = ConfusionAccumulator(2)
+    accumulator.add([0], np.array([[0.0, 1.0]]), [1])
+    assert accumulator.result(["a", "b"])["metrics"]["loss"] == pytest.approx(-np.log(1e-7))
+
+
+def test_a_failed_push_reports_the_first_line_of_the_error():
+    from distml.components.select.repository import _one_line
+
+    assert _one_line(OSError("No space left on device\n(while copying variables)")) == "No space left on device"
+    assert _one_line(OSError()) == "OSError"
+
+
+def test_a_class_never_present_has_recall_zero_not_nan():
+    from distml.components.select.metrics import classification_metrics
+
+    result = classification_metrics([[3, 1, 0], [0, 2, 0], [0, 0, 0]], 1.0, ["a", "b", "c"])
+    assert [c["recall"] for c in result["per_class"]] == [0.75, 1.0, 0.0]
+    assert [c["precision"] for c in result["per_class"]] == [1.0, 2 / 3, 0.0]
+    assert result["metrics"]["macro_recall"] == pytest.approx(1.75 / 3)
+
+
+def test_rank_by_another_metric_than_accuracy_follows_that_metric():
+    a = {"name": "a", "metrics": {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.70}}
+    b = {"name": "b", "metrics": {"accuracy": 0.8, "loss": 0.4, "macro_f1": 0.85}}
+    assert [c["name"] for c in rank([a, b], "macro_f1")] == ["b", "a"]

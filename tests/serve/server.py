@@ -14,7 +14,7 @@ START_TIMEOUT_S = 120
 
 
 class Server:
-    def __init__(self, repo, model_name, log_path, max_batch_size=8, poll_interval=0.5, extra_args=()):
+    def __init__(self, repo, model_name, log_path, max_batch_size=8, poll_interval=0.5, grace_period=10, extra_args=()):
         self.model_name = model_name
         self.http_port, self.grpc_port = free_ports(2)
         self.base_url = f"http://127.0.0.1:{self.http_port}"
@@ -24,8 +24,8 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "distml", "serve", "--repo", str(repo), "--model-name", model_name,
              "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-             "--max-batch-size", str(max_batch_size), "--poll-interval", str(poll_interval), "--grace-period", "10",
-             *map(str, extra_args)],
+             "--max-batch-size", str(max_batch_size), "--poll-interval", str(poll_interval),
+             "--grace-period", str(grace_period), *map(str, extra_args)],
             stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         self._wait_ready()

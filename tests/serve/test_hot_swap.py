@@ -113,7 +113,10 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(repo, test_images
     # One request long enough (3,200 instances) to be mid-way when the signal comes: its answer
     # must arrive whole within the grace period.
     big = {"instances": np.repeat(test_images[0], 100, axis=0).astype(int).tolist()}
-    server = Server(repo, MODEL, tmp_path / "serve.log", max_batch_size=len(big["instances"]), poll_interval=NO_POLLING)
+    # A grace period long enough for the request to finish on a loaded machine (a request cut
+    # at its end fails the test, which is what a grace period of 0 does).
+    server = Server(repo, MODEL, tmp_path / "serve.log", max_batch_size=len(big["instances"]), poll_interval=NO_POLLING,
+                    grace_period=90)
     try:
         _sigterm_under_load(server, repo, test_images, big)
     finally:
@@ -137,7 +140,7 @@ def _sigterm_under_load(server, repo, test_images, big):
         time.sleep(1.0)  # the big request is being served
         assert slow.is_alive(), "the big request finished before the signal: make it bigger"
         server.process.send_signal(signal.SIGTERM)
-        assert server.process.wait(timeout=60) == 0
+        assert server.process.wait(timeout=150) == 0
     slow.join(timeout=60)
     status, body = answer["reply"]
     assert status == 200, f"the request in flight at SIGTERM got {status}"

@@ -30,3 +30,9 @@ def test_missing_is_a_single_worker_and_garbage_is_a_usage_error():
         tf_config.parse("{not json")
     with pytest.raises(UsageError, match="task worker-5 is not in its cluster"):
         tf_config.parse(json.dumps({"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 5}}))
+
+
+def test_a_negative_task_index_is_a_usage_error():
+    text = json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": -1}})
+    with pytest.raises(UsageError, match="is not in its cluster"):
+        tf_config.parse(text)

@@ -198,3 +198,36 @@ def test_launch_without_a_cluster_says_so(tmp_path, monkeypatch):
     monkeypatch.setattr("kubernetes.config.kube_config.KUBE_CONFIG_DEFAULT_LOCATION", str(tmp_path / "missing"))
     with pytest.raises(DistmlError, match="no Kubernetes configuration .*use --dry-run"):
         launch_tfjob(CONFIG, 2, FAST)
+
+
+def test_volumes_datasets_read_only_and_shared_memory_only_for_gpus():
+    def volumes(job):
+        pod = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+        return {v["name"]: v for v in pod["volumes"]}, {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
+
+    gpu_volumes, gpu_mounts = volumes(tfjob_manifest(CONFIG, 2, GPU))
+    assert gpu_volumes["dshm"] == {"name": "dshm", "emptyDir": {"medium": "Memory"}} and gpu_mounts["dshm"]["mountPath"] == "/dev/shm"
+    cpu_volumes, cpu_mounts = volumes(tfjob_manifest(CONFIG, 2))
+    assert "dshm" not in cpu_volumes and "dshm" not in cpu_mounts
+    assert cpu_volumes["datasets"]["persistentVolumeClaim"] == {"claimName": k8s.DATASETS_PVC, "readOnly": True}
+    assert cpu_mounts["datasets"]["readOnly"] is True and "readOnly" not in cpu_mounts["models"]
+
+
+def test_backoff_limit_zero_is_allowed_negative_numbers_are_not():
+    assert tfjob_manifest(CONFIG, 2, TFJobOptions(backoff_limit=0))["spec"]["runPolicy"]["backoffLimit"] == 0
+    for bad in (TFJobOptions(backoff_limit=-1), TFJobOptions(gpus=-1)):
+        with pytest.raises(UsageError, match="must be 0 or more"):
+            tfjob_manifest(CONFIG, 2, bad)
+
+
+def test_a_condition_not_true_is_never_current():
+    status = {"conditions": [{"type": "Running", "status": "True"}, {"type": "Failed", "status": "Unknown"},
+                             {"type": "Succeeded", "status": "False"}]}
+    assert condition(status)["type"] == "Running"
+
+
+def test_run_policy_defaults_and_no_ttl_when_none():
+    assert tfjob_manifest(CONFIG, 2)["spec"]["runPolicy"] == {
+        "cleanPodPolicy": "Running", "backoffLimit": 3, "ttlSecondsAfterFinished": 86400}
+    keep = tfjob_manifest(CONFIG, 2, TFJobOptions(ttl_seconds_after_finished=None))["spec"]["runPolicy"]
+    assert "ttlSecondsAfterFinished" not in keep

@@ -1,0 +1,175 @@
+"""`make mutation`: cosmic-ray over distml's pure-Python cores, each target with the fast unit
+tests that cover it; prints killed/survived per target and the overall kill rate, and writes
+the surviving mutants (diffs) to .mutation/survivors-<target>.txt for review.
+
+cosmic-ray mutates the files in place, one mutant at a time, and restores them: do not edit
+the sources while it runs. The run ends by checking that every mutated file is back as it
+was. Results are recorded in docs/testing.md.
+
+    .venv-mutation/bin/python tests/mutation/run.py [--sample N] [TARGET ...]
+
+--sample N runs a random sample (seeded) of N mutants per target instead of all of them: an
+estimate of the kill rate when the machine cannot spare the hour a full run takes.
+--recheck re-runs, with today's tests, only the mutants that survived the last run (after
+tests were added to kill them), and prints which are killed now.
+"""
+
+import argparse
+import hashlib
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+WORK = REPO / ".mutation"
+BIN = Path(sys.executable).parent
+PYTEST = f"{REPO / '.venv' / 'bin' / 'python'} -m pytest -x -q -p no:randomly -p no:cacheprovider --timeout=120"
+
+# target -> (modules to mutate, the tests that cover them)
+TARGETS = {
+    "selection": (["components/select/blessing.py", "components/select/metrics.py", "components/select/repository.py"],
+                  ["tests/select/test_metrics_and_blessing.py"]),
+    "versions": (["components/deploy/repository.py"], ["tests/deploy/test_versions.py"]),
+    "tf_config": (["components/common/tf_config.py"], ["tests/train/test_tf_config.py"]),
+    "tfjob": (["components/train/tfjob.py"],
+              ["tests/train/test_tfjob.py -k 'not validates and not cli_dry_run and not import and not without_a_cluster'"]),
+    "inference_service": (["components/deploy/manifest.py"], ["tests/deploy/test_manifest.py -k 'not validates and not cli'"]),
+    "rollout": (["components/deploy/rollout.py"], ["tests/deploy/test_rollout.py -k 'not cli'"]),
+}
+# Operators left out: replacing an arithmetic operator by a bitwise, shift, power or modulo one
+# (x + 1 -> x << 1, ...) multiplies the mutants by five and tells nothing the Add/Sub/Mul/Div
+# swaps do not.
+EXCLUDED_OPERATORS = [
+    r"core/ReplaceBinaryOperator_.*_(BitOr|BitAnd|BitXor|LShift|RShift|Pow|Mod|FloorDiv)$",
+    r"core/ReplaceBinaryOperator_(BitOr|BitAnd|BitXor|LShift|RShift|Pow|Mod|FloorDiv)_.*",
+]
+
+
+def config(name, modules, tests):
+    lines = [
+        "[cosmic-ray]",
+        f"module-path = {json.dumps([str(REPO / m) for m in modules])}",
+        "timeout = 120.0",
+        "excluded-modules = []",
+        f"test-command = {json.dumps(PYTEST + ' ' + ' '.join(tests))}",
+        "[cosmic-ray.distributor]",
+        'name = "local"',
+        "[cosmic-ray.filters.operators-filter]",
+        f"exclude-operators = {json.dumps(EXCLUDED_OPERATORS)}",
+    ]
+    path = WORK / f"{name}.toml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def digest(paths):
+    return {p: hashlib.sha256((REPO / p).read_bytes()).hexdigest() for p in paths}
+
+
+def keep_sample(session, size, seed=0):
+    """Mark all but `size` randomly chosen pending mutants as skipped."""
+    from cosmic_ray.work_db import WorkDB, use_db
+    from cosmic_ray.work_item import WorkerOutcome, WorkResult
+
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = sorted(item.job_id for item in db.pending_work_items)
+        chosen = set(random.Random(seed).sample(pending, min(size, len(pending))))
+        for job_id in pending:
+            if job_id not in chosen:
+                db.set_result(job_id, WorkResult(output="not in the sample", worker_outcome=WorkerOutcome.SKIPPED))
+    return len(pending)
+
+
+def run(*command, **kwargs):
+    return subprocess.run([str(c) for c in command], cwd=REPO, check=True, text=True, **kwargs)
+
+
+def main(names, sample=None):
+    WORK.mkdir(exist_ok=True)
+    totals = {"killed": 0, "survived": 0}
+    rows = []
+    for name in names or TARGETS:
+        modules, tests = TARGETS[name]
+        before = digest(modules)
+        originals = {m: (REPO / m).read_bytes() for m in modules}
+        cfg, session = config(name, modules, tests), WORK / f"{name}.sqlite"
+        started = time.monotonic()
+        run(BIN / "cosmic-ray", "init", "--force", cfg, session)
+        run(BIN / "cr-filter-operators", session, cfg)
+        population = keep_sample(session, sample) if sample else None
+        run(BIN / "cosmic-ray", "baseline", cfg)
+        try:
+            run(BIN / "cosmic-ray", "exec", cfg, session)
+        finally:  # an interrupted run must not leave a mutant in the sources
+            for module, content in originals.items():
+                if (REPO / module).read_bytes() != content:
+                    (REPO / module).write_bytes(content)
+        assert digest(modules) == before, f"{name}: a mutated file was not restored: git diff {' '.join(modules)}"
+        dump = run(BIN / "cosmic-ray", "dump", session, capture_output=True).stdout
+        killed = survived = 0
+        for line in dump.splitlines():
+            item, result = json.loads(line)
+            if not result or result.get("worker_outcome") == "skipped":
+                continue
+            if result.get("test_outcome") == "survived":
+                survived += 1
+            else:
+                killed += 1
+        report = run(BIN / "cr-report", "--surviving-only", "--show-diff", session, capture_output=True).stdout
+        (WORK / f"survivors-{name}.txt").write_text(report)
+        totals["killed"] += killed
+        totals["survived"] += survived
+        rate = killed / max(killed + survived, 1)
+        tested = f"{killed + survived}" + (f" of {population}" if population else "")
+        rows.append(f"| {name} | {', '.join(modules)} | {tested} | {killed} | {survived} | {rate:.1%} | "
+                    f"{time.monotonic() - started:.0f} s |")
+        print(rows[-1], flush=True)
+    all_mutants = totals["killed"] + totals["survived"]
+    print("\n| target | modules | mutants | killed | survived | kill rate | time |\n|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    print(f"\ntotal: {all_mutants} mutants, {totals['killed']} killed, {totals['survived']} survived: "
+          f"kill rate {totals['killed'] / max(all_mutants, 1):.1%}")
+
+
+def recheck(names):
+    """Apply each surviving mutant of the last run again, run its target's tests, restore."""
+    import shlex
+
+    still = 0
+    for name in names or TARGETS:
+        session = WORK / f"{name}.sqlite"
+        if not session.exists():
+            continue
+        modules, tests = TARGETS[name]
+        command = shlex.split(PYTEST + " " + " ".join(tests))
+        dump = run(BIN / "cosmic-ray", "dump", session, capture_output=True).stdout
+        for line in dump.splitlines():
+            item, result = json.loads(line)
+            if not result or result.get("test_outcome") != "survived":
+                continue
+            (mutation,) = item["mutations"]
+            module = Path(mutation["module_path"])
+            original = module.read_bytes()
+            try:
+                run(BIN / "cosmic-ray", "apply", module, mutation["operator_name"], mutation["occurrence"])
+                killed = subprocess.run(command, cwd=REPO, capture_output=True).returncode != 0
+            finally:
+                module.write_bytes(original)
+            still += not killed
+            print(f"{'killed  ' if killed else 'SURVIVES'} {name} {module.relative_to(REPO)}:{mutation['start_pos'][0]} "
+                  f"{mutation['operator_name']} #{mutation['occurrence']}", flush=True)
+    return still
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--recheck"]:
+        recheck(sys.argv[2:])
+        sys.exit(0)
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sample", type=int, default=None, help="mutants per target (default: all)")
+    parser.add_argument("targets", nargs="*", choices=[[], *TARGETS], default=[])
+    args = parser.parse_args()
+    main(args.targets, args.sample)
