@@ -77,9 +77,15 @@ class Network:
 
 
 def fs_group_volume(path, fs_group):
-    """A host folder prepared as the kubelet prepares a volume for a pod with `fsGroup`:
-    group-owned by fs_group, group-writable, setgid so new files inherit the group."""
+    """A host folder prepared as the kubelet prepares a pod's volume for its `fsGroup`:
+    everything in it (recursively) group-owned by fs_group and group read/writable, folders
+    setgid so that new files inherit the group. The owner stays root: the pod's user gets
+    in through the group only."""
     path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, 0, fs_group)
-    path.chmod(0o2775)
+    for item in [path, *path.rglob("*")]:
+        if item.is_symlink():
+            continue
+        os.chown(item, -1, fs_group)
+        mode = item.stat().st_mode
+        item.chmod(mode | 0o060 | (0o2010 if item.is_dir() else (0o010 if mode & 0o100 else 0)))
     return path
