@@ -60,15 +60,28 @@ def fetch(lock, dest):
     pip("download", *common, "--no-index", "--find-links", str(CACHE), "-d", str(dest))
 
 
+def wheel_from_sdist(sdist):
+    """The wheel built from `sdist`, kept in CACHE/built/<sdist sha256>/: built once, so every
+    later context holds the same bytes and docker's cache of the install layer holds."""
+    built = CACHE / "built" / sha256(sdist)
+    wheels = list(built.glob("*.whl"))
+    if not wheels:
+        staging = built.with_suffix(".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(staging), str(sdist))
+        staging.rename(built)
+        wheels = list(built.glob("*.whl"))
+    (wheel,) = wheels
+    return wheel
+
+
 def build_source_only(wheels, lock_text):
     """Turn each sdist in `wheels` into a wheel; return the lock with those entries re-hashed."""
     for sdist in sorted(wheels.iterdir()):
         match = SDIST.match(sdist.name)
         if not match:
             continue
-        before = set(wheels.glob("*.whl"))
-        pip("wheel", "--quiet", "--no-deps", "--no-build-isolation", "--wheel-dir", str(wheels), str(sdist))
-        (wheel,) = set(wheels.glob("*.whl")) - before
+        wheel = Path(shutil.copy(wheel_from_sdist(sdist), wheels))
         sdist.unlink()
         name = canonical(match[1])
         entry = re.compile(rf"^({'|'.join(re.escape(v) for v in {name, match[1]})})==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]+)+)",
