@@ -14,7 +14,7 @@ TOOLS_STAMP := $(TOOLS_VENV)/.installed
 # Only what a user needs to see: no progress bars, no "already satisfied" lines.
 PIP_QUIET := --quiet --progress-bar off --disable-pip-version-check --no-input
 
-.PHONY: run test install bench compile lock clean mutation
+.PHONY: run test install bench compile lock clean mutation images images-cpu images-slim images-gpu
 
 # The lock is complete (transitive dependencies and the build backend): --no-deps makes
 # pip refuse to add anything it does not name, and distml itself builds without isolation
@@ -65,6 +65,15 @@ lock: $(TOOLS_STAMP)
 # ARGS="--sample 16" runs a random sample per target; ARGS="--recheck" re-tries the survivors.
 mutation: $(STAMP) $(MUTATION_STAMP)
 	$(MUTATION_VENV)/bin/python tests/mutation/run.py $(ARGS)
+
+# Container images (docs/containers.md): each from a wheelhouse of its lock prepared here, so
+# `docker build` needs no index. The base is the digest-pinned python image, or where no
+# registry answers, an equivalent built from Debian packages (containers/debian-base.sh).
+# Set BASE_IMAGE to choose it, IMAGE to retag. The GPU image is large: not part of `images`.
+images: images-cpu images-slim
+
+images-cpu images-slim images-gpu: images-%: $(STAMP)
+	sh containers/build-image.sh $*
 
 bench: $(STAMP)
 	sh benchmarks/setup_bench_venv.sh

@@ -7,6 +7,7 @@
 #   cpu.lock        the CPU image (tf, serve)      } resolved inside dev.lock's versions,
 #   slim.lock       the slim image (base only)     } so images run what the tests ran
 #   gpu.lock        the GPU image (gpu, serve)     }
+#   installer.lock  pip, run from its wheel to install an image's lock (never installed in it)
 #   tools.lock      .venv-tools: linters that pin what .venv cannot share, and uv itself
 #   bench.lock      .venv-bench: the tf-keras model.fit baseline of the benchmarks
 #   mutation.lock   .venv-mutation: cosmic-ray for `make mutation`
@@ -29,6 +30,7 @@ python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", 
 compile cpu.lock pyproject.toml --extra tf --extra serve -c requirements/dev.lock
 compile slim.lock pyproject.toml -c requirements/dev.lock
 compile gpu.lock pyproject.toml --extra gpu --extra serve -c requirements/dev.lock
+compile installer.lock requirements/installer.in
 compile tools.lock requirements/tools.in
 compile bench.lock requirements/bench.in -c requirements/dev.lock
 compile mutation.lock requirements/mutation.in
