@@ -47,7 +47,6 @@ def main():
     args = parser.parse_args()
 
     import tensorflow as tf
-
     import tf_keras
 
     keras = tf.keras  # tf-keras, with TF_USE_LEGACY_KERAS=1

@@ -41,7 +41,7 @@ def machine():
             pass
     load = os.getloadavg()
     return {
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "nproc": _run(["nproc"]),
         "cpu": cpu,
         "memory": _run(["free", "-h"]).splitlines()[1] if _run(["free", "-h"]) else "",

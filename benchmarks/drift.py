@@ -66,11 +66,11 @@ def main(argv=None):
     parser.add_argument("--result", default=None, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
+    from distml.components.common.model_artifact import resolve_version_dir
     from distml.components.ingest.reader import load_metadata
     from distml.components.monitor import defaults
     from distml.components.monitor.core import reference_profile
     from distml.components.monitor.profiles import Model
-    from distml.components.common.model_artifact import resolve_version_dir
 
     root = workdir(args.workdir)
     print_machine()

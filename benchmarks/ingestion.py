@@ -71,7 +71,7 @@ def main(argv=None):
     B = args.batch_size
     results = []
     for rep in range(args.repeats):
-        for set_name, tfds_name, tfds_dir, artifact, meta in sets:
+        for set_name, tfds_name, tfds_dir, artifact, _meta in sets:
             for w in args.workers:
                 for i in range(w):
                     ctx = tf.distribute.InputContext(num_input_pipelines=w, input_pipeline_id=i, num_replicas_in_sync=w)

@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from benchmarks import data
-from distml.components.common.ports import free_ports
 from benchmarks.common import BENCH_VENV, median, print_machine, save_json, spread, table, workdir
+from distml.components.common.ports import free_ports
 
 HERE = Path(__file__).resolve().parent
 TRAINERS = ["distml", "distml-float32", "step-ceiling", "baseline"]

@@ -16,8 +16,6 @@ from pathlib import Path
 import yaml
 
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.deploy.manifest import build_inference_service
-from distml.components.deploy.spec import DEFAULTS
 from distml.components.common.model_artifact import (
     check_model_name,
     directory_digest,
@@ -26,6 +24,8 @@ from distml.components.common.model_artifact import (
     push,
     resolve_version_dir,
 )
+from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.spec import DEFAULTS
 from distml.components.serve.control import read_server_state, signal_server
 
 log = logging.getLogger("distml.deploy")

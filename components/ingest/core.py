@@ -122,7 +122,7 @@ def ingest(
             "num_classes": len(source.class_names),
             "class_names": source.class_names,
             "splits": splits,
-            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         }
         metadata["statistics"] = statistics.write(tmp, metadata)
         metadata["checksums"] = checksums(metadata)

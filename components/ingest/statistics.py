@@ -21,7 +21,12 @@ import numpy as np
 
 from distml.components.common.files import sha256_file, write_text_atomic
 from distml.components.common.image_features import (
-    FEATURE_BINS, IMAGE_FEATURES, PIXEL_BINS, feature_histogram, image_features, pixel_histogram,
+    FEATURE_BINS,
+    IMAGE_FEATURES,
+    PIXEL_BINS,
+    feature_histogram,
+    image_features,
+    pixel_histogram,
 )
 
 STATISTICS_FORMAT = "distml.statistics/v1"

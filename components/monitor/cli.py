@@ -3,7 +3,12 @@
 import json
 from pathlib import Path
 
-from distml.components.monitor.defaults import DEFAULT_ALPHA, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_SAMPLES, DEFAULT_PSI_THRESHOLD
+from distml.components.monitor.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_PSI_THRESHOLD,
+)
 
 
 def add_arguments(parser):

@@ -29,7 +29,12 @@ from distml.components.common.files import write_text_atomic
 from distml.components.common.image_features import IMAGE_FEATURES
 from distml.components.ingest.reader import load_metadata
 from distml.components.monitor import drift, profiles
-from distml.components.monitor.defaults import DEFAULT_ALPHA, DEFAULT_MAX_ACCURACY_DROP, DEFAULT_MIN_SAMPLES, DEFAULT_PSI_THRESHOLD
+from distml.components.monitor.defaults import (
+    DEFAULT_ALPHA,
+    DEFAULT_MAX_ACCURACY_DROP,
+    DEFAULT_MIN_SAMPLES,
+    DEFAULT_PSI_THRESHOLD,
+)
 from distml.components.monitor.request_log import read_traffic
 
 log = logging.getLogger("distml")
@@ -170,7 +175,7 @@ def _report(reference, current, features, metadata, reference_split, prediction_
         reason = f"no feature drifted; largest PSI {worst['psi']:.3f} ({worst['name']})"
     return {
         "format": REPORT_FORMAT,
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "reference": {
             "dataset": reference["source"], "fingerprint": metadata["fingerprint"], "split": reference_split,
             "prediction_split": prediction_split if reference["predictions"] else None,

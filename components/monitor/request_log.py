@@ -124,7 +124,7 @@ class RequestLog:
         probabilities = np.asarray(probabilities, dtype=np.float64)
         entry = {
             "format": LOG_FORMAT,
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds"),
             "id": request_id or uuid.uuid4().hex,
             "model": self.model_name,
             "version": str(model_version),

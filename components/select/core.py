@@ -25,11 +25,12 @@ import json
 import logging
 from pathlib import Path
 
-from distml.components.common.errors import UsageError
 from distml.components.common import model_artifact
+from distml.components.common.errors import UsageError
 from distml.components.common.files import atomic_directory, check_output_dir
 from distml.components.ingest.reader import data_location, load_metadata, verify_shards
-from distml.components.select import blessing, candidates as candidates_mod
+from distml.components.select import blessing
+from distml.components.select import candidates as candidates_mod
 from distml.components.select.metrics import HIGHER_IS_BETTER
 from distml.components.select.report import write_report
 from distml.components.select.spec import DEFAULTS

@@ -132,7 +132,7 @@ def slow_client_protocol(client_timeout_s):
         def _drop(self):
             if not self.transport.is_closing():
                 log.warning("closing a connection from %s: request headers not received within %gs",
-                            "%s:%d" % self.client if self.client else "?", client_timeout_s)
+                            "{}:{}".format(*self.client) if self.client else "?", client_timeout_s)
                 self.transport.close()
 
         def connection_made(self, transport):

@@ -11,8 +11,8 @@ import logging
 import threading
 from pathlib import Path
 
-from distml.components.serve.loaded_model import ModelLoadError, load_version
 from distml.components.common.model_artifact import is_version_dir, list_versions
+from distml.components.serve.loaded_model import ModelLoadError, load_version
 
 log = logging.getLogger("distml.serve")
 

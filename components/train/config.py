@@ -46,7 +46,7 @@ class TrainConfig:
 
 
 def new_run_id():
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%d%H%M%S")
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H%M%S")
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 

@@ -9,7 +9,6 @@ an orchestrating step can call it.
 import dataclasses
 import logging
 import os
-from pathlib import Path
 
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError

@@ -5,7 +5,14 @@ SavedModel with its signatures, model.json and the Keras file; and scoring it.
 import json
 from pathlib import Path
 
-from distml.components.common.model_artifact import INPUT_NAME, KERAS_FILE, MODEL_INFO, OUTPUTS, SIGNATURE, UINT8_SIGNATURE
+from distml.components.common.model_artifact import (
+    INPUT_NAME,
+    KERAS_FILE,
+    MODEL_INFO,
+    OUTPUTS,
+    SIGNATURE,
+    UINT8_SIGNATURE,
+)
 
 
 def export_model(model, out_dir, version, model_info):

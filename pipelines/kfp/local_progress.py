@@ -54,7 +54,7 @@ class StepBoard:
 
     def finish(self, reason_for_waiting):
         """Steps that never started (deploy of a model that was not blessed) are skipped."""
-        for label, step in self.steps.items():
+        for step in self.steps.values():
             if step["status"] == WAITING:
                 step["status"], step["reason"] = SKIPPED, reason_for_waiting
 

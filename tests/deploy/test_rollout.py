@@ -8,8 +8,8 @@ from http import HTTPStatus
 import pytest
 
 from distml.components.common.errors import DistmlError
-from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.core import deploy_kserve
+from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.rollout import (
     LAST_APPLIED,
     apply_patch,

@@ -8,12 +8,11 @@ import numpy as np
 from kfp import dsl, local
 
 from benchmarks.drift_shifts import load_split, serve_to_log, shifted_sample
+from distml.components.common.model_artifact import push, resolve_version_dir
 from distml.components.ingest.reader import load_metadata
 from distml.components.monitor.component import monitor
 from distml.components.monitor.profiles import Model
 from distml.components.monitor.request_log import RequestLog
-from distml.components.common.model_artifact import resolve_version_dir
-from distml.components.common.model_artifact import push
 
 
 def test_monitor_component_says_retrain_on_inverted_traffic(digits_dataset, trained_models, tmp_path):
@@ -41,8 +40,8 @@ def test_monitor_component_says_retrain_on_inverted_traffic(digits_dataset, trai
 def test_the_recurring_run_pipeline_retrains_only_on_drift_against_the_served_model():
     import yaml
 
-    from distml.pipelines.kfp.compile import COMPILED_MONITOR_PIPELINE
     from distml.pipelines.generated import SOURCE_ROOT
+    from distml.pipelines.kfp.compile import COMPILED_MONITOR_PIPELINE
 
     spec = next(yaml.safe_load_all((SOURCE_ROOT / COMPILED_MONITOR_PIPELINE).read_text()))
     tasks = spec["root"]["dag"]["tasks"]

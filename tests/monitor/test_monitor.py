@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from benchmarks.drift_shifts import load_split, serve_to_log, shifted_sample
+from distml.components.common.model_artifact import resolve_version_dir
 from distml.components.ingest.reader import load_metadata
 from distml.components.monitor.core import monitor
 from distml.components.monitor.profiles import Model
 from distml.components.monitor.request_log import RequestLog
-from distml.components.common.model_artifact import resolve_version_dir
 from tests.conftest import run_cli
 
 N = 300

@@ -11,7 +11,11 @@ import pytest
 from distml.components.common.errors import UsageError
 from distml.components.common.image_features import image_features, pixel_histogram
 from distml.components.monitor.request_log import (
-    CE_REQUEST, CE_RESPONSE, RequestLog, cloudevent_from_http, read_traffic,
+    CE_REQUEST,
+    CE_RESPONSE,
+    RequestLog,
+    cloudevent_from_http,
+    read_traffic,
 )
 
 SHAPE = (28, 28, 1)

@@ -6,10 +6,9 @@ import json
 import pytest
 
 from distml.components.common.errors import UsageError
-from distml.components.train.core import train
 from distml.components.train.cli import add_arguments
 from distml.components.train.config import TrainConfig, check, worker_args
-from distml.components.train.core import config_from_args
+from distml.components.train.core import config_from_args, train
 from distml.components.train.models import MODELS
 from tests.conftest import run_cli
 
@@ -54,7 +53,7 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
 
 def test_help_lists_every_model_type():
     result = run_cli("train", "--help")
-    for name, builder in MODELS.items():
+    for name in MODELS:
         assert f"  {name} " in result.stdout
     assert "batch_norm" in result.stdout and "--launcher {in-process,local,tfjob,trainjob,worker}" in result.stdout
 

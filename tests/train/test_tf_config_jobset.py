@@ -13,6 +13,7 @@ The naming rules, from the upstream sources:
 """
 
 import json
+
 import pytest
 
 from distml.components.common import tf_config

@@ -1,9 +1,9 @@
 """The tfjob launcher: the TFJob manifest (checked against the Training Operator v1.9 CRD) and the wait loop."""
 
 import dataclasses
-from http import HTTPStatus
 import subprocess
 import sys
+from http import HTTPStatus
 
 import pytest
 import yaml

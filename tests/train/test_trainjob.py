@@ -14,10 +14,18 @@ from distml.components.common import k8s, tf_config
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.processes import Terminated, raise_terminated
 from distml.components.train import trainer_runtime
-from distml.components.train.config import TrainConfig, check
-from distml.components.train.config import RUN_ID_PATTERN
-from distml.components.train.trainjob import (GROUP, PLURAL, VERSION, TrainJobFailed, TrainJobOptions, kubernetes_apis,
-                                              run_id_from_environment, run_trainjob, trainjob_manifest)
+from distml.components.train.config import RUN_ID_PATTERN, TrainConfig, check
+from distml.components.train.trainjob import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    TrainJobFailed,
+    TrainJobOptions,
+    kubernetes_apis,
+    run_id_from_environment,
+    run_trainjob,
+    trainjob_manifest,
+)
 from tests.conftest import REPO, load_fixture, run_cli
 
 CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
