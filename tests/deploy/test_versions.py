@@ -8,14 +8,23 @@ import stat
 import pytest
 
 from distml.components.common.errors import UsageError
-from distml.components.deploy.repository import (
+from distml.components.common.model_artifact import (
     check_model_name,
     directory_digest,
+    latest_version,
     list_versions,
-    newest_version,
-    push_version,
+    push,
     resolve_version_dir,
 )
+
+
+def push_version(source, repo, model_name, version=None):
+    return push(source, repo, model_name, version)[0]
+
+
+def newest_version(repo, model_name):
+    latest = latest_version(repo, model_name)
+    return latest[0] if latest else None
 
 
 def version(folder, payload=b"model", **info):
@@ -65,16 +74,15 @@ def test_only_complete_versions_are_pushed_or_resolved(tmp_path):
     (tmp_path / "half" / "1" / "saved_model.pb").write_bytes(b"x")  # no model.json
     with pytest.raises(UsageError, match="is not a model version"):
         push_version(tmp_path / "half" / "1", tmp_path / "repo", "m")
-    with pytest.raises(UsageError, match="holds no model version"):
+    with pytest.raises(UsageError, match="has no assets.extra/model.json: not a model written by"):
         resolve_version_dir(tmp_path / "half")
     model_dir = tmp_path / "model"
     version(model_dir / "1")
     assert resolve_version_dir(model_dir) == model_dir / "1"
     assert resolve_version_dir(model_dir / "1") == model_dir / "1"
     version(model_dir / "2")
-    with pytest.raises(UsageError, match=r"holds several versions \(1, 2\)"):
-        resolve_version_dir(model_dir)
-    assert resolve_version_dir(model_dir, 2) == model_dir / "2"
+    assert resolve_version_dir(model_dir) == model_dir / "2"  # several: the newest complete one
+    assert resolve_version_dir(model_dir, 1) == model_dir / "1"
     with pytest.raises(UsageError, match="does not exist"):
         resolve_version_dir(tmp_path / "nowhere")
 

@@ -30,9 +30,9 @@ PYTEST = f"{REPO / '.venv' / 'bin' / 'python'} -m pytest -x -q -p no:randomly -p
 
 # target -> (modules to mutate, the tests that cover them)
 TARGETS = {
-    "selection": (["components/select/blessing.py", "components/select/metrics.py", "components/select/repository.py"],
+    "selection": (["components/select/blessing.py", "components/select/metrics.py"],
                   ["tests/select/test_metrics_and_blessing.py"]),
-    "versions": (["components/deploy/repository.py"], ["tests/deploy/test_versions.py"]),
+    "versions": (["components/common/model_artifact.py"], ["tests/deploy/test_versions.py"]),
     "tf_config": (["components/common/tf_config.py"], ["tests/train/test_tf_config.py"]),
     "tfjob": (["components/train/tfjob.py"],
               ["tests/train/test_tfjob.py -k 'not validates and not cli_dry_run and not import and not without_a_cluster'"]),
