@@ -4,7 +4,7 @@
 import numpy as np
 
 from distml.components.common.files import write_text_atomic
-from distml.components.select.report import _save
+from distml.components.select.report import save_png
 
 REPORT_FILE = "report.md"
 DISTRIBUTIONS_CHART = "distributions.png"
@@ -13,8 +13,8 @@ SCORES_CHART = "psi_by_feature.png"
 
 def write_report(report, output_dir):
     output_dir.mkdir(parents=True, exist_ok=True)
-    _save(distributions_chart(report), output_dir / DISTRIBUTIONS_CHART)
-    _save(scores_chart(report), output_dir / SCORES_CHART)
+    save_png(distributions_chart(report), output_dir / DISTRIBUTIONS_CHART)
+    save_png(scores_chart(report), output_dir / SCORES_CHART)
     markdown = render_markdown(report)
     write_text_atomic(output_dir / REPORT_FILE, markdown)
     return markdown

@@ -233,6 +233,11 @@ def _png(fig):
     return buffer.getvalue()
 
 
+def save_png(fig, path):
+    """A figure as a PNG file, written atomically (the monitor's report uses it too)."""
+    _write_bytes_atomic(Path(path), _png(fig))
+
+
 def _write_bytes_atomic(path, data):
     tmp = path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:8]}"
     try:

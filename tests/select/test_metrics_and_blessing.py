@@ -121,7 +121,7 @@ def test_a_zero_probability_costs_a_finite_loss_as_in_keras():
 
 
 def test_a_failed_push_reports_the_first_line_of_the_error():
-    from distml.components.select.repository import _one_line
+    from distml.components.common.model_artifact import _one_line
 
     assert _one_line(OSError("No space left on device\n(while copying variables)")) == "No space left on device"
     assert _one_line(OSError()) == "OSError"
