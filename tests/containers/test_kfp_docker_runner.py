@@ -37,8 +37,8 @@ def run_pipeline(root, cache):
     pipeline = build_pipeline(for_cluster=False)
     return pipeline(
         dataset="digits", num_shards=2, model_types=["cnn", "dropout"], workers=1, epochs=1, steps_per_epoch=5,
-        batch_size=32, learning_rate=0.001, gpus_per_worker=0, launcher="in-process", min_accuracy=0.0,
-        min_improvement=0.0, serving_target="local", data_root="", models_root=str(root / "models"),
+        batch_size=32, learning_rate=0.001, gpus=0, launcher="in-process", min_accuracy=0.0,
+        min_improvement=0.0, serving_target="local", store_root="", models_root=str(root / "models"),
         model_repo=str(root / "repo"), model_name=MODEL,
     )
 

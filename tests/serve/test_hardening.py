@@ -27,12 +27,16 @@ CLIENT_TIMEOUT_S = 2
 MODEL_BATCH = 16
 
 
+def start_server(trained_models, tmp_path_factory):
+    repo = make_repo(tmp_path_factory.mktemp("repo"), MODEL, trained_models["cnn"])
+    return Server(repo, MODEL, tmp_path_factory.mktemp("logs") / "serve.log", max_batch_size=1024,
+                  extra_args=["--max-body-bytes", MAX_BODY, "--client-timeout", CLIENT_TIMEOUT_S,
+                              "--model-batch-size", MODEL_BATCH, "--enable-repository-extension"])
+
+
 @pytest.fixture(scope="module")
 def server(trained_models, tmp_path_factory):
-    repo = make_repo(tmp_path_factory.mktemp("repo"), MODEL, trained_models["cnn"])
-    server = Server(repo, MODEL, tmp_path_factory.mktemp("logs") / "serve.log", max_batch_size=1024,
-                    extra_args=["--max-body-bytes", MAX_BODY, "--client-timeout", CLIENT_TIMEOUT_S,
-                                "--model-batch-size", MODEL_BATCH, "--enable-repository-extension"])
+    server = start_server(trained_models, tmp_path_factory)
     yield server
     server.stop()
 
@@ -209,8 +213,17 @@ def test_stale_control_file_is_ignored_and_removed(trained_models, tmp_path):
         bystander.wait()
 
 
-def test_enabled_repository_extension_unload_makes_the_server_unhealthy(server):
-    """Last: with the extension on (an explicit choice), an unload must show in the probes."""
+def test_enabled_repository_extension_unload_makes_the_server_unhealthy(trained_models, tmp_path_factory):
+    """With the extension on (an explicit choice), an unload must show in the probes. A server
+    of its own: the unload would take the model from the other tests (they run in any order)."""
+    server = start_server(trained_models, tmp_path_factory)
+    try:
+        _unload_shows_in_the_probes(server)
+    finally:
+        server.stop()
+
+
+def _unload_shows_in_the_probes(server):
     assert server.get("/v2/health/live")[0] == 200
     assert server.post(f"/v2/repository/models/{MODEL}/unload", {})[0] == 200
     assert server.get("/v2/health/live")[0] == 503
