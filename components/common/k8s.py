@@ -121,3 +121,21 @@ def load_client_config():
             raise DistmlError(
                 f"no Kubernetes configuration (not in a pod, no usable kubeconfig: {e}); use --dry-run to print the manifest"
             ) from None
+
+
+def training_volumes(gpus):
+    """A training worker pod's volumes and its container's mounts (TFJob and the TrainJob
+    runtime): the datasets and models PVCs, and for GPUs a memory-backed /dev/shm (NCCL
+    exchanges tensors through it; 64 MB is too small)."""
+    volumes = [
+        {"name": "datasets", "persistentVolumeClaim": {"claimName": DATASETS_PVC, "readOnly": True}},
+        {"name": "models", "persistentVolumeClaim": {"claimName": MODELS_PVC}},
+    ]
+    mounts = [
+        {"name": "datasets", "mountPath": DATASETS_MOUNT, "readOnly": True},
+        {"name": "models", "mountPath": MODELS_MOUNT},
+    ]
+    if gpus:
+        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
+        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    return volumes, mounts

@@ -93,18 +93,8 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
         "distml.io/model-type": model_type,
         **options.labels,
     }
-    volumes = [
-        {"name": "datasets", "persistentVolumeClaim": {"claimName": k8s.DATASETS_PVC, "readOnly": True}},
-        {"name": "models", "persistentVolumeClaim": {"claimName": k8s.MODELS_PVC}},
-    ]
-    mounts = [
-        {"name": "datasets", "mountPath": k8s.DATASETS_MOUNT, "readOnly": True},
-        {"name": "models", "mountPath": k8s.MODELS_MOUNT},
-    ]
     may_use_gpus = is_placeholder(options.gpus) or int(options.gpus) > 0
-    if may_use_gpus:  # NCCL exchanges tensors through shared memory; the default 64 MB is too small
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
+    volumes, mounts = k8s.training_volumes(may_use_gpus)
     default_image = k8s.GPU_IMAGE if may_use_gpus and not is_placeholder(options.gpus) else k8s.IMAGE
     container = {
         "name": CONTAINER_NAME,

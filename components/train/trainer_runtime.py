@@ -44,27 +44,10 @@ WORKER_COMMAND = ["distml", "train", "--launcher", WORKER_LAUNCHER]
 LABELS = {"app.kubernetes.io/name": "distml", "app.kubernetes.io/component": "train"}
 
 
-def worker_volumes(gpus):
-    """The pods' volumes and the container's mounts: the datasets and models PVCs, and for
-    GPUs a memory-backed /dev/shm (NCCL exchanges tensors through it; 64 MB is too small)."""
-    volumes = [
-        {"name": "datasets", "persistentVolumeClaim": {"claimName": k8s.DATASETS_PVC, "readOnly": True}},
-        {"name": "models", "persistentVolumeClaim": {"claimName": k8s.MODELS_PVC}},
-    ]
-    mounts = [
-        {"name": "datasets", "mountPath": k8s.DATASETS_MOUNT, "readOnly": True},
-        {"name": "models", "mountPath": k8s.MODELS_MOUNT},
-    ]
-    if gpus:
-        volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
-        mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
-    return volumes, mounts
-
-
 def runtime_manifest(*, gpus=False, namespace=None, num_nodes=DEFAULT_NUM_NODES, image=None, cpu="2", memory="4Gi"):
     """The runtime as a dict: a ClusterTrainingRuntime, or a TrainingRuntime in `namespace`."""
     gpu_count = GPUS_PER_NODE if gpus else 0
-    volumes, mounts = worker_volumes(gpu_count)
+    volumes, mounts = k8s.training_volumes(gpu_count)
     container = {
         "name": NODE,
         "image": image or (k8s.GPU_IMAGE if gpus else k8s.IMAGE),
