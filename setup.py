@@ -1,6 +1,7 @@
 """Package list only: components/ and pipelines/ install as distml.components and
 distml.pipelines (the package-dir mapping in pyproject.toml), so their sub-packages are
 found here and renamed under distml."""
+
 from setuptools import find_packages, setup
 
 packages = ["distml"] + [

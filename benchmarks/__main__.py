@@ -65,7 +65,7 @@ def main(argv=None):
             if not isinstance(e, SystemExit):
                 traceback.print_exc()
         text = captured.getvalue()
-        tables[name] = (text[text.index("\n### "):] if "\n### " in text else ""), time.monotonic() - started
+        tables[name] = (text[text.index("\n### ") :] if "\n### " in text else ""), time.monotonic() - started
     print("\n\n# Summary")
     for name, (text, seconds) in tables.items():
         print(f"\n## {name} ({seconds:.0f} s)\n")

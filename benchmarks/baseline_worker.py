@@ -67,7 +67,9 @@ def main():
         image = tf.reshape(tf.io.decode_raw(example["image"], tf.uint8), shape)
         return tf.cast(image, tf.float32), example["label"]
 
-    dataset = tf.data.TFRecordDataset(files).map(parse).cache().shuffle(10_000, seed=args.seed).repeat().batch(global_batch)
+    dataset = (
+        tf.data.TFRecordDataset(files).map(parse).cache().shuffle(10_000, seed=args.seed).repeat().batch(global_batch)
+    )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     dataset = dataset.with_options(options)
@@ -75,7 +77,9 @@ def main():
     keras.utils.set_random_seed(args.seed)
     with strategy.scope():
         model = build_cnn(keras, shape, metadata["num_classes"])
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(
+            optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+        )
 
     epochs = []
 
@@ -84,16 +88,33 @@ def main():
             self.t0 = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            epochs.append({"epoch": epoch + 1, "steps": args.steps_per_epoch, "seconds": time.perf_counter() - self.t0,
-                           "loss": float(logs.get("loss", float("nan"))), "accuracy": float(logs.get("accuracy", float("nan")))})
+            epochs.append(
+                {
+                    "epoch": epoch + 1,
+                    "steps": args.steps_per_epoch,
+                    "seconds": time.perf_counter() - self.t0,
+                    "loss": float(logs.get("loss", float("nan"))),
+                    "accuracy": float(logs.get("accuracy", float("nan"))),
+                }
+            )
 
     setup_s = time.perf_counter() - started
     model.fit(dataset, epochs=args.epochs, steps_per_epoch=args.steps_per_epoch, callbacks=[Timer()], verbose=0)
     task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
     if task.get("index", 0) == 0:
         with open(args.result, "w") as f:
-            json.dump({"epochs": epochs, "num_workers": workers, "global_batch_size": global_batch,
-                       "setup_s": setup_s, "tensorflow": tf.__version__, "keras": tf_keras.__version__}, f, indent=2)
+            json.dump(
+                {
+                    "epochs": epochs,
+                    "num_workers": workers,
+                    "global_batch_size": global_batch,
+                    "setup_s": setup_s,
+                    "tensorflow": tf.__version__,
+                    "keras": tf_keras.__version__,
+                },
+                f,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

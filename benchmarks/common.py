@@ -29,8 +29,14 @@ def _run(command):
 
 def machine():
     """The facts docs/benchmarks.md records with every result."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     from importlib import metadata
 
     versions = {}
@@ -55,7 +61,10 @@ def machine():
 def print_machine(file=None):
     file = file or sys.stdout
     m = machine()
-    print(f"# {m['date']}  nproc={m['nproc']}  cpu={m['cpu']}  python {m['python']}  load {m['loadavg_at_start']}", file=file)
+    print(
+        f"# {m['date']}  nproc={m['nproc']}  cpu={m['cpu']}  python {m['python']}  load {m['loadavg_at_start']}",
+        file=file,
+    )
     print("# " + "  ".join(f"{k} {v}" for k, v in m["versions"].items()), file=file)
     print(f"# free -h: {m['memory']}", file=file)
 

@@ -46,7 +46,7 @@ def generate(n, seed, offset=0):
     images = np.empty((n, 28, 28), np.float32)
     for i in range(n):
         y, x = shifts[i]
-        images[i] = protos[labels[i], y:y + 28, x:x + 28]
+        images[i] = protos[labels[i], y : y + 28, x : x + 28]
     images = np.clip(images + noise, 0, 255).astype(np.uint8)
     return images[..., None], labels.astype(np.int64)
 
@@ -70,17 +70,21 @@ def _builder_class():
             return tfds.core.DatasetInfo(
                 builder=self,
                 description="Deterministic generated 28x28x1 images (distml benchmarks).",
-                features=tfds.features.FeaturesDict({
-                    "image": tfds.features.Image(shape=SHAPE),
-                    "label": tfds.features.ClassLabel(names=[str(k) for k in range(NUM_CLASSES)]),
-                }),
+                features=tfds.features.FeaturesDict(
+                    {
+                        "image": tfds.features.Image(shape=SHAPE),
+                        "label": tfds.features.ClassLabel(names=[str(k) for k in range(NUM_CLASSES)]),
+                    }
+                ),
                 supervised_keys=("image", "label"),
             )
 
         def _split_generators(self, dl_manager):
             n, seed = _PARAMS["examples"], _PARAMS["seed"]
-            return {"train": self._generate_examples(n, seed, 0),
-                    "test": self._generate_examples(max(n // 6, TFDS_SHARDS), seed, 1)}
+            return {
+                "train": self._generate_examples(n, seed, 0),
+                "test": self._generate_examples(max(n // 6, TFDS_SHARDS), seed, 1),
+            }
 
         def _generate_examples(self, n, seed, split_id):
             chunk = 10_000
@@ -122,11 +126,9 @@ def prepare(examples=60_000, seed=0, root=None):
     artifact = root / "datasets" / config_name(examples, seed)
     started = time.monotonic()
     # The ingest component's tfds: source reads the prepared builder (registered above); no download.
-    metadata = ingest(f"tfds:{NAME}", artifact, data_dir=str(tfds_dir),
-                      download=False, seed=seed)
+    metadata = ingest(f"tfds:{NAME}", artifact, data_dir=str(tfds_dir), download=False, seed=seed)
     timings["ingest_s"] = time.monotonic() - started
-    return {"tfds_name": NAME, "tfds_dir": tfds_dir, "artifact": artifact,
-            "metadata": metadata, "timings": timings}
+    return {"tfds_name": NAME, "tfds_dir": tfds_dir, "artifact": artifact, "metadata": metadata, "timings": timings}
 
 
 def main(argv=None):

@@ -79,8 +79,12 @@ def main(argv=None):
     model = Model(resolve_version_dir(model_dir), metadata)
     reference, _ = reference_profile(dataset, metadata, model)
     images, labels = load_split(dataset, "test")
-    thresholds = {"psi": defaults.DEFAULT_PSI_THRESHOLD, "alpha": defaults.DEFAULT_ALPHA,
-                  "min_samples": min(defaults.DEFAULT_MIN_SAMPLES, args.samples), "max_accuracy_drop": defaults.DEFAULT_MAX_ACCURACY_DROP}
+    thresholds = {
+        "psi": defaults.DEFAULT_PSI_THRESHOLD,
+        "alpha": defaults.DEFAULT_ALPHA,
+        "min_samples": min(defaults.DEFAULT_MIN_SAMPLES, args.samples),
+        "max_accuracy_drop": defaults.DEFAULT_MAX_ACCURACY_DROP,
+    }
     rng = np.random.default_rng(args.seed)
     log_dir = root / "drift-log"
 
@@ -93,10 +97,19 @@ def main(argv=None):
             by_feature[name] = by_feature.get(name, 0) + 1
     seconds_per_run = (time.monotonic() - start) / args.repeats
     false_alarm_rate = alarms / args.repeats
-    table(f"False alarms on in-distribution traffic ({args.repeats} runs of {args.samples} images, reference "
-          f"{reference['num_images']} train images / {reference['predictions']['num']} validation predictions)",
-          ["false-alarm rate", "runs that said retrain", "features that raised them", "s per run"],
-          [[f"{false_alarm_rate:.1%}", alarms, ", ".join(f"{k}: {v}" for k, v in by_feature.items()) or "none", f"{seconds_per_run:.2f}"]])
+    table(
+        f"False alarms on in-distribution traffic ({args.repeats} runs of {args.samples} images, reference "
+        f"{reference['num_images']} train images / {reference['predictions']['num']} validation predictions)",
+        ["false-alarm rate", "runs that said retrain", "features that raised them", "s per run"],
+        [
+            [
+                f"{false_alarm_rate:.1%}",
+                alarms,
+                ", ".join(f"{k}: {v}" for k, v in by_feature.items()) or "none",
+                f"{seconds_per_run:.2f}",
+            ]
+        ],
+    )
 
     sensitivity = {}
     for shift, grid in GRIDS.items():
@@ -104,23 +117,47 @@ def main(argv=None):
         for severity in grid:
             hits, features = 0, {}
             for _ in range(args.shift_repeats):
-                retrain, drifted = trial(model, reference, images, labels, args.samples, rng, log_dir, thresholds, shift, severity)
+                retrain, drifted = trial(
+                    model, reference, images, labels, args.samples, rng, log_dir, thresholds, shift, severity
+                )
                 hits += retrain
                 for name in drifted:
                     features[name] = features.get(name, 0) + 1
             rows.append({"severity": severity, "detection_rate": hits / args.shift_repeats, "features": features})
         smallest = next((r["severity"] for r in rows if r["detection_rate"] >= DETECTED), None)
         sensitivity[shift] = {"rows": rows, "smallest_detected": smallest}
-        table(f"{shift}: {SHIFTS[shift]} ({args.shift_repeats} runs of {args.samples} images per severity)",
-              ["severity", "detected", "features drifted (runs)"],
-              [[r["severity"], f"{r['detection_rate']:.0%}", ", ".join(f"{k}: {v}" for k, v in sorted(r["features"].items(), key=lambda kv: -kv[1])) or "-"]
-               for r in rows])
-    table(f"Smallest shift detected in >= {DETECTED:.0%} of runs of {args.samples} images",
-          ["shift", "smallest severity detected"],
-          [[shift, s["smallest_detected"] if s["smallest_detected"] is not None else f"> {GRIDS[shift][-1]}"] for shift, s in sensitivity.items()])
+        table(
+            f"{shift}: {SHIFTS[shift]} ({args.shift_repeats} runs of {args.samples} images per severity)",
+            ["severity", "detected", "features drifted (runs)"],
+            [
+                [
+                    r["severity"],
+                    f"{r['detection_rate']:.0%}",
+                    ", ".join(f"{k}: {v}" for k, v in sorted(r["features"].items(), key=lambda kv: -kv[1])) or "-",
+                ]
+                for r in rows
+            ],
+        )
+    table(
+        f"Smallest shift detected in >= {DETECTED:.0%} of runs of {args.samples} images",
+        ["shift", "smallest severity detected"],
+        [
+            [shift, s["smallest_detected"] if s["smallest_detected"] is not None else f"> {GRIDS[shift][-1]}"]
+            for shift, s in sensitivity.items()
+        ],
+    )
     if args.result:
-        save_json(args.result, {"samples": args.samples, "repeats": args.repeats, "false_alarm_rate": false_alarm_rate,
-                                "false_alarms_by_feature": by_feature, "thresholds": thresholds, "sensitivity": sensitivity})
+        save_json(
+            args.result,
+            {
+                "samples": args.samples,
+                "repeats": args.repeats,
+                "false_alarm_rate": false_alarm_rate,
+                "false_alarms_by_feature": by_feature,
+                "thresholds": thresholds,
+                "sensitivity": sensitivity,
+            },
+        )
 
 
 if __name__ == "__main__":

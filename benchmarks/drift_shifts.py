@@ -42,13 +42,15 @@ def shifted_sample(images, labels, n, rng, shift=None, severity=0.0):
     if shift == "rotate":
         from scipy import ndimage
 
-        return np.clip(ndimage.rotate(x, severity, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0), 0, 255)
+        return np.clip(
+            ndimage.rotate(x, severity, axes=(1, 2), reshape=False, order=1, mode="constant", cval=0.0), 0, 255
+        )
     raise ValueError(f"unknown shift {shift!r} (known: {', '.join(SHIFTS)})")
 
 
 def serve_to_log(model, images, request_log, batch=8, model_version="1"):
     """Predict `images` in requests of `batch` and record each request as the server would."""
     for start in range(0, len(images), batch):
-        chunk = images[start:start + batch]
+        chunk = images[start : start + batch]
         probabilities, class_ids = model.predict(chunk)
         request_log.record(chunk, probabilities, class_ids, model_version=model_version)

@@ -77,12 +77,20 @@ def main(argv=None):
                     ctx = tf.distribute.InputContext(num_input_pipelines=w, input_pipeline_id=i, num_replicas_in_sync=w)
 
                     def reader():
-                        return read_split(artifact, "train", ctx, batch_size=B, shuffle=True, seed=args.seed, verify=False)
+                        return read_split(
+                            artifact, "train", ctx, batch_size=B, shuffle=True, seed=args.seed, verify=False
+                        )
 
                     def tfds_load():
-                        ds = tfds.load(tfds_name, split="train", as_supervised=True, shuffle_files=True, data_dir=tfds_dir,
-                                       download=False,
-                                       read_config=tfds.ReadConfig(input_context=ctx, shuffle_seed=args.seed))
+                        ds = tfds.load(
+                            tfds_name,
+                            split="train",
+                            as_supervised=True,
+                            shuffle_files=True,
+                            data_dir=tfds_dir,
+                            download=False,
+                            read_config=tfds.ReadConfig(input_context=ctx, shuffle_seed=args.seed),
+                        )
                         return ds.shuffle(10_000, seed=args.seed).batch(B).prefetch(tf.data.AUTOTUNE)
 
                     sides = [("reader", reader), ("tfds", tfds_load)]
@@ -90,11 +98,23 @@ def main(argv=None):
                         sides.reverse()
                     for side, make in sides:
                         rate, n = count(make, args.min_seconds)
-                        results.append({"dataset": set_name, "impl": side, "workers": w, "worker": i, "repeat": rep,
-                                        "examples_per_s": rate, "examples": n})
+                        results.append(
+                            {
+                                "dataset": set_name,
+                                "impl": side,
+                                "workers": w,
+                                "worker": i,
+                                "repeat": rep,
+                                "examples_per_s": rate,
+                                "examples": n,
+                            }
+                        )
                     last = results[-2:]
-                    print(f"# {set_name} W={w} worker {i} repeat {rep}: " +
-                          ", ".join(f"{r['impl']} {r['examples_per_s']:.0f} ex/s" for r in last), flush=True)
+                    print(
+                        f"# {set_name} W={w} worker {i} repeat {rep}: "
+                        + ", ".join(f"{r['impl']} {r['examples_per_s']:.0f} ex/s" for r in last),
+                        flush=True,
+                    )
     save_json(root / "ingestion.json", {"args": vars(args), "results": results})
     report(results, args, sets)
     return results
@@ -104,19 +124,36 @@ def report(results, args, sets):
     rows = []
     for set_name, *_rest, meta in sets:
         for w in args.workers:
+
             def per_worker(impl):
-                return [r["examples_per_s"] for r in results if r["dataset"] == set_name and r["workers"] == w and r["impl"] == impl]
+                return [
+                    r["examples_per_s"]
+                    for r in results
+                    if r["dataset"] == set_name and r["workers"] == w and r["impl"] == impl
+                ]
 
             ratios = []
             for rep in range(args.repeats):
                 for i in range(w):
-                    pick = lambda impl: next(r["examples_per_s"] for r in results if r["dataset"] == set_name and r["workers"] == w
-                                             and r["worker"] == i and r["repeat"] == rep and r["impl"] == impl)
+                    pick = lambda impl: next(
+                        r["examples_per_s"]
+                        for r in results
+                        if r["dataset"] == set_name
+                        and r["workers"] == w
+                        and r["worker"] == i
+                        and r["repeat"] == rep
+                        and r["impl"] == impl
+                    )
                     ratios.append(pick("reader") / pick("tfds"))
             n = meta["splits"]["train"]["num_examples"]
-            rows.append([set_name, n, w, spread(per_worker("reader")), spread(per_worker("tfds")), spread(ratios, "{:.1f}x")])
-    table(f"Ingestion, examples/s per worker (batch {args.batch_size}, shuffled): median (min-max) over workers and repeats",
-          ["dataset", "train examples", "workers", "ingest reader", "tfds.load as_supervised", "reader / tfds"], rows)
+            rows.append(
+                [set_name, n, w, spread(per_worker("reader")), spread(per_worker("tfds")), spread(ratios, "{:.1f}x")]
+            )
+    table(
+        f"Ingestion, examples/s per worker (batch {args.batch_size}, shuffled): median (min-max) over workers and repeats",
+        ["dataset", "train examples", "workers", "ingest reader", "tfds.load as_supervised", "reader / tfds"],
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -23,14 +23,23 @@ DISTML = Path(sys.executable).parent / "distml"
 
 def run_once(run_dir, extra, log, timeout):
     started = time.monotonic()
-    proc = subprocess.run([str(DISTML), "run", "--workdir", str(run_dir), *extra], stdout=log, stderr=log,
-                          stdin=subprocess.DEVNULL, timeout=timeout)
+    proc = subprocess.run(
+        [str(DISTML), "run", "--workdir", str(run_dir), *extra],
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+    )
     seconds = time.monotonic() - started
     if proc.returncode != 0:
         raise RuntimeError(f"distml run exited with {proc.returncode}; see {log.name}")
     summary_path = Path(run_dir) / "last-run.json"
     summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
-    return {"seconds": seconds, "executed_steps": summary.get("executed_steps"), "reported_s": summary.get("wall_time_s")}
+    return {
+        "seconds": seconds,
+        "executed_steps": summary.get("executed_steps"),
+        "reported_s": summary.get("wall_time_s"),
+    }
 
 
 def main(argv=None):
@@ -54,8 +63,10 @@ def main(argv=None):
             run_dir = root / "pipeline" / f"run-{rep}"
             shutil.rmtree(run_dir, ignore_errors=True)
             for kind in ("cold", "memoized"):
-                print(f"# repeat {rep + 1}/{args.repeats}: distml run --workdir {run_dir} {' '.join(args.extra)} ({kind}) ...",
-                      flush=True)
+                print(
+                    f"# repeat {rep + 1}/{args.repeats}: distml run --workdir {run_dir} {' '.join(args.extra)} ({kind}) ...",
+                    flush=True,
+                )
                 log.write(f"\n===== {kind} repeat={rep} =====\n")
                 log.flush()
                 r = run_once(run_dir, args.extra, log, args.timeout)
@@ -73,10 +84,19 @@ def report(results, args):
     memo = [r["seconds"] for r in results if r["kind"] == "memoized"]
     ratios = [m / c for c, m in zip(cold, memo)]
     executed = sorted({s for r in results if r["kind"] == "memoized" for s in (r["executed_steps"] or [])})
-    table(f"distml run {' '.join(args.extra)} (seconds, process start to exit): median (min-max)",
-          ["cold s", "memoized s", "memoized / cold", "steps executed when memoized", "target < 10%"],
-          [[spread(cold, "{:.1f}"), spread(memo, "{:.1f}"), spread([x * 100 for x in ratios], "{:.1f}%"),
-            ", ".join(executed) or "none", "met" if ratios and max(ratios) < 0.10 else "NOT met"]])
+    table(
+        f"distml run {' '.join(args.extra)} (seconds, process start to exit): median (min-max)",
+        ["cold s", "memoized s", "memoized / cold", "steps executed when memoized", "target < 10%"],
+        [
+            [
+                spread(cold, "{:.1f}"),
+                spread(memo, "{:.1f}"),
+                spread([x * 100 for x in ratios], "{:.1f}%"),
+                ", ".join(executed) or "none",
+                "met" if ratios and max(ratios) < 0.10 else "NOT met",
+            ]
+        ],
+    )
 
 
 if __name__ == "__main__":

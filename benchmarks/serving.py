@@ -40,7 +40,16 @@ def make_real_model(dataset, out, seed):
 
     if not (out / "1" / "saved_model.pb").is_file():
         shutil.rmtree(out, ignore_errors=True)
-        train(dataset, out, model_type="cnn", epochs=1, steps_per_epoch=50, batch_size=64, seed=seed, launcher="in-process")
+        train(
+            dataset,
+            out,
+            model_type="cnn",
+            epochs=1,
+            steps_per_epoch=50,
+            batch_size=64,
+            seed=seed,
+            launcher="in-process",
+        )
     return out / "1"
 
 
@@ -84,9 +93,27 @@ class Server:
         self.http, self.grpc = free_ports(2)
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
         self.proc = subprocess.Popen(
-            [str(DISTML), "serve", "--repo", str(repo), "--model-name", name, "--http-port", str(self.http),
-             "--grpc-port", str(self.grpc), "--poll-interval", "3600", "--grace-period", "2"],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, env=env)
+            [
+                str(DISTML),
+                "serve",
+                "--repo",
+                str(repo),
+                "--model-name",
+                name,
+                "--http-port",
+                str(self.http),
+                "--grpc-port",
+                str(self.grpc),
+                "--poll-interval",
+                "3600",
+                "--grace-period",
+                "2",
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         self.url = f"http://127.0.0.1:{self.http}/v1/models/{name}:predict"
 
     def wait_ready(self, timeout=600):  # four servers start at once, on a machine that may be busy
@@ -116,17 +143,37 @@ class Server:
 def hey(url, body, concurrency, duration):
     """Run hey for `duration` seconds; return req/s, p50/p99 ms, ok and error counts."""
     out = subprocess.run(
-        ["hey", "-z", f"{duration}s", "-c", str(concurrency), "-t", "20", "-m", "POST", "-T", "application/json",
-         "-D", str(body), url],
-        capture_output=True, text=True, timeout=duration + 60).stdout
+        [
+            "hey",
+            "-z",
+            f"{duration}s",
+            "-c",
+            str(concurrency),
+            "-t",
+            "20",
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-D",
+            str(body),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+    ).stdout
 
     def grab(pattern, cast=float):
         m = re.search(pattern, out)
         return cast(m.group(1)) if m else None
 
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
-    errors = sum(int(n) for n in re.findall(r"\[(\d+)\]\s+[^\n]*\n", out.split("Error distribution:")[1])) \
-        if "Error distribution:" in out else 0
+    errors = (
+        sum(int(n) for n in re.findall(r"\[(\d+)\]\s+[^\n]*\n", out.split("Error distribution:")[1]))
+        if "Error distribution:" in out
+        else 0
+    )
     ok = codes.get(200, 0)
     return {
         "rps": grab(r"Requests/sec:\s+([\d.]+)"),
@@ -144,7 +191,9 @@ def main(argv=None):
     parser.add_argument("--duration", type=int, default=8, help="seconds of load per (server, concurrency, repeat)")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--examples", type=int, default=60_000, help="dataset the real model is trained on")
-    parser.add_argument("--baseline-rev", default=None, help="also serve with this commit's code, interleaved ('before')")
+    parser.add_argument(
+        "--baseline-rev", default=None, help="also serve with this commit's code, interleaved ('before')"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", default=None)
     args = parser.parse_args(argv)
@@ -172,14 +221,19 @@ def main(argv=None):
 
     results = []
     with open(root / "serving.log", "a") as log:
-        servers = {(code, name): Server(repo, name, log, path) for code, path in codes.items() for name in ("real", "noop")}
+        servers = {
+            (code, name): Server(repo, name, log, path) for code, path in codes.items() for name in ("real", "noop")
+        }
         try:
             for s in servers.values():
                 s.wait_ready()
             for s in servers.values():  # warm-up: first requests trace and allocate
                 hey(s.url, body, 4, 2)
-            print(f"# servers ready: {', '.join(f'{c}/{n} :{s.http}' for (c, n), s in servers.items())}; "
-                  f"{args.duration} s of load per point; log {root / 'serving.log'}", flush=True)
+            print(
+                f"# servers ready: {', '.join(f'{c}/{n} :{s.http}' for (c, n), s in servers.items())}; "
+                f"{args.duration} s of load per point; log {root / 'serving.log'}",
+                flush=True,
+            )
             keys = list(servers)
             for rep in range(args.repeats):
                 for c in args.concurrency:
@@ -189,8 +243,11 @@ def main(argv=None):
                         log.write(f"\n===== hey {code} {name} c={c} repeat={rep} =====\n{r.pop('raw')}\n")
                         r.update(code=code, model=name, concurrency=c, repeat=rep, load=os.getloadavg()[0])
                         results.append(r)
-                        print(f"#   {code:6s} {name:4s} c={c:<3d} {r['rps']:.0f} req/s  p50 {r['p50_ms']:.1f} ms  "
-                              f"p99 {r['p99_ms']:.1f} ms  ok {r['ok']}  errors {r['errors']}  load {r['load']:.1f}", flush=True)
+                        print(
+                            f"#   {code:6s} {name:4s} c={c:<3d} {r['rps']:.0f} req/s  p50 {r['p50_ms']:.1f} ms  "
+                            f"p99 {r['p99_ms']:.1f} ms  ok {r['ok']}  errors {r['errors']}  load {r['load']:.1f}",
+                            flush=True,
+                        )
         finally:
             for s in servers.values():
                 s.stop()
@@ -200,7 +257,9 @@ def main(argv=None):
 
 
 def _point(results, code, name, c, rep):
-    return next((r for r in results if (r["code"], r["model"], r["concurrency"], r["repeat"]) == (code, name, c, rep)), None)
+    return next(
+        (r for r in results if (r["code"], r["model"], r["concurrency"], r["repeat"]) == (code, name, c, rep)), None
+    )
 
 
 def report(results, args, codes):
@@ -209,31 +268,61 @@ def report(results, args, codes):
         for code in codes:
             for name in ("real", "noop"):
                 rs = [r for r in results if r["code"] == code and r["model"] == name and r["concurrency"] == c]
-                rows.append([code, name, c, spread([r["rps"] for r in rs]), spread([r["p50_ms"] for r in rs], "{:.1f}"),
-                             spread([r["p99_ms"] for r in rs], "{:.1f}"), sum(r["ok"] for r in rs),
-                             sum(r["errors"] for r in rs)])
-    table("distml serve, V1 REST, 1 image per request: median (min-max) over repeats",
-          ["code", "model", "concurrency", "req/s", "p50 ms", "p99 ms", "ok", "errors"], rows)
+                rows.append(
+                    [
+                        code,
+                        name,
+                        c,
+                        spread([r["rps"] for r in rs]),
+                        spread([r["p50_ms"] for r in rs], "{:.1f}"),
+                        spread([r["p99_ms"] for r in rs], "{:.1f}"),
+                        sum(r["ok"] for r in rs),
+                        sum(r["errors"] for r in rs),
+                    ]
+                )
+    table(
+        "distml serve, V1 REST, 1 image per request: median (min-max) over repeats",
+        ["code", "model", "concurrency", "req/s", "p50 ms", "p99 ms", "ok", "errors"],
+        rows,
+    )
 
     top, low = max(args.concurrency), min(args.concurrency)
     reps = range(args.repeats)
-    real = {c: [r for r in results if r["code"] == "after" and r["model"] == "real" and r["concurrency"] == c]
-            for c in args.concurrency}
-    scaling = [_point(results, "after", "real", top, k)["rps"] / _point(results, "after", "real", low, k)["rps"]
-               for k in reps]
+    real = {
+        c: [r for r in results if r["code"] == "after" and r["model"] == "real" and r["concurrency"] == c]
+        for c in args.concurrency
+    }
+    scaling = [
+        _point(results, "after", "real", top, k)["rps"] / _point(results, "after", "real", low, k)["rps"] for k in reps
+    ]
     p99 = median([r["p99_ms"] for r in real[top]])
     errors = sum(r["errors"] for rs in real.values() for r in rs)
-    checks = [[f"real req/s at c={top} / at c={low}", spread(scaling, "{:.2f}"), ">= 1",
-               "met" if median(scaling) >= 1 else "NOT met"],
-              [f"real p99 at c={top}", f"{p99:.1f} ms", "<= 100 ms", "met" if p99 <= 100 else "NOT met"],
-              ["errors (real)", errors, "0", "met" if errors == 0 else "NOT met"]]
+    checks = [
+        [
+            f"real req/s at c={top} / at c={low}",
+            spread(scaling, "{:.2f}"),
+            ">= 1",
+            "met" if median(scaling) >= 1 else "NOT met",
+        ],
+        [f"real p99 at c={top}", f"{p99:.1f} ms", "<= 100 ms", "met" if p99 <= 100 else "NOT met"],
+        ["errors (real)", errors, "0", "met" if errors == 0 else "NOT met"],
+    ]
     if "before" in codes:
-        speedup = [_point(results, "after", "real", top, k)["rps"] / _point(results, "before", "real", top, k)["rps"]
-                   for k in reps]
-        checks.append([f"real req/s at c={top}, after / before", spread(speedup, "{:.1f}x"), ">= 3x",
-                       "met" if median(speedup) >= 3 else "NOT met"])
-    ceiling = [_point(results, "after", "real", top, k)["rps"] / _point(results, "after", "noop", top, k)["rps"]
-               for k in reps]
+        speedup = [
+            _point(results, "after", "real", top, k)["rps"] / _point(results, "before", "real", top, k)["rps"]
+            for k in reps
+        ]
+        checks.append(
+            [
+                f"real req/s at c={top}, after / before",
+                spread(speedup, "{:.1f}x"),
+                ">= 3x",
+                "met" if median(speedup) >= 3 else "NOT met",
+            ]
+        )
+    ceiling = [
+        _point(results, "after", "real", top, k)["rps"] / _point(results, "after", "noop", top, k)["rps"] for k in reps
+    ]
     checks.append([f"real / no-op ceiling at c={top}", spread([x * 100 for x in ceiling], "{:.0f}%"), "(context)", ""])
     table("targets (ratios per repeat, from points measured back to back)", ["measure", "value", "target", ""], checks)
 

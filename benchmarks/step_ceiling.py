@@ -41,8 +41,13 @@ def main(argv=None):
     optimizer = keras.optimizers.Adam(learning_rate=1e-3)
     optimizer.build(model.trainable_variables)
     epoch_sums = tf.Variable([0.0, 0.0], trainable=False)
-    images, labels = next(iter(read_split(args.dataset, "train", batch_size=args.batch_size, shuffle=False,
-                                          drop_remainder=True, verify=False)))
+    images, labels = next(
+        iter(
+            read_split(
+                args.dataset, "train", batch_size=args.batch_size, shuffle=False, drop_remainder=True, verify=False
+            )
+        )
+    )
     step_fn = make_replica_step(model, optimizer, args.batch_size, epoch_sums)
     train_step = tf.function(lambda: step_fn(images, labels))
 
@@ -54,8 +59,9 @@ def main(argv=None):
             train_step()
         epoch_sums.numpy()  # waits for the last step
         epochs.append({"steps": args.steps_per_epoch, "seconds": time.monotonic() - started})
-    Path(args.result).write_text(json.dumps({"epochs": epochs, "global_batch_size": args.batch_size,
-                                             "precision": precision}))
+    Path(args.result).write_text(
+        json.dumps({"epochs": epochs, "global_batch_size": args.batch_size, "precision": precision})
+    )
 
 
 if __name__ == "__main__":

@@ -46,8 +46,13 @@ def main(argv=None):
     print_machine()
     dataset = data.prepare(args.examples, args.seed, root)["artifact"]
     cores = str(len(os.sched_getaffinity(0)))
-    variants = {f"all {cores} cores per worker (TF default)": {"TF_NUM_INTRAOP_THREADS": cores, "TF_NUM_INTEROP_THREADS": cores},
-                "cores/W per worker (launcher)": {}}
+    variants = {
+        f"all {cores} cores per worker (TF default)": {
+            "TF_NUM_INTRAOP_THREADS": cores,
+            "TF_NUM_INTEROP_THREADS": cores,
+        },
+        "cores/W per worker (launcher)": {},
+    }
     results = []
     with open(root / "threads.log", "a") as log:
         for rep in range(args.repeats):
@@ -57,19 +62,37 @@ def main(argv=None):
                 shutil.rmtree(out, ignore_errors=True)
                 out.mkdir(parents=True)
                 with environment(variants[name]):
-                    r = run_distml(dataset, out, args.workers, args.epochs, args.steps_per_epoch, 64, args.seed, 900, log)
+                    r = run_distml(
+                        dataset, out, args.workers, args.epochs, args.steps_per_epoch, 64, args.seed, 900, log
+                    )
                 gb = r["global_batch_size"]
-                row = {"variant": name, "repeat": rep, "steady": throughput(r["epochs"], gb, first=1),
-                       "all": throughput(r["epochs"], gb), "wall_s": r["wall_s"]}
+                row = {
+                    "variant": name,
+                    "repeat": rep,
+                    "steady": throughput(r["epochs"], gb, first=1),
+                    "all": throughput(r["epochs"], gb),
+                    "wall_s": r["wall_s"],
+                }
                 results.append(row)
-                print(f"# {name}: steady {row['steady']:.0f} ex/s, all {row['all']:.0f} ex/s, wall {row['wall_s']:.1f} s", flush=True)
+                print(
+                    f"# {name}: steady {row['steady']:.0f} ex/s, all {row['all']:.0f} ex/s, wall {row['wall_s']:.1f} s",
+                    flush=True,
+                )
                 shutil.rmtree(out, ignore_errors=True)
     save_json(root / "threads.json", {"args": vars(args), "results": results})
-    table(f"distml, {args.workers} local workers: examples/s total, median (min-max)",
-          ["variant", "steady", "all epochs", "wall s"],
-          [[v, spread([r["steady"] for r in results if r["variant"] == v]),
-            spread([r["all"] for r in results if r["variant"] == v]),
-            spread([r["wall_s"] for r in results if r["variant"] == v], "{:.1f}")] for v in variants])
+    table(
+        f"distml, {args.workers} local workers: examples/s total, median (min-max)",
+        ["variant", "steady", "all epochs", "wall s"],
+        [
+            [
+                v,
+                spread([r["steady"] for r in results if r["variant"] == v]),
+                spread([r["all"] for r in results if r["variant"] == v]),
+                spread([r["wall_s"] for r in results if r["variant"] == v], "{:.1f}"),
+            ]
+            for v in variants
+        ],
+    )
     return results
 
 

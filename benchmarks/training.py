@@ -56,22 +56,55 @@ def run_distml(dataset, out, workers, epochs, steps, batch, seed, timeout, log, 
 
     started = time.monotonic()
     with contextlib.redirect_stderr(log):
-        metrics = train(dataset, out / "model", model_type="cnn", epochs=epochs, steps_per_epoch=steps,
-                        batch_size=batch, seed=seed, workers=workers, launcher="local", max_restarts=0,
-                        startup_timeout=300, timeout=timeout, precision=precision)
+        metrics = train(
+            dataset,
+            out / "model",
+            model_type="cnn",
+            epochs=epochs,
+            steps_per_epoch=steps,
+            batch_size=batch,
+            seed=seed,
+            workers=workers,
+            launcher="local",
+            max_restarts=0,
+            startup_timeout=300,
+            timeout=timeout,
+            precision=precision,
+        )
     wall = time.monotonic() - started
-    return {"epochs": metrics["history"], "global_batch_size": metrics["global_batch_size"], "wall_s": wall,
-            "precision": metrics["precision"], "test_accuracy": metrics["final"].get("test_accuracy")}
+    return {
+        "epochs": metrics["history"],
+        "global_batch_size": metrics["global_batch_size"],
+        "wall_s": wall,
+        "precision": metrics["precision"],
+        "test_accuracy": metrics["final"].get("test_accuracy"),
+    }
 
 
 def run_step_ceiling(dataset, out, epochs, steps, batch, seed, timeout, log):
     result = out / "step-ceiling.json"
-    command = [sys.executable, "-m", "benchmarks.step_ceiling", "--dataset", str(dataset), "--epochs", str(epochs),
-               "--steps-per-epoch", str(steps), "--batch-size", str(batch), "--seed", str(seed), "--result", str(result)]
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.step_ceiling",
+        "--dataset",
+        str(dataset),
+        "--epochs",
+        str(epochs),
+        "--steps-per-epoch",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--seed",
+        str(seed),
+        "--result",
+        str(result),
+    ]
     started = time.monotonic()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    subprocess.run(command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=True, timeout=timeout,
-                   cwd=HERE.parent)
+    subprocess.run(
+        command, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, check=True, timeout=timeout, cwd=HERE.parent
+    )
     return {**json.loads(result.read_text()), "wall_s": time.monotonic() - started}
 
 
@@ -79,8 +112,22 @@ def run_baseline(python, dataset, out, workers, epochs, steps, batch, seed, time
     out.mkdir(parents=True, exist_ok=True)
     result = out / "baseline.json"
     addresses = [f"localhost:{p}" for p in free_ports(workers)]
-    command = [str(python), str(HERE / "baseline_worker.py"), "--dataset", str(dataset), "--epochs", str(epochs),
-               "--steps-per-epoch", str(steps), "--batch-size", str(batch), "--seed", str(seed), "--result", str(result)]
+    command = [
+        str(python),
+        str(HERE / "baseline_worker.py"),
+        "--dataset",
+        str(dataset),
+        "--epochs",
+        str(epochs),
+        "--steps-per-epoch",
+        str(steps),
+        "--batch-size",
+        str(batch),
+        "--seed",
+        str(seed),
+        "--result",
+        str(result),
+    ]
     started = time.monotonic()
     procs = []
     try:
@@ -109,8 +156,12 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--steps-per-epoch", type=int, default=200,
-                        help="0: one pass over the train split at the largest global batch (default 200)")
+    parser.add_argument(
+        "--steps-per-epoch",
+        type=int,
+        default=200,
+        help="0: one pass over the train split at the largest global batch (default 200)",
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="per replica (distml's default)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per training run")
@@ -125,15 +176,18 @@ def main(argv=None):
     steps = args.steps_per_epoch or args.examples // (args.batch_size * max(args.workers))
     runs_dir = root / "training"
     log_path = root / "training.log"
-    print(f"# dataset {dataset} ({args.examples} train examples); {args.epochs} epochs x {steps} steps, "
-          f"per-replica batch {args.batch_size}; worker logs in {log_path}", flush=True)
+    print(
+        f"# dataset {dataset} ({args.examples} train examples); {args.epochs} epochs x {steps} steps, "
+        f"per-replica batch {args.batch_size}; worker logs in {log_path}",
+        flush=True,
+    )
 
     results = []
     with open(log_path, "a") as log:
         for rep in range(args.repeats):
             for w in args.workers:
                 # Rotate which side goes first so a load change on the shared machine hits all.
-                order = TRAINERS[rep % len(TRAINERS):] + TRAINERS[:rep % len(TRAINERS)]
+                order = TRAINERS[rep % len(TRAINERS) :] + TRAINERS[: rep % len(TRAINERS)]
                 for name in order:
                     if name == "step-ceiling" and w != 1:
                         continue
@@ -144,20 +198,46 @@ def main(argv=None):
                     log.write(f"\n===== {name} workers={w} repeat={rep} =====\n")
                     log.flush()
                     if name == "step-ceiling":
-                        r = run_step_ceiling(dataset, out, args.epochs, steps, args.batch_size, args.seed, args.timeout, log)
+                        r = run_step_ceiling(
+                            dataset, out, args.epochs, steps, args.batch_size, args.seed, args.timeout, log
+                        )
                     elif name != "baseline":
                         precision = "float32" if name == "distml-float32" else "auto"
-                        r = run_distml(dataset, out, w, args.epochs, steps, args.batch_size, args.seed, args.timeout,
-                                       log, precision)
+                        r = run_distml(
+                            dataset,
+                            out,
+                            w,
+                            args.epochs,
+                            steps,
+                            args.batch_size,
+                            args.seed,
+                            args.timeout,
+                            log,
+                            precision,
+                        )
                     else:
-                        r = run_baseline(python, dataset, out, w, args.epochs, steps, args.batch_size, args.seed, args.timeout, log)
+                        r = run_baseline(
+                            python, dataset, out, w, args.epochs, steps, args.batch_size, args.seed, args.timeout, log
+                        )
                     gb = r["global_batch_size"]
-                    row = {"impl": name, "workers": w, "repeat": rep, "global_batch": gb,
-                           "steady": throughput(r["epochs"], gb, first=1), "all": throughput(r["epochs"], gb),
-                           "epoch1": throughput(r["epochs"][:1], gb), "wall_s": r["wall_s"], "epochs": r["epochs"],
-                           "precision": r.get("precision", "float32"), "test_accuracy": r.get("test_accuracy")}
+                    row = {
+                        "impl": name,
+                        "workers": w,
+                        "repeat": rep,
+                        "global_batch": gb,
+                        "steady": throughput(r["epochs"], gb, first=1),
+                        "all": throughput(r["epochs"], gb),
+                        "epoch1": throughput(r["epochs"][:1], gb),
+                        "wall_s": r["wall_s"],
+                        "epochs": r["epochs"],
+                        "precision": r.get("precision", "float32"),
+                        "test_accuracy": r.get("test_accuracy"),
+                    }
                     results.append(row)
-                    print(f"#   steady {row['steady']:.0f} ex/s, all epochs {row['all']:.0f} ex/s, wall {row['wall_s']:.1f} s", flush=True)
+                    print(
+                        f"#   steady {row['steady']:.0f} ex/s, all epochs {row['all']:.0f} ex/s, wall {row['wall_s']:.1f} s",
+                        flush=True,
+                    )
                     shutil.rmtree(out, ignore_errors=True)
     save_json(root / "training.json", {"args": vars(args), "results": results})
     report(results, args)
@@ -172,21 +252,45 @@ def report(results, args):
             if not rs:
                 continue
             accuracies = [r["test_accuracy"] for r in rs if r["test_accuracy"] is not None]
-            rows.append([name, rs[0]["precision"], w, rs[0]["global_batch"],
-                         spread([r["steady"] for r in rs]), spread([r["steady"] / w for r in rs]),
-                         spread([r["all"] for r in rs]), spread([r["epoch1"] for r in rs]),
-                         spread([r["wall_s"] for r in rs], "{:.1f}"),
-                         spread(accuracies, "{:.3f}") if accuracies else "not measured"])
-    table("Training throughput, examples/s: median (min-max) over repeats",
-          ["trainer", "precision", "workers", "global batch", "steady total", "steady per worker", "all epochs total",
-           "epoch 1", "wall s", "test accuracy"], rows)
+            rows.append(
+                [
+                    name,
+                    rs[0]["precision"],
+                    w,
+                    rs[0]["global_batch"],
+                    spread([r["steady"] for r in rs]),
+                    spread([r["steady"] / w for r in rs]),
+                    spread([r["all"] for r in rs]),
+                    spread([r["epoch1"] for r in rs]),
+                    spread([r["wall_s"] for r in rs], "{:.1f}"),
+                    spread(accuracies, "{:.3f}") if accuracies else "not measured",
+                ]
+            )
+    table(
+        "Training throughput, examples/s: median (min-max) over repeats",
+        [
+            "trainer",
+            "precision",
+            "workers",
+            "global batch",
+            "steady total",
+            "steady per worker",
+            "all epochs total",
+            "epoch 1",
+            "wall s",
+            "test accuracy",
+        ],
+        rows,
+    )
     ratio_rows = []
     for w in args.workers:
         for name in TRAINERS[:-1]:
             steady, whole, wall = [], [], []
             for rep in range(args.repeats):
                 d = next((r for r in results if r["impl"] == name and r["workers"] == w and r["repeat"] == rep), None)
-                b = next((r for r in results if r["impl"] == "baseline" and r["workers"] == w and r["repeat"] == rep), None)
+                b = next(
+                    (r for r in results if r["impl"] == "baseline" and r["workers"] == w and r["repeat"] == rep), None
+                )
                 if d and b:
                     steady.append(d["steady"] / b["steady"])
                     whole.append(d["all"] / b["all"])
@@ -197,11 +301,14 @@ def report(results, args):
             target = ""
             if name == "distml":  # the training loop over every epoch, as users run it
                 target = "met" if median(whole) is not None and median(whole) >= 2 else "NOT met"
-            ratio_rows.append([name, w, spread(steady, "{:.2f}"), spread(whole, "{:.2f}"), spread(wall, "{:.2f}"),
-                               target])
-    table("distml / baseline, per repeat (side by side): median (min-max); target >= 2x",
-          ["trainer", "workers", "steady ex/s ratio", "all-epochs ex/s ratio", "wall-time speed-up", "target 2x"],
-          ratio_rows)
+            ratio_rows.append(
+                [name, w, spread(steady, "{:.2f}"), spread(whole, "{:.2f}"), spread(wall, "{:.2f}"), target]
+            )
+    table(
+        "distml / baseline, per repeat (side by side): median (min-max); target >= 2x",
+        ["trainer", "workers", "steady ex/s ratio", "all-epochs ex/s ratio", "wall-time speed-up", "target 2x"],
+        ratio_rows,
+    )
 
 
 if __name__ == "__main__":

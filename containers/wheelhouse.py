@@ -26,9 +26,24 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / "build" / "wheelhouse"
 INSTALLER_LOCK = REPO / "requirements" / "installer.lock"
 # The images' platform, which the locks are resolved for.
-PLATFORM = ["--implementation", "cp", "--python-version", "3.11",
-            *[arg for tag in ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-                              "manylinux2014_x86_64", "linux_x86_64", "any") for arg in ("--platform", tag)]]
+PLATFORM = [
+    "--implementation",
+    "cp",
+    "--python-version",
+    "3.11",
+    *[
+        arg
+        for tag in (
+            "manylinux_2_28_x86_64",
+            "manylinux_2_27_x86_64",
+            "manylinux_2_17_x86_64",
+            "manylinux2014_x86_64",
+            "linux_x86_64",
+            "any",
+        )
+        for arg in ("--platform", tag)
+    ],
+]
 SDIST = re.compile(r"^(.+)-([^-]+)\.(tar\.gz|zip)$")
 NOISE = "is ignored: it is neither a file nor a directory"  # this host's pip config names absent indexes
 
@@ -84,13 +99,15 @@ def build_source_only(wheels, lock_text):
         wheel = Path(shutil.copy(wheel_from_sdist(sdist), wheels))
         sdist.unlink()
         name = canonical(match[1])
-        entry = re.compile(rf"^({'|'.join(re.escape(v) for v in {name, match[1]})})==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]+)+)",
-                           re.M | re.I)
+        entry = re.compile(
+            rf"^({'|'.join(re.escape(v) for v in {name, match[1]})})==(\S+)((?:\s*\\\n\s+--hash=sha256:[0-9a-f]+)+)",
+            re.M | re.I,
+        )
         found = entry.search(lock_text)
         if not found:
             sys.exit(f"wheelhouse: error: {sdist.name} is not in the lock")
         replacement = f"{found[1]}=={found[2]} \\\n    --hash=sha256:{sha256(wheel)}"
-        lock_text = lock_text[:found.start()] + replacement + lock_text[found.end():]
+        lock_text = lock_text[: found.start()] + replacement + lock_text[found.end() :]
         print(f"wheelhouse: built {wheel.name} from its hash-checked sdist (no wheel on PyPI)", file=sys.stderr)
     return lock_text
 

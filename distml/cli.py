@@ -19,12 +19,30 @@ from distml.components.common.processes import Terminated, raise_terminated
 
 SUBCOMMANDS = {
     "ingest": ("distml.components.ingest.cli", "turn a dataset into a sharded, versioned TFRecord artifact"),
-    "train": ("distml.components.train.cli", "train a model with MultiWorkerMirroredStrategy (in-process, local workers or TFJob)"),
-    "select": ("distml.components.select.cli", "evaluate candidate models, bless the best, push it to a model repository"),
-    "deploy": ("distml.components.deploy.cli", "deploy a blessed model: KServe InferenceService or the local model repository"),
-    "serve": ("distml.components.serve.cli", "serve the newest model version with the KServe model server (V1/V2, REST/gRPC)"),
-    "monitor": ("distml.components.monitor.cli", "compare served traffic or new data with the training data: drift report, retrain yes/no"),
-    "request-sink": ("distml.components.monitor.sink_cli", "store KServe inference logger CloudEvents as JSON lines for `distml monitor`"),
+    "train": (
+        "distml.components.train.cli",
+        "train a model with MultiWorkerMirroredStrategy (in-process, local workers or TFJob)",
+    ),
+    "select": (
+        "distml.components.select.cli",
+        "evaluate candidate models, bless the best, push it to a model repository",
+    ),
+    "deploy": (
+        "distml.components.deploy.cli",
+        "deploy a blessed model: KServe InferenceService or the local model repository",
+    ),
+    "serve": (
+        "distml.components.serve.cli",
+        "serve the newest model version with the KServe model server (V1/V2, REST/gRPC)",
+    ),
+    "monitor": (
+        "distml.components.monitor.cli",
+        "compare served traffic or new data with the training data: drift report, retrain yes/no",
+    ),
+    "request-sink": (
+        "distml.components.monitor.sink_cli",
+        "store KServe inference logger CloudEvents as JSON lines for `distml monitor`",
+    ),
     "run": ("distml.pipelines.kfp.run_cli", "run the whole train-and-deploy pipeline locally with kfp.local"),
     "compile": ("distml.pipelines.compile_cli", "regenerate every generated file (component.yaml, KFP and Argo YAML)"),
 }

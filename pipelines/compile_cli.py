@@ -4,8 +4,9 @@ from distml.components.common.errors import DistmlError
 
 
 def add_arguments(parser):
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if any generated file is missing or out of date")
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any generated file is missing or out of date"
+    )
 
 
 def run(args):

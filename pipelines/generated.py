@@ -15,8 +15,7 @@ def render_all():
     from distml.pipelines.kfp.compile import render as render_kfp
     from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
-    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc(),
-            **render_trainer_runtimes()}
+    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc(), **render_trainer_runtimes()}
 
 
 def _write(root, files):
@@ -46,6 +45,7 @@ def write_all(root=SOURCE_ROOT):
 def stale_files(root=SOURCE_ROOT):
     """Generated files that are missing or differ from what the sources produce now."""
     return [
-        relative for relative, text in render_all().items()
+        relative
+        for relative, text in render_all().items()
         if not (Path(root) / relative).is_file() or (Path(root) / relative).read_text() != text
     ]

@@ -8,9 +8,8 @@ import pytest
 
 # reason pattern (re.search) -> why CI may skip it
 ALLOWED = {
-    r"\.\./shared/tools/validate-manifests is not beside this clone":
-        "the official schemas live beside the repository (../shared), not in it: a CI runner on a "
-        "plain clone cannot validate against them; the tests that need them say so",
+    r"\.\./shared/tools/validate-manifests is not beside this clone": "the official schemas live beside the repository (../shared), not in it: a CI runner on a "
+    "plain clone cannot validate against them; the tests that need them say so",
 }
 
 

@@ -46,7 +46,10 @@ def run_cli(*args, check=True, env=None, timeout=600):
     """Run `distml ARGS` as a user would, in a subprocess."""
     result = subprocess.run(
         [sys.executable, "-m", "distml", *map(str, args)],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=timeout,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"distml {' '.join(map(str, args))} exited {result.returncode}:\n{result.stderr}")

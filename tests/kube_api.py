@@ -18,7 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-CUSTOM = re.compile(r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$")
+CUSTOM = re.compile(
+    r"^/apis/(?P<group>[^/]+)/(?P<version>[^/]+)/namespaces/(?P<ns>[^/]+)/(?P<plural>[^/]+)(?:/(?P<name>[^/]+))?$"
+)
 PODS = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods$")
 POD = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<name>[^/]+)$")
 
@@ -37,8 +39,15 @@ def merge(target, patch):
 
 
 def status_body(code, reason, message):
-    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": message, "reason": reason, "code": code}
+    return {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
 
 
 class FakeKubernetes:
@@ -91,12 +100,20 @@ class FakeKubernetes:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         host = f"http://127.0.0.1:{self.server.server_address[1]}"
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": host}}],
-            "users": [{"name": "fake", "user": {"token": "t"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": "distml"}}],
-        }))
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": host}}],
+                    "users": [{"name": "fake", "user": {"token": "t"}}],
+                    "contexts": [
+                        {"name": "fake", "context": {"cluster": "fake", "user": "fake", "namespace": "distml"}}
+                    ],
+                }
+            )
+        )
         return kubeconfig
 
     def stop(self):
@@ -111,7 +128,10 @@ class FakeKubernetes:
         pod = POD.match(url.path)
         if pod and verb == "get":  # a pod reading itself (by name, e.g. to own what it creates)
             for item in self.pods:
-                if item["metadata"]["name"] == pod["name"] and item["metadata"].get("namespace", pod["ns"]) == pod["ns"]:
+                if (
+                    item["metadata"]["name"] == pod["name"]
+                    and item["metadata"].get("namespace", pod["ns"]) == pod["ns"]
+                ):
                     return 200, item
             return 404, status_body(404, "NotFound", f'pods "{pod["name"]}" not found')
         pods = PODS.match(url.path)

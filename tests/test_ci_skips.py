@@ -6,7 +6,7 @@ import sys
 
 from tests.conftest import REPO
 
-PROBE = '''
+PROBE = """
 import pytest
 
 def test_unlisted():
@@ -17,15 +17,32 @@ def test_listed():
 
 def test_passes():
     pass
-'''
+"""
 
 
 def run_probe(tmp_path, ci):
     (tmp_path / "test_probe.py").write_text(PROBE)
     env = {**os.environ, "CI": ci, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.ci_skips", "-p", "no:randomly", "-q", "-rA",
-                           "-p", "no:cacheprovider", str(tmp_path / "test_probe.py")],
-                          capture_output=True, text=True, cwd=tmp_path, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.ci_skips",
+            "-p",
+            "no:randomly",
+            "-q",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_probe.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+    )
 
 
 def test_in_ci_an_unlisted_skip_fails_the_run(tmp_path):

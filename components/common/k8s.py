@@ -74,6 +74,7 @@ def trainer_env():
     """Environment of a TensorFlow worker container. Its thread pools follow the container's
     CPU limit (rounded up to whole cores): TensorFlow would size them to the node's cores and
     oversubscribe the limit."""
+
     def cpu_limit(name):
         return {"name": name, "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}}
 

@@ -52,7 +52,9 @@ class ModelArtifactError(UsageError):
 
 def check_model_name(name):
     if not name or not _MODEL_NAME.match(name):
-        raise UsageError(f"model name {name!r} must be letters, digits, '.', '_' or '-' (a directory name in the repository)")
+        raise UsageError(
+            f"model name {name!r} must be letters, digits, '.', '_' or '-' (a directory name in the repository)"
+        )
     return name
 
 
@@ -119,8 +121,10 @@ def resolve_version_dir(model_dir, version=None):
         for path in [model_dir, *reversed(_numeric_dirs(model_dir))]:
             if (path / SAVED_MODEL_FILE).is_file():
                 raise ModelArtifactError(f"{path} has no {MODEL_INFO}: not a model written by `distml train`")
-        raise ModelArtifactError(f"{model_dir} is not a model: it holds no model version "
-                                 f"(expected <model_dir>/<N>/ with {SAVED_MODEL_FILE} and {MODEL_INFO}, as `distml train` writes)")
+        raise ModelArtifactError(
+            f"{model_dir} is not a model: it holds no model version "
+            f"(expected <model_dir>/<N>/ with {SAVED_MODEL_FILE} and {MODEL_INFO}, as `distml train` writes)"
+        )
     return newest[1]
 
 
@@ -203,7 +207,9 @@ def push(version_dir, repo, model_name, version=None):
             _make_readable(copy)
             number = _claim_and_rename(copy, base, info, version)
     except (OSError, shutil.Error) as e:
-        raise DistmlError(f"pushing {version_dir} to {base} failed, the repository is unchanged: {_one_line(e)}") from None
+        raise DistmlError(
+            f"pushing {version_dir} to {base} failed, the repository is unchanged: {_one_line(e)}"
+        ) from None
     path = base / str(number)
     log.info("pushed %s as %s version %d (%s)", version_dir, model_name, number, path)
     return number, path

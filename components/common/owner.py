@@ -45,14 +45,24 @@ def step_pod_owner(core, namespace, environ=None, namespace_file=SERVICE_ACCOUNT
         return None
     name, pod_namespace = identity
     if pod_namespace != namespace:
-        log.warning("this pod runs in namespace %s, the job in %s: the job gets no owner and outlives a "
-                    "cancelled step", pod_namespace, namespace)
+        log.warning(
+            "this pod runs in namespace %s, the job in %s: the job gets no owner and outlives a cancelled step",
+            pod_namespace,
+            namespace,
+        )
         return None
     try:
         pod = core.read_namespaced_pod(name, pod_namespace)
     except ApiException as e:
-        log.warning("could not read this pod %s/%s (%s %s): the job gets no owner", pod_namespace, name,
-                    e.status, e.reason)
+        log.warning(
+            "could not read this pod %s/%s (%s %s): the job gets no owner", pod_namespace, name, e.status, e.reason
+        )
         return None
-    return {"apiVersion": "v1", "kind": "Pod", "name": name, "uid": pod.metadata.uid,
-            "controller": False, "blockOwnerDeletion": False}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "name": name,
+        "uid": pod.metadata.uid,
+        "controller": False,
+        "blockOwnerDeletion": False,
+    }

@@ -131,7 +131,10 @@ class ComponentSpec:
                 if value != p.default:
                     args.append(p.cli_flag)
             elif value is not None:
-                args += [p.cli_flag, value if isinstance(value, str) else repr(value) if p.type is float else str(value)]
+                args += [
+                    p.cli_flag,
+                    value if isinstance(value, str) else repr(value) if p.type is float else str(value),
+                ]
         return args
 
     # -- Argo -------------------------------------------------------------------------------
@@ -172,8 +175,11 @@ class ComponentSpec:
             f'@dsl.component(base_image="{image}", install_kfp_package=False)',
             f"def {self.name}(",
         ]
-        ordered = ([p for p in params if p.artifact] + [p for p in params if not p.artifact and p.default_for(KFP) is REQUIRED]
-                   + [p for p in params if not p.artifact and p.default_for(KFP) is not REQUIRED])
+        ordered = (
+            [p for p in params if p.artifact]
+            + [p for p in params if not p.artifact and p.default_for(KFP) is REQUIRED]
+            + [p for p in params if not p.artifact and p.default_for(KFP) is not REQUIRED]
+        )
         for p in ordered:
             lines.append(f"    {p.name}: {_kfp_annotation(p)}{_kfp_default(p)},")
         lines.append(f"){' -> ' + self.kfp_returns if self.kfp_returns else ''}:")
@@ -203,8 +209,14 @@ def parameters_markdown(specs):
         "",
     ]
     for spec in specs:
-        lines += [f"## {spec.name}", "", spec.description, "",
-                  "| CLI | KFP | Argo | default | cluster default | meaning |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {spec.name}",
+            "",
+            spec.description,
+            "",
+            "| CLI | KFP | Argo | default | cluster default | meaning |",
+            "|---|---|---|---|---|---|",
+        ]
         for p in spec.params:
             cli = f"`{p.cli_flag}`" if CLI in p.on else "-"
             kfp = f"`{p.name}`" if KFP in p.on else "-"

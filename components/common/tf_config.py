@@ -102,8 +102,10 @@ JOBSET_ANNOTATIONS = {  # kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_type
 
 def jobset_env(num_workers, port):
     """The container env (Kubernetes API dicts) a runtime's worker needs for `from_jobset`."""
-    env = [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{key}']"}}}
-           for name, key in JOBSET_ANNOTATIONS.items()]
+    env = [
+        {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{key}']"}}}
+        for name, key in JOBSET_ANNOTATIONS.items()
+    ]
     return env + [{"name": NUM_WORKERS, "value": str(num_workers)}, {"name": WORKER_PORT, "value": str(port)}]
 
 
@@ -118,8 +120,9 @@ def from_jobset(environ):
         return None
     missing = [name for name in (REPLICATED_JOB, JOB_INDEX, NUM_WORKERS, WORKER_PORT) if not environ.get(name)]
     if missing:
-        raise UsageError(f"a JobSet pod without {', '.join(missing)}: the training runtime must set them "
-                         f"(see manifests/trainer)")
+        raise UsageError(
+            f"a JobSet pod without {', '.join(missing)}: the training runtime must set them (see manifests/trainer)"
+        )
     try:
         index, num_workers = int(environ[JOB_COMPLETION_INDEX]), int(environ[NUM_WORKERS])
         job_index, port = int(environ[JOB_INDEX]), int(environ[WORKER_PORT])
@@ -128,11 +131,15 @@ def from_jobset(environ):
     if num_workers < 1:
         raise UsageError(f"{NUM_WORKERS} must be at least 1, got {num_workers}")
     if not 0 <= index < num_workers:
-        raise UsageError(f"this pod has completion index {index} but {NUM_WORKERS} is {num_workers}: "
-                         f"a TrainJob that sets trainer.numNodes must set env {NUM_WORKERS} to the same number")
+        raise UsageError(
+            f"this pod has completion index {index} but {NUM_WORKERS} is {num_workers}: "
+            f"a TrainJob that sets trainer.numNodes must set env {NUM_WORKERS} to the same number"
+        )
     jobset, replicated_job = environ[JOBSET_NAME], environ[REPLICATED_JOB]
     subdomain = environ.get(SUBDOMAIN) or jobset
-    addresses = [f"{jobset_hostname(jobset, replicated_job, job_index, i)}.{subdomain}:{port}" for i in range(num_workers)]
+    addresses = [
+        f"{jobset_hostname(jobset, replicated_job, job_index, i)}.{subdomain}:{port}" for i in range(num_workers)
+    ]
     if environ.get(ADDRESS_MAP):
         try:
             mapping = json.loads(environ[ADDRESS_MAP])

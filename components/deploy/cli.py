@@ -18,8 +18,9 @@ def run(args):
     if args.target == "local":
         if not args.model_repo:
             raise UsageError("--target local needs --repo")
-        result = deploy_local(args.model_repo, args.model_name, args.model_dir or None, version=args.version or None,
-                              wait_s=args.wait)
+        result = deploy_local(
+            args.model_repo, args.model_name, args.model_dir or None, version=args.version or None, wait_s=args.wait
+        )
         _report_local(result)
     else:
         result = deploy_kserve(
@@ -29,8 +30,11 @@ def run(args):
             rollback=args.rollback,
             manifest_out=args.manifest_out or None,
             # every builder option the command line has a flag for ("" means the builder's default)
-            **{name: getattr(args, name) for name in inspect.signature(build_inference_service).parameters
-               if name != "name" and hasattr(args, name)},
+            **{
+                name: getattr(args, name)
+                for name in inspect.signature(build_inference_service).parameters
+                if name != "name" and hasattr(args, name)
+            },
         )
         if args.dry_run:
             sys.stdout.write(result["yaml"])
@@ -48,10 +52,19 @@ def _report_local(result):
     print(f"{'pushed' if result['pushed'] else 'already in the repository'}: {where}", file=sys.stderr)
     server = result["server"]
     if server is None:
-        print(f"no server running for {result['model_name']}; start one with:\n  {result['serve_command']}", file=sys.stderr)
+        print(
+            f"no server running for {result['model_name']}; start one with:\n  {result['serve_command']}",
+            file=sys.stderr,
+        )
     elif server.get("serving_version") == result["version"]:
-        print(f"server pid {server['pid']} (http :{server['http_port']}) serves version {result['version']}", file=sys.stderr)
+        print(
+            f"server pid {server['pid']} (http :{server['http_port']}) serves version {result['version']}",
+            file=sys.stderr,
+        )
     else:
-        print(f"signalled server pid {server['pid']} (http :{server['http_port']}); it switches to version "
-              f"{result['version']} once the version loads", file=sys.stderr)
+        print(
+            f"signalled server pid {server['pid']} (http :{server['http_port']}); it switches to version "
+            f"{result['version']} once the version loads",
+            file=sys.stderr,
+        )
     print(result_json(result))

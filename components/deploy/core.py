@@ -32,8 +32,20 @@ log = logging.getLogger("distml.deploy")
 
 
 def serve_command(repo, model_name, http_port=8080, grpc_port=8081):
-    return shlex.join(["distml", "serve", "--repo", str(repo), "--model-name", model_name,
-                       "--http-port", str(http_port), "--grpc-port", str(grpc_port)])
+    return shlex.join(
+        [
+            "distml",
+            "serve",
+            "--repo",
+            str(repo),
+            "--model-name",
+            model_name,
+            "--http-port",
+            str(http_port),
+            "--grpc-port",
+            str(grpc_port),
+        ]
+    )
 
 
 def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, poll_s=0.2):
@@ -51,8 +63,14 @@ def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, 
         if latest is None:
             raise UsageError(f"{model_base(repo, model_name)} holds no complete model version: pass --model-dir")
         number = latest[0]
-    result = {"repo": str(repo), "model_name": model_name, "version": number, "pushed": pushed,
-              "server": None, "serve_command": serve_command(repo, model_name)}
+    result = {
+        "repo": str(repo),
+        "model_name": model_name,
+        "version": number,
+        "pushed": pushed,
+        "server": None,
+        "serve_command": serve_command(repo, model_name),
+    }
     state = read_server_state(repo, model_name)  # only a verified live server: a stale file is removed
     if state is None or not signal_server(state):  # SIGHUP: check the repository now, not at the next poll
         return result
@@ -91,7 +109,9 @@ def manifest_yaml(manifest):
     return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
 
 
-def deploy_kserve(name, *, dry_run=False, timeout_s=DEFAULTS.timeout, rollback=True, manifest_out=None, **manifest_options):
+def deploy_kserve(
+    name, *, dry_run=False, timeout_s=DEFAULTS.timeout, rollback=True, manifest_out=None, **manifest_options
+):
     """Build the InferenceService (see manifest.build_inference_service for the options) and,
     unless `dry_run`, create or patch it, wait for Ready and roll back on failure.
 

@@ -58,7 +58,9 @@ def parse_pvc_uri(storage_uri):
     """pvc://<claim>/<path> -> (claim, path); the distml predictor mounts the claim itself."""
     match = _PVC_URI.match(storage_uri or "")
     if not match or not match[2]:
-        raise UsageError(f"the distml predictor reads a PVC: expected --storage-uri pvc://<claim>/<repo path>/<model>, got {storage_uri!r}")
+        raise UsageError(
+            f"the distml predictor reads a PVC: expected --storage-uri pvc://<claim>/<repo path>/<model>, got {storage_uri!r}"
+        )
     return match[1], match[2].strip("/")
 
 
@@ -117,8 +119,9 @@ def build_inference_service(
         predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version or _tf_serving_tag(gpus))
     else:
         claim, path = parse_pvc_uri(storage_uri)
-        container, volume = _distml_container(name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE),
-                                              resources, max_batch_size)
+        container, volume = _distml_container(
+            name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE), resources, max_batch_size
+        )
         predictor["containers"] = [container]
         predictor["volumes"] = [volume]
 
@@ -140,8 +143,12 @@ def build_inference_service(
         if deployment_mode == "Standard":
             # KServe >= 0.20: a named canary Deployment beside the stable predictor; the
             # rollout puts the live stable predictor back under spec.predictor.
-            spec["canary"] = [{"trafficPercent": int(canary_traffic_percent),
-                               "predictor": {"name": canary_name(model_version), **predictor}}]
+            spec["canary"] = [
+                {
+                    "trafficPercent": int(canary_traffic_percent),
+                    "predictor": {"name": canary_name(model_version), **predictor},
+                }
+            ]
         else:
             predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
@@ -189,23 +196,37 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         "image": image,
         "command": ["distml", "serve"],
         "args": [
-            "--repo", repo,
-            "--model-name", model_folder,
-            "--served-name", service_name,
-            "--host", "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
-            "--http-port", str(HTTP_PORT),
-            "--grpc-port", "8081",
-            "--max-batch-size", str(int(max_batch_size)),
+            "--repo",
+            repo,
+            "--model-name",
+            model_folder,
+            "--served-name",
+            service_name,
+            "--host",
+            "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
+            "--http-port",
+            str(HTTP_PORT),
+            "--grpc-port",
+            "8081",
+            "--max-batch-size",
+            str(int(max_batch_size)),
         ],
         "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],
         # Ready and live only while a version is loaded and registered (distml serve's ServingDataPlane).
-        "readinessProbe": {"httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
-                           "periodSeconds": 5, "failureThreshold": 3},
-        "livenessProbe": {"httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},
-                          "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3},
+        "readinessProbe": {
+            "httpGet": {"path": f"/v2/models/{service_name}/ready", "port": HTTP_PORT},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": HTTP_PORT},
+            "initialDelaySeconds": 30,
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
     }
     volume = {"name": "models", "persistentVolumeClaim": {"claimName": claim, "readOnly": True}}
     return container, volume

@@ -14,7 +14,9 @@ def storage_uri_for(model_repo, model_name):
     repo = Path(model_repo)
     mount = Path(k8s.MODELS_MOUNT)
     if repo != mount and mount not in repo.parents:
-        raise UsageError(f"model_repo {model_repo} is not on the models volume ({k8s.MODELS_MOUNT}): KServe cannot read it")
+        raise UsageError(
+            f"model_repo {model_repo} is not on the models volume ({k8s.MODELS_MOUNT}): KServe cannot read it"
+        )
     relative = repo.relative_to(mount)
     return f"pvc://{k8s.MODELS_PVC}/{relative.as_posix() + '/' if str(relative) != '.' else ''}{model_name}"
 
@@ -24,9 +26,26 @@ def run_kfp(*, selection, deployment, model_repo, models_root, **options):
     deployment.metadata.update(deploy_step(selection.path, deployment.path, model_repo=str(repo), **options))
 
 
-def deploy_step(selection_path, deployment_path, *, model_repo, model_name, target, service_name, namespace,
-                runtime, image, gpus, min_replicas, max_replicas, canary_traffic_percent, timeout, cpu, memory,
-                priority_class):
+def deploy_step(
+    selection_path,
+    deployment_path,
+    *,
+    model_repo,
+    model_name,
+    target,
+    service_name,
+    namespace,
+    runtime,
+    image,
+    gpus,
+    min_replicas,
+    max_replicas,
+    canary_traffic_percent,
+    timeout,
+    cpu,
+    memory,
+    priority_class,
+):
     from distml.components.deploy.core import deploy_kserve, deploy_local
 
     selection = json.loads(Path(selection_path).read_text())
@@ -39,14 +58,30 @@ def deploy_step(selection_path, deployment_path, *, model_repo, model_name, targ
     elif target == "kserve":
         service_name = service_name or model_name
         result = deploy_kserve(
-            service_name, runtime=runtime, model_name=model_name, model_version=str(pushed["version"]),
-            storage_uri=storage_uri_for(model_repo, model_name), namespace=namespace,
-            image=(image or None) if runtime == "distml" else None, cpu=cpu, memory=memory, gpus=gpus,
-            min_replicas=min_replicas, max_replicas=max_replicas, canary_traffic_percent=canary_traffic_percent,
-            priority_class=priority_class or None, timeout_s=timeout,
+            service_name,
+            runtime=runtime,
+            model_name=model_name,
+            model_version=str(pushed["version"]),
+            storage_uri=storage_uri_for(model_repo, model_name),
+            namespace=namespace,
+            image=(image or None) if runtime == "distml" else None,
+            cpu=cpu,
+            memory=memory,
+            gpus=gpus,
+            min_replicas=min_replicas,
+            max_replicas=max_replicas,
+            canary_traffic_percent=canary_traffic_percent,
+            priority_class=priority_class or None,
+            timeout_s=timeout,
         )
-        summary = {"target": "kserve", "version": pushed["version"], "service": service_name, "namespace": namespace,
-                   "url": result.get("url", ""), "action": result.get("action", "")}
+        summary = {
+            "target": "kserve",
+            "version": pushed["version"],
+            "service": service_name,
+            "namespace": namespace,
+            "url": result.get("url", ""),
+            "action": result.get("action", ""),
+        }
     else:
         raise UsageError(f"unknown serving target {target!r}: use kserve or local")
     Path(deployment_path).write_text(json.dumps(summary, indent=2) + "\n")

@@ -21,8 +21,17 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 LAST_APPLIED = "distml.io/last-applied-spec"
 # Reasons after which waiting longer will not help (KServe modelStatus, Knative revisions, Deployments).
 FAILED_TRANSITIONS = {"BlockedByFailedLoad", "InvalidSpec"}
-FAILED_REASONS = {"RevisionFailed", "RevisionMissing", "ContainerMissing", "ProgressDeadlineExceeded", "InvalidSpec",
-                  "ModelLoadFailed", "RuntimeNotRecognized", "NoSupportingRuntime", "InvalidPredictorSpec"}
+FAILED_REASONS = {
+    "RevisionFailed",
+    "RevisionMissing",
+    "ContainerMissing",
+    "ProgressDeadlineExceeded",
+    "InvalidSpec",
+    "ModelLoadFailed",
+    "RuntimeNotRecognized",
+    "NoSupportingRuntime",
+    "InvalidPredictorSpec",
+}
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,10 @@ def object_patch(live, desired):
     """Patch for metadata labels/annotations and spec; {} when the live object already matches."""
     desired = with_last_applied(desired)
     last = {"spec": last_applied_spec(live)}
-    live_part = {"metadata": {k: live["metadata"].get(k) or {} for k in ("labels", "annotations")}, "spec": live.get("spec") or {}}
+    live_part = {
+        "metadata": {k: live["metadata"].get(k) or {} for k in ("labels", "annotations")},
+        "spec": live.get("spec") or {},
+    }
     want = {"metadata": {k: desired["metadata"].get(k, {}) for k in ("labels", "annotations")}, "spec": desired["spec"]}
     return apply_patch(last, live_part, want)
 
@@ -119,8 +131,7 @@ def assess(obj, stale_revision=None):
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
     ready = conditions.get("Ready") or {}
     canary_ready = conditions.get("CanaryReady") or {}
-    if ((obj.get("spec") or {}).get("canary") and ready.get("status") == "True"
-            and canary_ready.get("status") != "True"):
+    if (obj.get("spec") or {}).get("canary") and ready.get("status") == "True" and canary_ready.get("status") != "True":
         if canary_ready.get("status") == "False" and canary_ready.get("reason") in FAILED_REASONS:
             return Assessment("failed", describe_conditions(status))
         return Assessment("pending", f"the canary is not ready yet ({describe_conditions(status)})")
@@ -161,11 +172,20 @@ def plan_rollback(previous, desired, live):
     if desired["spec"].get("canary"):
         return "patch", {"spec": {"canary": None}}, "canary removed (the previous model serves all traffic)"
     if (desired["spec"].get("predictor") or {}).get("canaryTrafficPercent") is not None:
-        return "patch", {"spec": {"predictor": {"canaryTrafficPercent": 0}}}, "canary traffic set to 0 (all traffic on the previous revision)"
-    restore = {"metadata": {"annotations": (previous["metadata"].get("annotations") or {})}, "spec": previous.get("spec") or {}}
+        return (
+            "patch",
+            {"spec": {"predictor": {"canaryTrafficPercent": 0}}},
+            "canary traffic set to 0 (all traffic on the previous revision)",
+        )
+    restore = {
+        "metadata": {"annotations": (previous["metadata"].get("annotations") or {})},
+        "spec": previous.get("spec") or {},
+    }
     live_part = {"metadata": {"annotations": live["metadata"].get("annotations") or {}}, "spec": live.get("spec") or {}}
     # "Last applied" = what this rollout set, so fields it added and the previous spec lacks are removed.
-    patch = apply_patch({"spec": desired["spec"], "metadata": {"annotations": {LAST_APPLIED: None}}}, live_part, restore)
+    patch = apply_patch(
+        {"spec": desired["spec"], "metadata": {"annotations": {LAST_APPLIED: None}}}, live_part, restore
+    )
     return "patch", patch, "restored the previous spec"
 
 
@@ -228,7 +248,9 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
             return {"name": name, "namespace": namespace, "action": action, "ready": True, "url": url}
         if verdict.state == "failed" or clock() >= deadline:
             why = verdict.reason if verdict.state == "failed" else f"not Ready after {timeout_s}s: {verdict.reason}"
-            raise DistmlError(f"InferenceService {name} failed: {why}; {_roll_back(api, ref, previous, manifest, live, rollback, action)}")
+            raise DistmlError(
+                f"InferenceService {name} failed: {why}; {_roll_back(api, ref, previous, manifest, live, rollback, action)}"
+            )
         if verdict.reason != last_logged:
             log.info("waiting for %s: %s", name, verdict.reason)
             last_logged = verdict.reason

@@ -5,7 +5,6 @@ Core: `core.ingest`; reader API for workers: `reader.read_split`; KFP component:
 does not import KFP).
 """
 
-
 from distml.components.common.kfp_export import kfp_component_getattr
 
 __getattr__ = kfp_component_getattr(__name__, "ingest")

@@ -43,5 +43,12 @@ def run(args):
     if args.dataset_dir_out:
         with open(args.dataset_dir_out, "w") as f:
             f.write(metadata["location"])
-    print(json.dumps({"output": metadata["location"], "fingerprint": metadata["fingerprint"],
-                      "splits": {s: v["num_examples"] for s, v in metadata["splits"].items()}}))
+    print(
+        json.dumps(
+            {
+                "output": metadata["location"],
+                "fingerprint": metadata["fingerprint"],
+                "splits": {s: v["num_examples"] for s, v in metadata["splits"].items()},
+            }
+        )
+    )

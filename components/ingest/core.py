@@ -73,8 +73,14 @@ def ingest(
         Path(store_root).mkdir(parents=True, exist_ok=True)
         check_writable(store_root, what=f"dataset store {store_root}")
     source = open_source(
-        dataset, data_dir=data_dir, download=download, image_size=image_size,
-        channels=channels, test_fraction=test_fraction, seed=seed, allow_empty_classes=allow_empty_classes,
+        dataset,
+        data_dir=data_dir,
+        download=download,
+        image_size=image_size,
+        channels=channels,
+        test_fraction=test_fraction,
+        seed=seed,
+        allow_empty_classes=allow_empty_classes,
     )
     if not num_shards:
         num_shards = default_num_shards(source.split_sizes["train"], source.image_shape)
@@ -183,7 +189,9 @@ def _write_split(source, split, out_dir, num_shards, validation_fraction, seed, 
         shards = []
         for name, count in zip(names[t], counts[t]):
             path = out_dir / name
-            shards.append({"file": name, "num_examples": count, "num_bytes": os.path.getsize(path), "sha256": sha256_file(path)})
+            shards.append(
+                {"file": name, "num_examples": count, "num_bytes": os.path.getsize(path), "sha256": sha256_file(path)}
+            )
         result[t] = {"num_examples": seen[t], "shards": shards}
     return result
 

@@ -58,7 +58,10 @@ def verify_metadata(metadata, path):
     if not isinstance(metadata, dict):
         raise DataIntegrityError(f"{path} is not a JSON object: not a dataset artifact")
     if metadata.get("format") != ARTIFACT_FORMAT:
-        fail("format", f"is {metadata.get('format')!r}, expected {ARTIFACT_FORMAT!r} (written by another version of distml?)")
+        fail(
+            "format",
+            f"is {metadata.get('format')!r}, expected {ARTIFACT_FORMAT!r} (written by another version of distml?)",
+        )
     recorded = metadata.get("checksums")
     if not isinstance(recorded, dict):
         fail("checksums", "is missing or not an object")
@@ -68,7 +71,9 @@ def verify_metadata(metadata, path):
         if recorded.get(name) != field_checksum(metadata[name]):
             fail(name, "does not match its checksum: the file was edited or is corrupted")
     try:
-        expected = fingerprint(metadata["source_identity"], metadata["params"], metadata["image_shape"], metadata["class_names"])
+        expected = fingerprint(
+            metadata["source_identity"], metadata["params"], metadata["image_shape"], metadata["class_names"]
+        )
     except TypeError:
         expected = None
     if metadata.get("fingerprint") != expected:
@@ -85,7 +90,10 @@ def _check_shape(metadata, fail):
         fail("image_shape", "disagrees with params.image_shape or features.image.shape")
     names = metadata["class_names"]
     if not isinstance(names, list) or metadata["num_classes"] != len(names) or metadata["num_classes"] < 1:
-        fail("num_classes", f"is {metadata['num_classes']!r} but class_names lists {len(names) if isinstance(names, list) else '?'}")
+        fail(
+            "num_classes",
+            f"is {metadata['num_classes']!r} but class_names lists {len(names) if isinstance(names, list) else '?'}",
+        )
     splits = metadata["splits"]
     if not isinstance(splits, dict) or "train" not in splits:
         fail("splits", "has no train split")

@@ -15,9 +15,11 @@ def run_kfp(*, dataset_artifact, dataset, store_root, tfds_data_dir, **parameter
     if store_root:
         with open(os.path.join(dataset_artifact.path, "metadata.json"), "w") as f:
             json.dump(metadata, f, indent=2)
-    dataset_artifact.metadata.update({
-        "fingerprint": metadata["fingerprint"],
-        "location": metadata["location"],
-        "num_classes": metadata["num_classes"],
-        **{f"{split}_examples": info["num_examples"] for split, info in metadata["splits"].items()},
-    })
+    dataset_artifact.metadata.update(
+        {
+            "fingerprint": metadata["fingerprint"],
+            "location": metadata["location"],
+            "num_classes": metadata["num_classes"],
+            **{f"{split}_examples": info["num_examples"] for split, info in metadata["splits"].items()},
+        }
+    )

@@ -11,7 +11,15 @@ from distml.components.common.errors import DataIntegrityError, UsageError
 from distml.components.common.files import sha256_file
 from distml.components.ingest.metadata import METADATA_FILE, load_metadata
 
-__all__ = ["METADATA_FILE", "load_metadata", "data_location", "shard_files", "verify_shards", "read_split", "num_examples"]
+__all__ = [
+    "METADATA_FILE",
+    "load_metadata",
+    "data_location",
+    "shard_files",
+    "verify_shards",
+    "read_split",
+    "num_examples",
+]
 
 
 def data_location(artifact_dir, metadata=None, *, follow_location=False):
@@ -26,14 +34,22 @@ def data_location(artifact_dir, metadata=None, *, follow_location=False):
         return artifact_dir
     location = Path(metadata.get("location") or artifact_dir)
     if location.resolve() == artifact_dir.resolve():
-        raise DataIntegrityError(f"shard {artifact_dir / shards[0]} is missing (the dataset {artifact_dir} holds none of its shards)")
+        raise DataIntegrityError(
+            f"shard {artifact_dir / shards[0]} is missing (the dataset {artifact_dir} holds none of its shards)"
+        )
     if not follow_location:
-        raise UsageError(f"dataset {artifact_dir} holds metadata only (no shards such as {shards[0]}); its metadata names "
-                         f"{location} as their place: pass follow_location=True (KFP steps do) to read them from there")
+        raise UsageError(
+            f"dataset {artifact_dir} holds metadata only (no shards such as {shards[0]}); its metadata names "
+            f"{location} as their place: pass follow_location=True (KFP steps do) to read them from there"
+        )
     if not (location / METADATA_FILE).is_file():
-        raise UsageError(f"dataset {artifact_dir} points to {location}, which is not reachable from here (is the volume mounted?)")
+        raise UsageError(
+            f"dataset {artifact_dir} points to {location}, which is not reachable from here (is the volume mounted?)"
+        )
     if load_metadata(location)["fingerprint"] != metadata["fingerprint"]:
-        raise DataIntegrityError(f"dataset {artifact_dir} points to {location}, which holds another dataset (fingerprints differ)")
+        raise DataIntegrityError(
+            f"dataset {artifact_dir} points to {location}, which holds another dataset (fingerprints differ)"
+        )
     return location
 
 
@@ -62,7 +78,9 @@ def verify_shards(artifact_dir, shards):
             raise DataIntegrityError(f"shard {path} is missing")
         size = os.path.getsize(path)
         if size != shard["num_bytes"]:
-            raise DataIntegrityError(f"shard {path} has {size} bytes, metadata says {shard['num_bytes']}: corrupted or truncated")
+            raise DataIntegrityError(
+                f"shard {path} has {size} bytes, metadata says {shard['num_bytes']}: corrupted or truncated"
+            )
         if sha256_file(path) != shard["sha256"]:
             raise DataIntegrityError(f"shard {path} does not match its sha256 in metadata: corrupted")
 

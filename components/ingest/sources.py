@@ -40,19 +40,29 @@ class Source:
         return preprocessing_params(self.image_shape)
 
 
-def open_source(spec, *, data_dir=None, download=True, image_size=None, channels=None, test_fraction=0.2, seed=0,
-                allow_empty_classes=False):
+def open_source(
+    spec,
+    *,
+    data_dir=None,
+    download=True,
+    image_size=None,
+    channels=None,
+    test_fraction=0.2,
+    seed=0,
+    allow_empty_classes=False,
+):
     """Resolve a dataset spec into a Source, failing fast with a one-line error."""
     if spec == "digits":
         return _tfds_source("distml_digits", None, spec, data_dir=data_dir, download=True, image_size=image_size)
     if spec.startswith("tfds:"):
-        name, _, version = spec[len("tfds:"):].partition(":")
+        name, _, version = spec[len("tfds:") :].partition(":")
         if not name:
             raise UsageError(f"bad dataset {spec!r}: expected tfds:NAME[:VERSION]")
         return _tfds_source(name, version or None, spec, data_dir=data_dir, download=download, image_size=image_size)
     if spec.startswith("folder:"):
-        return _folder_source(Path(spec[len("folder:"):]), spec, image_size, channels, test_fraction, seed,
-                              allow_empty_classes)
+        return _folder_source(
+            Path(spec[len("folder:") :]), spec, image_size, channels, test_fraction, seed, allow_empty_classes
+        )
     raise UsageError(f"unknown dataset {spec!r}: use digits, tfds:NAME[:VERSION] or folder:PATH")
 
 
@@ -128,8 +138,10 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed, allow_
     if presplit:
         extra = sorted({p.name for p in split_roots["test"].iterdir() if p.is_dir()} - set(class_names))
         if extra:
-            raise UsageError(f"dataset folder {split_roots['test']} has class folders that {split_roots['train']} lacks: "
-                             f"{', '.join(extra)} (the classes are train's)")
+            raise UsageError(
+                f"dataset folder {split_roots['test']} has class folders that {split_roots['train']} lacks: "
+                f"{', '.join(extra)} (the classes are train's)"
+            )
 
     def files_of(folder):
         return [
@@ -165,9 +177,16 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed, allow_
                 with Image.open(f) as img:
                     if img.size != (width, height) and not announced:
                         announced = True
-                        log.info("resizing %s images (%dx%d, e.g. %s) to %dx%d, %s; the model records this and "
-                                 "serving does the same to a client's image", split, *img.size, f.name, width, height,
-                                 "grayscale" if shape[-1] == 1 else "RGB")
+                        log.info(
+                            "resizing %s images (%dx%d, e.g. %s) to %dx%d, %s; the model records this and "
+                            "serving does the same to a client's image",
+                            split,
+                            *img.size,
+                            f.name,
+                            width,
+                            height,
+                            "grayscale" if shape[-1] == 1 else "RGB",
+                        )
                     arr = preprocess(img, params)
             except (UnidentifiedImageError, OSError) as e:
                 raise UsageError(f"cannot read image {f}: {e}") from None
@@ -180,7 +199,11 @@ def _folder_source(root, spec, image_size, channels, test_fraction, seed, allow_
             content.update(hashlib.sha256(f.read_bytes()).digest())
     return Source(
         spec=spec,
-        identity={"kind": "folder", "content_sha256": content.hexdigest(), "test_fraction": None if presplit else test_fraction},
+        identity={
+            "kind": "folder",
+            "content_sha256": content.hexdigest(),
+            "test_fraction": None if presplit else test_fraction,
+        },
         class_names=class_names,
         image_shape=shape,
         split_sizes={split: len(files) for split, files in split_files.items()},
@@ -194,20 +217,25 @@ def _check_classes(root, class_names, split_files, allow_empty_classes):
     counts = {split: collections.Counter(label for _, label in files) for split, files in split_files.items()}
     empty = [name for label, name in enumerate(class_names) if not any(c[label] for c in counts.values())]
     if empty:
-        message = (f"dataset folder {root}: class(es) {', '.join(empty)} have no PNG/JPEG images "
-                   f"(a class no example can teach)")
+        message = (
+            f"dataset folder {root}: class(es) {', '.join(empty)} have no PNG/JPEG images "
+            f"(a class no example can teach)"
+        )
         if not allow_empty_classes:
             raise UsageError(message + "; remove the folder(s) or pass --allow-empty-classes")
         log.warning("%s; kept, as --allow-empty-classes asks", message)
     for split, counter in counts.items():
         missing = [name for label, name in enumerate(class_names) if not counter[label] and name not in empty]
         if missing:
-            log.warning("split %s of %s has no examples of class(es) %s: its metrics will not cover them",
-                        split, root, ", ".join(missing))
+            log.warning(
+                "split %s of %s has no examples of class(es) %s: its metrics will not cover them",
+                split,
+                root,
+                ", ".join(missing),
+            )
 
 
 def _assign_split(relative_path, fraction, seed):
     """Deterministic, order-independent split by hashing the file's path."""
     h = hashlib.sha256(f"{seed}:{relative_path}".encode()).digest()
     return "test" if int.from_bytes(h[:8], "big") / 2**64 < fraction else "train"
-

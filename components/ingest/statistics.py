@@ -70,7 +70,9 @@ class SplitStatistics:
         if not len(images):
             return
         self.num_examples += len(images)
-        self.class_counts += np.bincount(labels.astype(np.int64), minlength=len(self.class_counts))[: len(self.class_counts)]
+        self.class_counts += np.bincount(labels.astype(np.int64), minlength=len(self.class_counts))[
+            : len(self.class_counts)
+        ]
         self.pixel_hist += pixel_histogram(images)
         x = images.astype(np.float64).reshape(-1) / 255.0
         self.pixel_sums += [x.sum(), (x**2).sum(), (x**3).sum(), (x**4).sum()]
@@ -89,13 +91,20 @@ class SplitStatistics:
         return {
             "num_examples": self.num_examples,
             "class_counts": self.class_counts.tolist(),
-            "pixels": {"histogram": self.pixel_hist.tolist(), "min": _r(self.pixel_min * 255), "max": _r(self.pixel_max * 255),
-                       **_moments(self.pixel_sums, self.pixel_count, scale=255.0)},
+            "pixels": {
+                "histogram": self.pixel_hist.tolist(),
+                "min": _r(self.pixel_min * 255),
+                "max": _r(self.pixel_max * 255),
+                **_moments(self.pixel_sums, self.pixel_count, scale=255.0),
+            },
             "image_features": {
-                name: {"histogram": self.feature_hists[name].tolist(),
-                       "mean": _r(self.feature_sums[name][0] / self.num_examples),
-                       "std": _r(_std(self.feature_sums[name], self.num_examples)),
-                       "min": _r(self.feature_min[name]), "max": _r(self.feature_max[name])}
+                name: {
+                    "histogram": self.feature_hists[name].tolist(),
+                    "mean": _r(self.feature_sums[name][0] / self.num_examples),
+                    "std": _r(_std(self.feature_sums[name], self.num_examples)),
+                    "min": _r(self.feature_min[name]),
+                    "max": _r(self.feature_max[name]),
+                }
                 for name in IMAGE_FEATURES
             },
         }

@@ -81,8 +81,20 @@ def monitor(
 
     thresholds = dict(psi=psi_threshold, alpha=alpha, min_samples=min_samples, max_accuracy_drop=max_accuracy_drop)
     features = compare(reference, current, psi_threshold, alpha, max_accuracy_drop)
-    report = _report(reference, current, features, metadata, reference_split, prediction_split, saved_model_dir,
-                     thresholds, requests, versions, skipped, unpaired)
+    report = _report(
+        reference,
+        current,
+        features,
+        metadata,
+        reference_split,
+        prediction_split,
+        saved_model_dir,
+        thresholds,
+        requests,
+        versions,
+        skipped,
+        unpaired,
+    )
     log.info("monitor: %s on %d images (%s)", report["status"], current["num_images"], report["reason"])
     if output_dir is not None:
         write_outputs(report, output_dir)
@@ -113,19 +125,59 @@ def compare(reference, current, psi_threshold, alpha, max_accuracy_drop):
     rows = []
     if current["num_images"]:  # a KServe logger in `response` mode sends predictions only
         for name in IMAGE_FEATURES:
-            rows.append(_row(name, "inputs", "continuous", drift.continuous_scores(reference["inputs"][name], current["inputs"][name]),
-                             _mean(reference["inputs"][name]), _mean(current["inputs"][name])))
-        rows.append(_row("pixel_intensity", "inputs", "histogram",
-                         drift.histogram_scores(reference["pixel_histogram"], current["pixel_histogram"]),
-                         _mean(reference["pixel_histogram"], 256), _mean(current["pixel_histogram"], 256)))
+            rows.append(
+                _row(
+                    name,
+                    "inputs",
+                    "continuous",
+                    drift.continuous_scores(reference["inputs"][name], current["inputs"][name]),
+                    _mean(reference["inputs"][name]),
+                    _mean(current["inputs"][name]),
+                )
+            )
+        rows.append(
+            _row(
+                "pixel_intensity",
+                "inputs",
+                "histogram",
+                drift.histogram_scores(reference["pixel_histogram"], current["pixel_histogram"]),
+                _mean(reference["pixel_histogram"], 256),
+                _mean(current["pixel_histogram"], 256),
+            )
+        )
     ref_pred, cur_pred = reference["predictions"], current["predictions"]
     if ref_pred and cur_pred and cur_pred["num"]:
-        rows.append(_row("predicted_class", "predictions", "categorical",
-                         drift.categorical_scores(ref_pred["class_counts"], cur_pred["class_counts"]), None, None))
-        rows.append(_row("confidence", "predictions", "continuous", drift.continuous_scores(ref_pred["confidence"], cur_pred["confidence"]),
-                         _mean(ref_pred["confidence"]), _mean(cur_pred["confidence"])))
+        rows.append(
+            _row(
+                "predicted_class",
+                "predictions",
+                "categorical",
+                drift.categorical_scores(ref_pred["class_counts"], cur_pred["class_counts"]),
+                None,
+                None,
+            )
+        )
+        rows.append(
+            _row(
+                "confidence",
+                "predictions",
+                "continuous",
+                drift.continuous_scores(ref_pred["confidence"], cur_pred["confidence"]),
+                _mean(ref_pred["confidence"]),
+                _mean(cur_pred["confidence"]),
+            )
+        )
     if reference["labels"] is not None and current["labels"] is not None:
-        rows.append(_row("label_class", "labels", "categorical", drift.categorical_scores(reference["labels"], current["labels"]), None, None))
+        rows.append(
+            _row(
+                "label_class",
+                "labels",
+                "categorical",
+                drift.categorical_scores(reference["labels"], current["labels"]),
+                None,
+                None,
+            )
+        )
 
     tested = [r for r in rows if r["p_value"] is not None]
     alpha_per_test = alpha / max(len(tested), 1)  # Bonferroni: alpha bounds the false-alarm rate of the whole run
@@ -135,18 +187,37 @@ def compare(reference, current, psi_threshold, alpha, max_accuracy_drop):
 
     if ref_pred and cur_pred and ref_pred.get("accuracy") is not None and cur_pred.get("accuracy") is not None:
         drop = ref_pred["accuracy"] - cur_pred["accuracy"]
-        rows.append({"name": "accuracy", "group": "performance", "kind": "metric", "psi": None, "test": "drop",
-                     "statistic": round(drop, 6), "p_value": None, "drifted": bool(drop > max_accuracy_drop),
-                     "reference_mean": round(ref_pred["accuracy"], 6), "current_mean": round(cur_pred["accuracy"], 6)})
+        rows.append(
+            {
+                "name": "accuracy",
+                "group": "performance",
+                "kind": "metric",
+                "psi": None,
+                "test": "drop",
+                "statistic": round(drop, 6),
+                "p_value": None,
+                "drifted": bool(drop > max_accuracy_drop),
+                "reference_mean": round(ref_pred["accuracy"], 6),
+                "current_mean": round(cur_pred["accuracy"], 6),
+            }
+        )
     for r in rows:
         r["alpha_per_test"] = alpha_per_test if r["p_value"] is not None else None
     return rows
 
 
 def _row(name, group, kind, scores, reference_mean, current_mean):
-    return {"name": name, "group": group, "kind": kind, "psi": round(scores["psi"], 6), "test": scores["test"],
-            "statistic": None if scores["statistic"] is None else round(scores["statistic"], 6),
-            "p_value": scores["p_value"], "reference_mean": reference_mean, "current_mean": current_mean}
+    return {
+        "name": name,
+        "group": group,
+        "kind": kind,
+        "psi": round(scores["psi"], 6),
+        "test": scores["test"],
+        "statistic": None if scores["statistic"] is None else round(scores["statistic"], 6),
+        "p_value": scores["p_value"],
+        "reference_mean": reference_mean,
+        "current_mean": current_mean,
+    }
 
 
 def _mean(hist, scale=1.0):
@@ -158,8 +229,20 @@ def _mean(hist, scale=1.0):
     return round(float((hist * centres).sum() / hist.sum()), 4)
 
 
-def _report(reference, current, features, metadata, reference_split, prediction_split, model_dir, thresholds,
-            requests, versions, skipped, unpaired=0):
+def _report(
+    reference,
+    current,
+    features,
+    metadata,
+    reference_split,
+    prediction_split,
+    model_dir,
+    thresholds,
+    requests,
+    versions,
+    skipped,
+    unpaired=0,
+):
     drifted = [f["name"] for f in features if f["drifted"]]
     n = current["num_images"] or (current["predictions"] or {}).get("num", 0)
     tested = [f for f in features if f["p_value"] is not None]
@@ -177,15 +260,23 @@ def _report(reference, current, features, metadata, reference_split, prediction_
         "format": REPORT_FORMAT,
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "reference": {
-            "dataset": reference["source"], "fingerprint": metadata["fingerprint"], "split": reference_split,
+            "dataset": reference["source"],
+            "fingerprint": metadata["fingerprint"],
+            "split": reference_split,
             "prediction_split": prediction_split if reference["predictions"] else None,
-            "model": str(model_dir) if model_dir else None, "num_images": reference["num_images"],
+            "model": str(model_dir) if model_dir else None,
+            "num_images": reference["num_images"],
             "accuracy": (reference["predictions"] or {}).get("accuracy"),
         },
         "current": {
-            "source": current["source"], "num_images": current["num_images"], "num_requests": requests,
-            "num_predictions": (current["predictions"] or {}).get("num", 0), "versions": versions,
-            "skipped": len(skipped), "skipped_first": [f"{w}: {why}" for w, why in skipped[:5]], "unpaired_events": unpaired,
+            "source": current["source"],
+            "num_images": current["num_images"],
+            "num_requests": requests,
+            "num_predictions": (current["predictions"] or {}).get("num", 0),
+            "versions": versions,
+            "skipped": len(skipped),
+            "skipped_first": [f"{w}: {why}" for w, why in skipped[:5]],
+            "unpaired_events": unpaired,
         },
         "thresholds": {**thresholds, "alpha_per_test": thresholds["alpha"] / max(len(tested), 1)},
         "class_names": metadata["class_names"],
@@ -247,12 +338,18 @@ def resolve_reference_dataset(reference_dataset, datasets_root, saved_model_dir)
     if reference_dataset:
         return Path(reference_dataset)
     if not datasets_root:
-        raise UsageError("give --reference-dataset DIR (the training dataset artifact), or --datasets-root DIR with a model")
+        raise UsageError(
+            "give --reference-dataset DIR (the training dataset artifact), or --datasets-root DIR with a model"
+        )
     if not saved_model_dir:
-        raise UsageError("--datasets-root finds the training data from the model's model.json: give --model or --model-repo too")
+        raise UsageError(
+            "--datasets-root finds the training data from the model's model.json: give --model or --model-repo too"
+        )
     info_path = Path(saved_model_dir) / "assets.extra" / "model.json"
     if not info_path.is_file():
-        raise UsageError(f"{saved_model_dir} has no assets.extra/model.json naming its dataset: give --reference-dataset")
+        raise UsageError(
+            f"{saved_model_dir} has no assets.extra/model.json naming its dataset: give --reference-dataset"
+        )
     fingerprint = json.loads(info_path.read_text()).get("dataset_fingerprint")
     root = Path(datasets_root)
     for metadata_path in sorted(root.glob("*/metadata.json")):
@@ -261,7 +358,9 @@ def resolve_reference_dataset(reference_dataset, datasets_root, saved_model_dir)
                 return metadata_path.parent
         except ValueError:
             continue
-    raise UsageError(f"no dataset artifact under {root} has fingerprint {str(fingerprint)[:12]} (the one {saved_model_dir} was trained on)")
+    raise UsageError(
+        f"no dataset artifact under {root} has fingerprint {str(fingerprint)[:12]} (the one {saved_model_dir} was trained on)"
+    )
 
 
 def _check_arguments(request_logs, current_dataset, psi_threshold, alpha, min_samples, max_accuracy_drop):
@@ -275,5 +374,3 @@ def _check_arguments(request_logs, current_dataset, psi_threshold, alpha, min_sa
         raise UsageError(f"--min-samples must be at least 1, got {min_samples}")
     if not 0 <= max_accuracy_drop <= 1:
         raise UsageError(f"--max-accuracy-drop must be in [0, 1], got {max_accuracy_drop}")
-
-

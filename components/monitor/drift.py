@@ -69,7 +69,12 @@ def categorical_scores(reference_counts, current_counts):
         chi2, p_value = 0.0, 1.0
     else:
         chi2, p_value, _, _ = stats.chi2_contingency(table, correction=False)
-    return {"psi": psi(reference_counts, current_counts), "test": "chi2", "statistic": float(chi2), "p_value": float(p_value)}
+    return {
+        "psi": psi(reference_counts, current_counts),
+        "test": "chi2",
+        "statistic": float(chi2),
+        "p_value": float(p_value),
+    }
 
 
 def histogram_scores(reference_hist, current_hist):

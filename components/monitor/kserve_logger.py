@@ -13,7 +13,9 @@ MODES = ("all", "request", "response")
 def predictor_logger(url, mode="all", metadata_headers=()):
     """The `logger` object of an InferenceService predictor spec."""
     if not url or "://" not in url:
-        raise UsageError(f"the request logger needs a sink URL such as http://distml-request-sink.<namespace>/, got {url!r}")
+        raise UsageError(
+            f"the request logger needs a sink URL such as http://distml-request-sink.<namespace>/, got {url!r}"
+        )
     if mode not in MODES:
         raise UsageError(f"request logger mode must be one of {', '.join(MODES)}, got {mode!r}")
     logger = {"mode": mode, "url": url}

@@ -24,6 +24,10 @@ def monitor_step(reference_dataset, drift_report_path, **options):
         "retrain": bool(report["retrain"]),
         "metrics": {f"psi-{f['name']}": f["psi"] for f in report["features"] if f["psi"] is not None},
         "report_markdown": markdown,
-        "summary": {"status": report["status"], "retrain": report["retrain"], "reason": report["reason"],
-                    "num_images": report["current"]["num_images"]},
+        "summary": {
+            "status": report["status"],
+            "retrain": report["retrain"],
+            "reason": report["reason"],
+            "num_images": report["current"]["num_images"],
+        },
     }

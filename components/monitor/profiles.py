@@ -88,11 +88,15 @@ class Model:
             self._loaded = tf.saved_model.load(str(self.path))
             self._fn = self._loaded.signatures["serving_default"]
         except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
-            raise UsageError(f"model {self.path} cannot be loaded as a SavedModel with a serving_default signature: "
-                             f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}") from None
+            raise UsageError(
+                f"model {self.path} cannot be loaded as a SavedModel with a serving_default signature: "
+                f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
+            ) from None
         shape = list(self._fn.structured_input_signature[1]["images"].shape)[1:]
         if shape != list(metadata["image_shape"]):
-            raise UsageError(f"model {self.path} takes images {shape}, the reference dataset has {metadata['image_shape']}")
+            raise UsageError(
+                f"model {self.path} takes images {shape}, the reference dataset has {metadata['image_shape']}"
+            )
 
     def predict(self, images):
         import tensorflow as tf
@@ -126,13 +130,17 @@ def dataset_profile(dataset_dir, splits=None, model=None, model_metadata=None):
     and the model's predictions on it when a model is given."""
     metadata = load_metadata(dataset_dir)
     if model_metadata is not None and list(metadata["image_shape"]) != list(model_metadata["image_shape"]):
-        raise UsageError(f"dataset {dataset_dir} has images {metadata['image_shape']}, the reference has {model_metadata['image_shape']}")
+        raise UsageError(
+            f"dataset {dataset_dir} has images {metadata['image_shape']}, the reference has {model_metadata['image_shape']}"
+        )
     splits = splits or list(metadata["splits"])
     unknown = [s for s in splits if s not in metadata["splits"]]
     if unknown:
         raise UsageError(f"dataset {dataset_dir} has no split {unknown[0]!r} (has {', '.join(metadata['splits'])})")
     stats = load_statistics(dataset_dir, metadata)
-    profile = merge_profiles([statistics_profile(stats["splits"][s], s) for s in splits], f"{dataset_dir} ({'+'.join(splits)})")
+    profile = merge_profiles(
+        [statistics_profile(stats["splits"][s], s) for s in splits], f"{dataset_dir} ({'+'.join(splits)})"
+    )
     if model is not None:
         profile["predictions"] = dataset_predictions(model, dataset_dir, metadata, splits)
     return profile

@@ -22,10 +22,16 @@ def write_report(report, output_dir):
 
 def render_markdown(report):
     ref, cur, th = report["reference"], report["current"], report["thresholds"]
-    verdict = {"drift": "**Drift detected: retrain.**", "no drift": "**No drift: keep the served model.**",
-               "insufficient data": "**Not enough data to decide.**"}[report["status"]]
+    verdict = {
+        "drift": "**Drift detected: retrain.**",
+        "no drift": "**No drift: keep the served model.**",
+        "insufficient data": "**Not enough data to decide.**",
+    }[report["status"]]
     lines = [
-        "# Drift report", "", f"{verdict} {report['reason']}.", "",
+        "# Drift report",
+        "",
+        f"{verdict} {report['reason']}.",
+        "",
         f"- reference: `{ref['dataset']}` (fingerprint `{ref['fingerprint'][:12]}`, {ref['num_images']} images)"
         + (f"; predictions of `{ref['model']}` on `{ref['prediction_split']}`" if ref["model"] else "; no model given"),
         f"- current: `{cur['source']}`: {cur['num_images']} images"
@@ -34,14 +40,18 @@ def render_markdown(report):
         + (f" (model versions: {_versions(cur['versions'])})" if cur["versions"] else ""),
     ]
     if cur.get("unpaired_events"):
-        lines.append(f"- {cur['unpaired_events']} logger events had no matching request or response (dropped by the sink, or a failed request)")
+        lines.append(
+            f"- {cur['unpaired_events']} logger events had no matching request or response (dropped by the sink, or a failed request)"
+        )
     if cur["skipped"]:
         lines.append(f"- {cur['skipped']} log entries could not be read (first: {cur['skipped_first'][0]})")
     lines += [
         f"- thresholds: a feature drifts when PSI >= {th['psi']} and its test's p < {th['alpha_per_test']:.2g} "
         f"(alpha {th['alpha']} over the tests, Bonferroni); accuracy drop > {th['max_accuracy_drop']}; "
         f"at least {th['min_samples']} images to decide",
-        "", "## Features", "",
+        "",
+        "## Features",
+        "",
         "| feature | group | PSI | test | statistic | p-value | reference mean | current mean | drifted |",
         "|---|---|---:|---|---:|---:|---:|---:|---|",
     ]
@@ -52,9 +62,14 @@ def render_markdown(report):
             f"{_num(f['current_mean'], 4)} | {'**yes**' if f['drifted'] else 'no'} |"
         )
     lines += [
-        "", "PSI: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift. "
+        "",
+        "PSI: < 0.1 stable, 0.1-0.25 moderate shift, > 0.25 large shift. "
         "See docs/monitoring.md for what each feature measures and how to tune the thresholds.",
-        "", f"![PSI by feature]({SCORES_CHART})", "", f"![reference and current distributions]({DISTRIBUTIONS_CHART})", "",
+        "",
+        f"![PSI by feature]({SCORES_CHART})",
+        "",
+        f"![reference and current distributions]({DISTRIBUTIONS_CHART})",
+        "",
     ]
     return "\n".join(lines)
 
@@ -95,7 +110,9 @@ def distributions_chart(report):
     panels.append(("pixel_intensity", ref["pixel_intensity"], cur["pixel_intensity"], (0, 256)))
     if "confidence" in ref and "confidence" in cur:
         panels.append(("confidence", ref["confidence"], cur["confidence"], (0, 1)))
-    categorical = [(name, ref[name], cur[name]) for name in ("predicted_class", "label_class") if ref.get(name) and cur.get(name)]
+    categorical = [
+        (name, ref[name], cur[name]) for name in ("predicted_class", "label_class") if ref.get(name) and cur.get(name)
+    ]
     count = len(panels) + len(categorical)
     cols = 3
     rows = -(-count // cols)

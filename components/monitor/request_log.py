@@ -92,8 +92,17 @@ class RotatingFile:
 class RequestLog:
     """Thread-safe writer; `record` never raises (a full disk must not fail predictions)."""
 
-    def __init__(self, path, *, sample_rate=1.0, max_bytes=DEFAULT_MAX_BYTES, backups=DEFAULT_BACKUPS,
-                 store_images=False, model_name="", seed=None):
+    def __init__(
+        self,
+        path,
+        *,
+        sample_rate=1.0,
+        max_bytes=DEFAULT_MAX_BYTES,
+        backups=DEFAULT_BACKUPS,
+        store_images=False,
+        model_name="",
+        seed=None,
+    ):
         if not 0.0 < sample_rate <= 1.0:
             raise UsageError(f"request log sample rate must be in (0, 1], got {sample_rate}")
         self.file = RotatingFile(path, max_bytes, backups)
@@ -109,7 +118,12 @@ class RequestLog:
         if self.sample_rate < 1.0 and self._random.random() >= self.sample_rate:
             return False
         try:
-            line = json.dumps(self._entry(images, probabilities, class_ids, model_version, request_id), separators=(",", ":")) + "\n"
+            line = (
+                json.dumps(
+                    self._entry(images, probabilities, class_ids, model_version, request_id), separators=(",", ":")
+                )
+                + "\n"
+            )
             self.file.append(line)
             self.written += 1
             return True
@@ -130,13 +144,19 @@ class RequestLog:
             "version": str(model_version),
             "n": int(len(images)),
             "inputs": {name: np.round(values, _DIGITS).tolist() for name, values in image_features(images).items()},
-            "predictions": {"class_ids": np.asarray(class_ids).astype(int).tolist(),
-                            "confidence": np.round(probabilities.max(axis=1), _DIGITS).tolist()},
+            "predictions": {
+                "class_ids": np.asarray(class_ids).astype(int).tolist(),
+                "confidence": np.round(probabilities.max(axis=1), _DIGITS).tolist(),
+            },
         }
         entry["inputs"]["pixel_histogram"] = pixel_histogram(images).tolist()
         if self.store_images:
             raw = np.clip(np.rint(images), 0, 255).astype(np.uint8)
-            entry["images"] = {"dtype": "uint8", "shape": list(raw.shape), "b64": base64.b64encode(raw.tobytes()).decode()}
+            entry["images"] = {
+                "dtype": "uint8",
+                "shape": list(raw.shape),
+                "b64": base64.b64encode(raw.tobytes()).decode(),
+            }
         return entry
 
 
@@ -166,7 +186,9 @@ class Traffic:
     requests: int = 0
     versions: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)  # (where, why) of entries that could not be read
-    unpaired: int = 0  # logger events whose request or response never arrived (dropped, failed, or a one-sided logger mode)
+    unpaired: int = (
+        0  # logger events whose request or response never arrived (dropped, failed, or a one-sided logger mode)
+    )
 
     @property
     def num_images(self):
@@ -226,7 +248,9 @@ def read_traffic(paths, image_shape):
         except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as e:
             traffic.skipped.append((f"event {event_id}", str(e) or type(e).__name__))
     if traffic.skipped:
-        log.warning("skipped %d unreadable request log entries (first: %s: %s)", len(traffic.skipped), *traffic.skipped[0])
+        log.warning(
+            "skipped %d unreadable request log entries (first: %s: %s)", len(traffic.skipped), *traffic.skipped[0]
+        )
     return traffic
 
 

@@ -9,7 +9,9 @@ def add_arguments(parser):
     parser.add_argument("--log-dir", required=True, help="events go to <log-dir>/<inferenceservicename>/events.jsonl")
     parser.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
     parser.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
-    parser.add_argument("--max-bytes", type=int, default=16 << 20, help="rotate a service's file past this size (default 16 MiB)")
+    parser.add_argument(
+        "--max-bytes", type=int, default=16 << 20, help="rotate a service's file past this size (default 16 MiB)"
+    )
     parser.add_argument("--backups", type=int, default=3, help="rotated files kept per service (default 3)")
 
 

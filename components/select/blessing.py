@@ -34,20 +34,24 @@ def bless(winner_metrics, metric, *, min_accuracy=0.0, baseline_metrics=None, mi
     """(blessed, checks): each check is {"check", "passed", "detail"}; blessed if all pass."""
     checks = []
     accuracy = winner_metrics["accuracy"]
-    checks.append({
-        "check": "min_accuracy",
-        "passed": accuracy >= min_accuracy - TOLERANCE,
-        "detail": f"accuracy {accuracy:.4f} {'reaches' if accuracy >= min_accuracy - TOLERANCE else 'is below'} --min-accuracy {min_accuracy:g}",
-    })
+    checks.append(
+        {
+            "check": "min_accuracy",
+            "passed": accuracy >= min_accuracy - TOLERANCE,
+            "detail": f"accuracy {accuracy:.4f} {'reaches' if accuracy >= min_accuracy - TOLERANCE else 'is below'} --min-accuracy {min_accuracy:g}",
+        }
+    )
     if baseline_metrics is not None:
         gain = improvement(metric, winner_metrics[metric], baseline_metrics[metric])
         passed = gain >= min_improvement - TOLERANCE
-        checks.append({
-            "check": "min_improvement",
-            "passed": passed,
-            "detail": (
-                f"{metric} {winner_metrics[metric]:.4f} vs baseline {baseline_metrics[metric]:.4f}: "
-                f"improvement {gain:+.4f} {'reaches' if passed else 'is below'} --min-improvement {min_improvement:g}"
-            ),
-        })
+        checks.append(
+            {
+                "check": "min_improvement",
+                "passed": passed,
+                "detail": (
+                    f"{metric} {winner_metrics[metric]:.4f} vs baseline {baseline_metrics[metric]:.4f}: "
+                    f"improvement {gain:+.4f} {'reaches' if passed else 'is below'} --min-improvement {min_improvement:g}"
+                ),
+            }
+        )
     return all(c["passed"] for c in checks), checks

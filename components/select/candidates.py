@@ -14,7 +14,6 @@ from distml.components.common.model_artifact import TRAINING_METRICS_FILE, read_
 log = logging.getLogger("distml")
 
 
-
 @dataclass
 class ModelRef:
     name: str
@@ -35,7 +34,9 @@ def candidate_paths(candidates=(), candidates_dir=None):
         paths += sorted(d for d in candidates_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
     if not paths:
         where = f" ({candidates_dir} has no subdirectories)" if candidates_dir is not None else ""
-        raise UsageError(f"no candidate models{where}: give --candidates DIR... or --candidates-dir DIR with one model per subdirectory")
+        raise UsageError(
+            f"no candidate models{where}: give --candidates DIR... or --candidates-dir DIR with one model per subdirectory"
+        )
     seen = {}
     for p in paths:
         key = p.resolve()

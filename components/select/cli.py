@@ -32,14 +32,22 @@ def run(args):
     pushed = selection["pushed"]
     _write_value(args.blessed_out, "true" if selection["blessed"] else "false")
     _write_value(args.pushed_version_out, str(pushed["version"]) if pushed else "")
-    print(json.dumps({
-        "winner": selection["winner"],
-        "metric": selection["metric"],
-        "value": next(c["metrics"][selection["metric"]] for c in selection["candidates"] if c["name"] == selection["winner"]),
-        "blessed": selection["blessed"],
-        "pushed_version": pushed["version"] if pushed else None,
-        "reason": selection["reason"],
-    }))
+    print(
+        json.dumps(
+            {
+                "winner": selection["winner"],
+                "metric": selection["metric"],
+                "value": next(
+                    c["metrics"][selection["metric"]]
+                    for c in selection["candidates"]
+                    if c["name"] == selection["winner"]
+                ),
+                "blessed": selection["blessed"],
+                "pushed_version": pushed["version"] if pushed else None,
+                "reason": selection["reason"],
+            }
+        )
+    )
     if not selection["blessed"] and args.fail_if_not_blessed:
         raise DistmlError(f"{selection['winner']} is not blessed: {selection['reason']}")
     return 0

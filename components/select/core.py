@@ -86,19 +86,26 @@ def select_models(
     models = [ServingModel(ref, metadata) for ref in refs]
     baseline_model = ServingModel(baseline_ref, metadata) if baseline_ref else None
 
-    evaluated = [_entry(model.ref, metadata) | evaluate(model, data_dir, metadata, split, batch_size) for model in models]
+    evaluated = [
+        _entry(model.ref, metadata) | evaluate(model, data_dir, metadata, split, batch_size) for model in models
+    ]
     ranking = [c["name"] for c in blessing.rank(evaluated, metric)]
     winner = next(c for c in evaluated if c["name"] == ranking[0])
 
     baseline_entry = None
     if baseline_model:
-        baseline_entry = _entry(baseline_ref, metadata) | evaluate(baseline_model, data_dir, metadata, split, batch_size)
+        baseline_entry = _entry(baseline_ref, metadata) | evaluate(
+            baseline_model, data_dir, metadata, split, batch_size
+        )
         baseline_entry["source"] = baseline_source
         baseline_entry["version"] = _version_of(baseline_ref)
 
     blessed, checks = blessing.bless(
-        winner["metrics"], metric, min_accuracy=min_accuracy,
-        baseline_metrics=baseline_entry["metrics"] if baseline_entry else None, min_improvement=min_improvement,
+        winner["metrics"],
+        metric,
+        min_accuracy=min_accuracy,
+        baseline_metrics=baseline_entry["metrics"] if baseline_entry else None,
+        min_improvement=min_improvement,
     )
     # Blessed: every check passed, say them all. Not blessed: only the failures matter.
     reason = "; ".join(c["detail"] for c in checks if blessed or not c["passed"])
@@ -138,8 +145,14 @@ def select_models(
         "reason": reason,
         "pushed": pushed,
     }
-    log.info("winner %s (%s %.4f): %s%s", winner["name"], metric, winner["metrics"][metric],
-             "blessed" if blessed else "not blessed", f", pushed as version {pushed['version']}" if pushed else "")
+    log.info(
+        "winner %s (%s %.4f): %s%s",
+        winner["name"],
+        metric,
+        winner["metrics"][metric],
+        "blessed" if blessed else "not blessed",
+        f", pushed as version {pushed['version']}" if pushed else "",
+    )
     if output_dir is not None:
         write_outputs(selection, output_dir)
     return selection
@@ -183,8 +196,12 @@ def _resolve_baseline(baseline, model_repo, model_name):
 def _entry(ref, metadata):
     fingerprint = ref.info.get("dataset_fingerprint")
     if fingerprint and fingerprint != metadata["fingerprint"]:
-        log.warning("%s was trained on another dataset artifact (fingerprint %s, evaluating on %s)",
-                    ref.name, fingerprint[:12], metadata["fingerprint"][:12])
+        log.warning(
+            "%s was trained on another dataset artifact (fingerprint %s, evaluating on %s)",
+            ref.name,
+            fingerprint[:12],
+            metadata["fingerprint"][:12],
+        )
     return {
         "name": ref.name,
         "model_type": ref.info.get("model_type", ""),

@@ -24,7 +24,9 @@ class ServingModel:
             self._loaded = tf.saved_model.load(str(ref.saved_model_dir))
         except (OSError, ValueError, tf.errors.OpError) as e:
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise UsageError(f"model {ref.name} ({ref.saved_model_dir}) cannot be loaded as a SavedModel: {first_line}") from None
+            raise UsageError(
+                f"model {ref.name} ({ref.saved_model_dir}) cannot be loaded as a SavedModel: {first_line}"
+            ) from None
         if SIGNATURE not in self._loaded.signatures:
             raise UsageError(f"model {ref.name} ({ref.saved_model_dir}) has no {SIGNATURE!r} signature")
         self.fn = self._loaded.signatures[SIGNATURE]
@@ -47,7 +49,9 @@ class ServingModel:
             raise UsageError(f"model {ref.name}: {problem} (the dataset's number of classes)")
         class_names = ref.info.get("class_names")
         if class_names is not None and list(class_names) != list(metadata["class_names"]):
-            raise UsageError(f"model {ref.name} was trained with other class names than the dataset's ({class_names[:3]}... vs {metadata['class_names'][:3]}...)")
+            raise UsageError(
+                f"model {ref.name} was trained with other class names than the dataset's ({class_names[:3]}... vs {metadata['class_names'][:3]}...)"
+            )
 
     def predict(self, images):
         """(probabilities [N,K] float, class_ids [N] int) for uint8 images [N,H,W,C]."""
@@ -73,8 +77,15 @@ def evaluate(model, dataset_dir, metadata, split, batch_size):
     seconds = time.monotonic() - start
     result["eval_seconds"] = round(seconds, 3)
     m = result["metrics"]
-    log.info("%s: accuracy %.4f, loss %.4f on %d %s examples (%.1f s)",
-             model.ref.name, m["accuracy"], m["loss"], m["num_examples"], split, seconds)
+    log.info(
+        "%s: accuracy %.4f, loss %.4f on %d %s examples (%.1f s)",
+        model.ref.name,
+        m["accuracy"],
+        m["loss"],
+        m["num_examples"],
+        split,
+        seconds,
+    )
     return result
 
 

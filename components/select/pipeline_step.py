@@ -11,11 +11,26 @@ from distml.components.select.report import CHARTS, HTML_REPORT_FILE
 from distml.components.select.spec import repository_path
 
 
-def run_kfp(*, dataset, candidates, selection, evaluation, confusion_matrix, report, model_repo, models_root,
-            baseline, **options):
+def run_kfp(
+    *,
+    dataset,
+    candidates,
+    selection,
+    evaluation,
+    confusion_matrix,
+    report,
+    model_repo,
+    models_root,
+    baseline,
+    **options,
+):
     result = select_step(
-        dataset.path, [c.path for c in candidates], selection.path,
-        model_repo=repository_path(model_repo, models_root), baseline=baseline or None, **options,
+        dataset.path,
+        [c.path for c in candidates],
+        selection.path,
+        model_repo=repository_path(model_repo, models_root),
+        baseline=baseline or None,
+        **options,
     )
     for name, value in result["metrics"].items():
         evaluation.log_metric(name, value)
@@ -36,7 +51,9 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
 
     with tempfile.TemporaryDirectory() as report_dir:
         # On a cluster the dataset artifact is a pointer to the shared volume: follow it, explicitly.
-        selection = select_models(dataset_artifact, candidate_paths, output_dir=report_dir, follow_location=True, **options)
+        selection = select_models(
+            dataset_artifact, candidate_paths, output_dir=report_dir, follow_location=True, **options
+        )
         report = (Path(report_dir) / "report.md").read_text()
         report = _inline_charts(report, Path(report_dir))
         report_html = (Path(report_dir) / HTML_REPORT_FILE).read_text()
@@ -54,8 +71,13 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
         "confusion_matrix": selection["confusion_matrix"],
         "report_markdown": report,
         "report_html": report_html,
-        "summary": {"winner": selection["winner"], "blessed": selection["blessed"], "reason": selection["reason"],
-                    "pushed_version": pushed.get("version", 0), "pushed_path": pushed.get("path", "")},
+        "summary": {
+            "winner": selection["winner"],
+            "blessed": selection["blessed"],
+            "reason": selection["reason"],
+            "pushed_version": pushed.get("version", 0),
+            "pushed_path": pushed.get("path", ""),
+        },
     }
 
 

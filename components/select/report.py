@@ -17,8 +17,11 @@ METRIC_CHART = "metric_by_candidate.png"
 CURVES_CHART = "training_curves.png"
 CONFUSION_CHART = "confusion_matrix.png"
 CHARTS = (METRIC_CHART, CURVES_CHART, CONFUSION_CHART)
-CHART_TITLES = {METRIC_CHART: "Metric by candidate", CURVES_CHART: "Training curves",
-                CONFUSION_CHART: "Confusion matrix of the winner"}
+CHART_TITLES = {
+    METRIC_CHART: "Metric by candidate",
+    CURVES_CHART: "Training curves",
+    CONFUSION_CHART: "Confusion matrix of the winner",
+}
 
 
 def write_report(selection, output_dir):
@@ -36,8 +39,11 @@ def write_report(selection, output_dir):
 
 def render_charts(selection):
     """{chart file name: PNG bytes}; no training curves when no candidate recorded its history."""
-    figures = {METRIC_CHART: metric_chart(selection), CURVES_CHART: curves_chart(selection),
-               CONFUSION_CHART: confusion_chart(selection)}
+    figures = {
+        METRIC_CHART: metric_chart(selection),
+        CURVES_CHART: curves_chart(selection),
+        CONFUSION_CHART: confusion_chart(selection),
+    }
     return {name: _png(fig) for name, fig in figures.items() if fig is not None}
 
 
@@ -47,7 +53,9 @@ def render_markdown(selection, charts=(METRIC_CHART, CONFUSION_CHART)):
     lines = [f"# Model selection: {selection['model_name']}", ""]
     pushed = selection["pushed"]
     if selection["blessed"] and pushed:
-        lines.append(f"**Winner: {winner['name']}**, blessed and pushed as version {pushed['version']} (`{pushed['path']}`).")
+        lines.append(
+            f"**Winner: {winner['name']}**, blessed and pushed as version {pushed['version']} (`{pushed['path']}`)."
+        )
     elif selection["blessed"]:
         lines.append(f"**Winner: {winner['name']}**, blessed; not pushed (no model repository given).")
     else:
@@ -83,7 +91,9 @@ def render_markdown(selection, charts=(METRIC_CHART, CONFUSION_CHART)):
         "|---|---:|---:|---:|---:|",
     ]
     for row in winner["per_class"]:
-        lines.append(f"| {row['class']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |")
+        lines.append(
+            f"| {row['class']} | {row['precision']:.4f} | {row['recall']:.4f} | {row['f1']:.4f} | {row['support']} |"
+        )
     names = selection["class_names"]
     lines += [
         "",
@@ -116,21 +126,32 @@ def baseline_comparison(selection):
     if not baseline:
         return f"no baseline: {selection['baseline_note']}"
     ours, theirs = _winner(selection)["metrics"][metric], baseline["metrics"][metric]
-    return (f"against the baseline {baseline['name']} ({baseline['source']}): {metric} {ours:.4f} vs {theirs:.4f} "
-            f"({ours - theirs:+.4f}; --min-improvement {selection['thresholds']['min_improvement']:g})")
+    return (
+        f"against the baseline {baseline['name']} ({baseline['source']}): {metric} {ours:.4f} vs {theirs:.4f} "
+        f"({ours - theirs:+.4f}; --min-improvement {selection['thresholds']['min_improvement']:g})"
+    )
 
 
 def dataset_summary(selection):
     """(label, value) rows describing the evaluation data."""
     d = selection["dataset"]
-    rows = [("source", d.get("source") or d["name"]), ("name, version", f"{d['name']} {d['version']}"),
-            ("fingerprint", d["fingerprint"][:12]), ("classes", f"{len(selection['class_names'])}: {', '.join(selection['class_names'])}")]
+    rows = [
+        ("source", d.get("source") or d["name"]),
+        ("name, version", f"{d['name']} {d['version']}"),
+        ("fingerprint", d["fingerprint"][:12]),
+        ("classes", f"{len(selection['class_names'])}: {', '.join(selection['class_names'])}"),
+    ]
     if d.get("image_shape"):
         rows.append(("image shape", " x ".join(map(str, d["image_shape"]))))
     if d.get("preprocessing"):
         p = d["preprocessing"]
-        rows.append(("preprocessing", f"{'grayscale' if p['channels'] == 1 else 'RGB'}, {p['resample']} resize to "
-                                      f"{p['width']}x{p['height']} (serving applies the same)"))
+        rows.append(
+            (
+                "preprocessing",
+                f"{'grayscale' if p['channels'] == 1 else 'RGB'}, {p['resample']} resize to "
+                f"{p['width']}x{p['height']} (serving applies the same)",
+            )
+        )
     if d.get("splits"):
         rows.append(("examples", ", ".join(f"{name} {n}" for name, n in d["splits"].items())))
     rows.append(("evaluated on", f"{d['split']} ({d['num_examples']} examples)"))
@@ -184,11 +205,18 @@ def curves_chart(selection):
         history = candidate["training"]["history"]
         epochs = [e["epoch"] for e in history]
         for ax, key in zip(axes, ("loss", "accuracy")):
-            ax.plot(epochs, [e[key] for e in history], color=colors[i % 10], marker="o", label=f"{candidate['name']} train")
+            ax.plot(
+                epochs, [e[key] for e in history], color=colors[i % 10], marker="o", label=f"{candidate['name']} train"
+            )
             validation = [(e["epoch"], e[f"val_{key}"]) for e in history if f"val_{key}" in e]
             if validation:
-                ax.plot(*zip(*validation), color=colors[i % 10], marker="s", linestyle="--",
-                        label=f"{candidate['name']} validation ({history[-1].get('val_split', 'held out')})")
+                ax.plot(
+                    *zip(*validation),
+                    color=colors[i % 10],
+                    marker="s",
+                    linestyle="--",
+                    label=f"{candidate['name']} validation ({history[-1].get('val_split', 'held out')})",
+                )
     for ax, key in zip(axes, ("loss", "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
@@ -220,8 +248,15 @@ def confusion_chart(selection):
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
             if count:
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                        color="white" if count > largest / 2 else "black")
+                ax.text(
+                    j,
+                    i,
+                    str(count),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if count > largest / 2 else "black",
+                )
     ax.set_title(f"{winner['name']}: confusion matrix")
     fig.tight_layout()
     return fig
@@ -265,8 +300,10 @@ def _metrics_row(rank, name, entry):
     training = entry.get("training") or {}
     workers = training.get("num_workers", "")
     train_s = f"{training['wall_time_s']:.1f}" if isinstance(training.get("wall_time_s"), (int, float)) else ""
-    return (f"| {rank} | {name} | {m['accuracy']:.4f} | {m['loss']:.4f} | {m['macro_precision']:.4f} | "
-            f"{m['macro_recall']:.4f} | {m['macro_f1']:.4f} | {workers} | {train_s} | `{entry['model_dir']}` |")
+    return (
+        f"| {rank} | {name} | {m['accuracy']:.4f} | {m['loss']:.4f} | {m['macro_precision']:.4f} | "
+        f"{m['macro_recall']:.4f} | {m['macro_f1']:.4f} | {workers} | {train_s} | `{entry['model_dir']}` |"
+    )
 
 
 _CSS = """
@@ -286,7 +323,8 @@ def render_html(selection, pngs):
     metric = selection["metric"]
     winner = _winner(selection)
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>Model selection: {e(selection['model_name'])}</title><style>{_CSS}</style></head><body>",
         f"<h1>Model selection: {e(selection['model_name'])}</h1>",
         f'<p class="decision {"blessed" if selection["blessed"] else "not-blessed"}">{e(decision(selection))}</p>',
@@ -305,7 +343,11 @@ def render_html(selection, pngs):
         cells = [f"{m[k]:.4f}" for k in ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1")]
         cells += [str(training.get("num_workers", "")), train_s, str(len(training.get("history") or []) or "")]
         css = ' class="winner"' if name == selection["winner"] else ""
-        parts.append(f"<tr{css}><td>{e(rank)}</td><td>{e(name)}</td>" + "".join(f'<td class="num">{c}</td>' for c in cells) + "</tr>")
+        parts.append(
+            f"<tr{css}><td>{e(rank)}</td><td>{e(name)}</td>"
+            + "".join(f'<td class="num">{c}</td>' for c in cells)
+            + "</tr>"
+        )
     parts.append("</table>")
     parts.append("<h2>Blessing</h2><ul>")
     for check in selection["checks"]:
@@ -313,12 +355,18 @@ def render_html(selection, pngs):
     parts.append(f"<li>{e(baseline_comparison(selection))}</li></ul>")
     for chart in CHARTS:
         if chart in pngs:
-            parts.append(f"<h2>{e(CHART_TITLES[chart])}</h2>"
-                         f'<img src="{data_uri(pngs[chart])}" alt="{e(CHART_TITLES[chart])}">')
-    parts.append(f"<h2>{e(winner['name'])} per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>")
+            parts.append(
+                f'<h2>{e(CHART_TITLES[chart])}</h2><img src="{data_uri(pngs[chart])}" alt="{e(CHART_TITLES[chart])}">'
+            )
+    parts.append(
+        f"<h2>{e(winner['name'])} per class</h2><table><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>"
+    )
     for row in winner["per_class"]:
-        parts.append(f"<tr><td>{e(str(row['class']))}</td>" + "".join(
-            f'<td class="num">{row[k]:.4f}</td>' for k in ("precision", "recall", "f1")) + f'<td class="num">{row["support"]}</td></tr>')
+        parts.append(
+            f"<tr><td>{e(str(row['class']))}</td>"
+            + "".join(f'<td class="num">{row[k]:.4f}</td>' for k in ("precision", "recall", "f1"))
+            + f'<td class="num">{row["support"]}</td></tr>'
+        )
     parts.append("</table><h2>Dataset</h2><table>")
     for key, value in dataset_summary(selection):
         parts.append(f"<tr><th>{e(key)}</th><td>{e(str(value))}</td></tr>")

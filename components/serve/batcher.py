@@ -25,8 +25,9 @@ from prometheus_client import Histogram
 log = logging.getLogger("distml.serve")
 
 # On KServe's /metrics: how many images each model call got (how well requests are merged).
-MODEL_CALL_IMAGES = Histogram("distml_model_call_images", "images per model call",
-                              buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024))
+MODEL_CALL_IMAGES = Histogram(
+    "distml_model_call_images", "images per model call", buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+)
 
 
 class _Pending:
@@ -42,7 +43,9 @@ class Batcher:
     def __init__(self, model_batch_size=64, max_wait_s=0.0):
         self.model_batch_size = model_batch_size
         self.max_wait_s = max_wait_s
-        self.batch_sizes = tuple(sorted({min(2**k, model_batch_size) for k in range(model_batch_size.bit_length() + 1)}))
+        self.batch_sizes = tuple(
+            sorted({min(2**k, model_batch_size) for k in range(model_batch_size.bit_length() + 1)})
+        )
         self._queue = collections.deque()
         self._queued = None  # asyncio.Event, created on the serving loop
         self._task = None
@@ -72,8 +75,11 @@ class Batcher:
             if not parts:
                 continue
             served = parts[0][0].served
-            batch = parts[0][0].images[parts[0][1]:parts[0][2]] if len(parts) == 1 else np.concatenate(
-                [p.images[a:b] for p, a, b in parts])
+            batch = (
+                parts[0][0].images[parts[0][1] : parts[0][2]]
+                if len(parts) == 1
+                else np.concatenate([p.images[a:b] for p, a, b in parts])
+            )
             MODEL_CALL_IMAGES.observe(len(batch))
             rows = len(batch)
             padded = next(size for size in self.batch_sizes if size >= rows)
@@ -94,8 +100,8 @@ class Batcher:
                 if p.probabilities is None:
                     p.probabilities = np.empty((len(p.images), probabilities.shape[1]), probabilities.dtype)
                     p.class_ids = np.empty(len(p.images), class_ids.dtype)
-                p.probabilities[a:b] = probabilities[offset:offset + n]
-                p.class_ids[a:b] = class_ids[offset:offset + n]
+                p.probabilities[a:b] = probabilities[offset : offset + n]
+                p.class_ids[a:b] = class_ids[offset : offset + n]
                 offset += n
                 p.filled += n
                 if p.filled == len(p.images) and not p.future.done():

@@ -7,30 +7,69 @@ def add_arguments(parser):
     d = DEFAULTS
     parser.add_argument("--repo", required=True, help="model repository root: serves <repo>/<model-name>/<newest N>/")
     parser.add_argument("--model-name", required=True, help="model folder in the repository (and the served name)")
-    parser.add_argument("--served-name", default=None,
-                        help="name in the URLs (/v1/models/NAME:predict) if not --model-name (e.g. the InferenceService name)")
-    parser.add_argument("--host", default=d["host"],
-                        help=f"address to bind, REST and gRPC (default {d['host']}; 0.0.0.0 in a container)")
-    parser.add_argument("--http-port", type=int, default=d["http_port"], help="REST port, V1 and V2 (default 8080, KServe's)")
+    parser.add_argument(
+        "--served-name",
+        default=None,
+        help="name in the URLs (/v1/models/NAME:predict) if not --model-name (e.g. the InferenceService name)",
+    )
+    parser.add_argument(
+        "--host",
+        default=d["host"],
+        help=f"address to bind, REST and gRPC (default {d['host']}; 0.0.0.0 in a container)",
+    )
+    parser.add_argument(
+        "--http-port", type=int, default=d["http_port"], help="REST port, V1 and V2 (default 8080, KServe's)"
+    )
     parser.add_argument("--grpc-port", type=int, default=d["grpc_port"], help="V2 gRPC port (default 8081, KServe's)")
-    parser.add_argument("--max-batch-size", type=int, default=d["max_batch_size"],
-                        help=f"largest client batch in images, refused above with 400 (default {d['max_batch_size']})")
-    parser.add_argument("--model-batch-size", type=int, default=d["model_batch_size"],
-                        help="most images per model call: larger client batches are split, concurrent requests "
-                             f"are merged up to it (default {d['model_batch_size']})")
-    parser.add_argument("--batch-wait-ms", type=float, default=d["batch_wait_ms"],
-                        help="how long a model call that is not full waits for more requests (default 0: batches "
-                             "form from the requests that arrive while the previous call runs)")
-    parser.add_argument("--max-body-bytes", type=int, default=d["max_body_bytes"],
-                        help=f"largest request body / gRPC message, 413 above (default {d['max_body_bytes']}, 16 MiB)")
-    parser.add_argument("--client-timeout", type=float, default=d["client_timeout_s"],
-                        help=f"seconds a client gets to send a request's headers and body (default {d['client_timeout_s']:g})")
-    parser.add_argument("--enable-repository-extension", action="store_true",
-                        help="let any client load/unload models (KServe's model repository extension; off by default)")
-    parser.add_argument("--poll-interval", type=float, default=d["poll_interval_s"],
-                        help="seconds between repository checks for a new version (SIGHUP checks at once)")
-    parser.add_argument("--grace-period", type=int, default=d["grace_period_s"],
-                        help="seconds in-flight requests get to finish on SIGTERM")
+    parser.add_argument(
+        "--max-batch-size",
+        type=int,
+        default=d["max_batch_size"],
+        help=f"largest client batch in images, refused above with 400 (default {d['max_batch_size']})",
+    )
+    parser.add_argument(
+        "--model-batch-size",
+        type=int,
+        default=d["model_batch_size"],
+        help="most images per model call: larger client batches are split, concurrent requests "
+        f"are merged up to it (default {d['model_batch_size']})",
+    )
+    parser.add_argument(
+        "--batch-wait-ms",
+        type=float,
+        default=d["batch_wait_ms"],
+        help="how long a model call that is not full waits for more requests (default 0: batches "
+        "form from the requests that arrive while the previous call runs)",
+    )
+    parser.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=d["max_body_bytes"],
+        help=f"largest request body / gRPC message, 413 above (default {d['max_body_bytes']}, 16 MiB)",
+    )
+    parser.add_argument(
+        "--client-timeout",
+        type=float,
+        default=d["client_timeout_s"],
+        help=f"seconds a client gets to send a request's headers and body (default {d['client_timeout_s']:g})",
+    )
+    parser.add_argument(
+        "--enable-repository-extension",
+        action="store_true",
+        help="let any client load/unload models (KServe's model repository extension; off by default)",
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=d["poll_interval_s"],
+        help="seconds between repository checks for a new version (SIGHUP checks at once)",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=int,
+        default=d["grace_period_s"],
+        help="seconds in-flight requests get to finish on SIGTERM",
+    )
 
 
 def run(args):

@@ -38,7 +38,7 @@ def process_identity(pid):
     except (OSError, ValueError):
         return None
     # Field 22 (starttime); the command name in field 2 may hold spaces, so count after its ')'.
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     return {"boot_id": boot_id, "start_ticks": int(fields[19]), "cmdline": cmdline.split("\0")}
 
 
@@ -93,8 +93,14 @@ class ServerState:
 
     def __init__(self, repo, model_name, host, http_port, grpc_port):
         self.path = state_path(repo, model_name)
-        self.fields = {"pid": os.getpid(), **(process_identity(os.getpid()) or {}), "model_name": model_name,
-                       "host": host, "http_port": http_port, "grpc_port": grpc_port}
+        self.fields = {
+            "pid": os.getpid(),
+            **(process_identity(os.getpid()) or {}),
+            "model_name": model_name,
+            "host": host,
+            "http_port": http_port,
+            "grpc_port": grpc_port,
+        }
 
     def update(self, model):
         self.fields.update(serving_version=model.version, switched_at=time.time())

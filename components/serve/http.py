@@ -46,15 +46,20 @@ class RequestLimits:
         path = scope["path"]
         headers = [(k, v) for k, v in scope["headers"] if k != _VERSION_HEADER]
         if not self.repository_extension and path.startswith("/v2/repository"):
-            return await _reply(send, 404, "the model repository extension is disabled on this server "
-                                "(distml serve --enable-repository-extension turns it on)")
+            return await _reply(
+                send,
+                404,
+                "the model repository extension is disabled on this server "
+                "(distml serve --enable-repository-extension turns it on)",
+            )
         versioned = _VERSIONED.match(path)
         if versioned:
             protocol, name, version, action = versioned.groups()
             serving = self.model.serving_version()
             if name == self.model.name and version != str(serving):
-                return await _reply(send, 404, f"model {name} has no version {version} here: "
-                                    f"this server serves version {serving}")
+                return await _reply(
+                    send, 404, f"model {name} has no version {version} here: this server serves version {serving}"
+                )
             path = f"/{protocol}/models/{name}{action or ''}"
             headers.append((_VERSION_HEADER, version.encode()))
         scope = {**scope, "path": path, "raw_path": path.encode(), "headers": headers}
@@ -69,7 +74,9 @@ class RequestLimits:
         except _TooLarge:
             return await self._too_large(scope, send, None)
         except TimeoutError:
-            log.warning("%s %s: request body not received within %gs: 408", scope["method"], path, self.client_timeout_s)
+            log.warning(
+                "%s %s: request body not received within %gs: 408", scope["method"], path, self.client_timeout_s
+            )
             return await _reply(send, 408, f"request body not received within {self.client_timeout_s:g} s")
         if body is None:  # the client went away
             return None
@@ -101,8 +108,12 @@ class RequestLimits:
     async def _too_large(self, scope, send, length):
         sent = f"{length} bytes" if length is not None else "a chunked body"
         log.warning("%s %s: %s over the %d-byte limit: 413", scope["method"], scope["path"], sent, self.max_body_bytes)
-        await _reply(send, 413, f"request body larger than this server's limit of {self.max_body_bytes} bytes "
-                     "(distml serve --max-body-bytes)")
+        await _reply(
+            send,
+            413,
+            f"request body larger than this server's limit of {self.max_body_bytes} bytes "
+            "(distml serve --max-body-bytes)",
+        )
 
 
 async def _reply(send, status, error):
@@ -131,8 +142,11 @@ def slow_client_protocol(client_timeout_s):
 
         def _drop(self):
             if not self.transport.is_closing():
-                log.warning("closing a connection from %s: request headers not received within %gs",
-                            "{}:{}".format(*self.client) if self.client else "?", client_timeout_s)
+                log.warning(
+                    "closing a connection from %s: request headers not received within %gs",
+                    "{}:{}".format(*self.client) if self.client else "?",
+                    client_timeout_s,
+                )
                 self.transport.close()
 
         def connection_made(self, transport):

@@ -71,7 +71,9 @@ def decode_image(data, image_shape, what="image"):
                 raise InvalidRequest(f"{what}: expected a PNG or JPEG image, got {image.format}")
             # The size comes from the header: refuse before decoding (a small file can hold a huge image).
             if image.size != (w, h):
-                raise InvalidRequest(f"{what}: expected a {w}x{h} image (width x height), got {image.size[0]}x{image.size[1]}")
+                raise InvalidRequest(
+                    f"{what}: expected a {w}x{h} image (width x height), got {image.size[0]}x{image.size[1]}"
+                )
             image = image.convert("L" if c == 1 else "RGB")
             pixels = np.asarray(image, dtype=np.float32)
     except InvalidRequest:
@@ -79,9 +81,13 @@ def decode_image(data, image_shape, what="image"):
     except UnidentifiedImageError:
         raise InvalidRequest(f"{what}: the bytes are not an image; expected a PNG or JPEG file") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise InvalidRequest(f"{what}: could not decode the image ({e}); expected a complete PNG or JPEG file") from None
+        raise InvalidRequest(
+            f"{what}: could not decode the image ({e}); expected a complete PNG or JPEG file"
+        ) from None
     if pixels.shape[:2] != (h, w):
-        raise InvalidRequest(f"{what}: expected a {w}x{h} image (width x height), got {pixels.shape[1]}x{pixels.shape[0]}")
+        raise InvalidRequest(
+            f"{what}: expected a {w}x{h} image (width x height), got {pixels.shape[1]}x{pixels.shape[0]}"
+        )
     return pixels.reshape(h, w, c)
 
 
@@ -100,12 +106,16 @@ def _pixel_array(value, image_shape, what):
     try:
         array = np.asarray(value)
     except (ValueError, TypeError):
-        raise InvalidRequest(f"{what}: expected a nested list of shape {_shape_text(image_shape)}, got a ragged list") from None
+        raise InvalidRequest(
+            f"{what}: expected a nested list of shape {_shape_text(image_shape)}, got a ragged list"
+        ) from None
     h, w, c = image_shape
     if array.dtype.kind in "biuf" and array.shape == (h, w) and c == 1:
         array = array[..., None]
     if array.dtype.kind in "US":
-        raise InvalidRequest(f"{what}: expected numeric pixel values 0-255, got strings (send images as {{\"b64\": ...}})")
+        raise InvalidRequest(
+            f'{what}: expected numeric pixel values 0-255, got strings (send images as {{"b64": ...}})'
+        )
     if array.dtype.kind in "biuf" and array.shape != (h, w, c):
         raise InvalidRequest(f"{what}: expected shape {_shape_text(image_shape)}, got {list(array.shape)}")
     return check_pixels(array, what)
@@ -183,7 +193,9 @@ def decode_v1(payload, image_shape, max_batch_size=None):
     if isinstance(payload, PixelBatch):  # parsed for the version served then; a swap may have come since
         images = payload.images
         if images.shape[1:] != tuple(image_shape):
-            raise InvalidRequest(f"instances: expected shape [N, {', '.join(map(str, image_shape))}], got {list(images.shape)}")
+            raise InvalidRequest(
+                f"instances: expected shape [N, {', '.join(map(str, image_shape))}], got {list(images.shape)}"
+            )
         check_batch_size(len(images), max_batch_size)
         return check_pixels(images, "instances")
     if not isinstance(payload, dict) or "instances" not in payload:
@@ -200,7 +212,9 @@ def _decode_instance(item, image_shape, what):
         item = item["images"]
     if isinstance(item, dict):
         if set(item) != {"b64"}:
-            raise InvalidRequest(f'{what}: expected a pixel array or {{"b64": "<base64 PNG/JPEG>"}}, got an object with keys {sorted(item)}')
+            raise InvalidRequest(
+                f'{what}: expected a pixel array or {{"b64": "<base64 PNG/JPEG>"}}, got an object with keys {sorted(item)}'
+            )
         if not isinstance(item["b64"], str):
             raise InvalidRequest(f'{what}: expected "b64" to be a base64 string, got {type(item["b64"]).__name__}')
         return decode_image(item["b64"], image_shape, what)
@@ -245,4 +259,6 @@ def _as_numpy(tensor, what, expected):
     try:
         return tensor.as_numpy()
     except (ValueError, TypeError, OverflowError) as e:
-        raise InvalidRequest(f"{what}: data does not match its declared shape {list(tensor.shape)} and datatype {tensor.datatype} ({e}); expected {expected}") from None
+        raise InvalidRequest(
+            f"{what}: data does not match its declared shape {list(tensor.shape)} and datatype {tensor.datatype} ({e}); expected {expected}"
+        ) from None

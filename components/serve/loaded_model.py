@@ -79,7 +79,9 @@ def _check_signature(signature, image_shape, version_dir):
     _, inputs = signature.structured_input_signature
     spec = inputs.get(INPUT_NAME)
     if spec is None or len(inputs) != 1:
-        raise ModelLoadError(f"{version_dir}: signature {SIGNATURE} must take one input {INPUT_NAME!r}, takes {sorted(inputs)}")
+        raise ModelLoadError(
+            f"{version_dir}: signature {SIGNATURE} must take one input {INPUT_NAME!r}, takes {sorted(inputs)}"
+        )
     if spec.dtype.name != "float32" or list(spec.shape)[1:] != list(image_shape):
         raise ModelLoadError(
             f"{version_dir}: input {INPUT_NAME!r} is {spec.dtype.name} {spec.shape}, "

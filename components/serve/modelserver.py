@@ -55,9 +55,13 @@ class ServingDataPlane(DataPlane):
     def decode(self, body, headers, protocol_version="v1", model_name=None):
         # V1 pixel arrays: parsed straight to numpy (parse_v1_pixels), not to a Python object
         # per pixel, which was most of the event loop's time per request (py-spy).
-        if (protocol_version == "v1" and isinstance(body, bytes) and self.model is not None
-                and (headers or {}).get("content-type") == "application/json"
-                and not any(k.startswith("ce-") for k in headers)):
+        if (
+            protocol_version == "v1"
+            and isinstance(body, bytes)
+            and self.model is not None
+            and (headers or {}).get("content-type") == "application/json"
+            and not any(k.startswith("ce-") for k in headers)
+        ):
             served = self.model.watcher.current
             parsed = parse_v1_pixels(body, served.image_shape) if served is not None else None
             if parsed is not None:
@@ -114,8 +118,10 @@ async def _malformed_body_handler(request, exc):
     log.warning("%s %s: 400 malformed request body (%s)", request.method, request.url.path, problems)
     return JSONResponse(
         status_code=400,
-        content={"error": f"malformed request body ({problems}); expected a V2 inference request "
-                 '{"inputs": [{"name", "shape", "datatype", "data"}]}'},
+        content={
+            "error": f"malformed request body ({problems}); expected a V2 inference request "
+            '{"inputs": [{"name", "shape", "datatype", "data"}]}'
+        },
     )
 
 
@@ -126,8 +132,10 @@ class _Servicer(InferenceServicer):
 
     @staticmethod
     def _refuse_repository():
-        raise NotImplementedError("the model repository extension is disabled on this server "
-                                  "(distml serve --enable-repository-extension turns it on)")
+        raise NotImplementedError(
+            "the model repository extension is disabled on this server "
+            "(distml serve --enable-repository-extension turns it on)"
+        )
 
     async def RepositoryModelLoad(self, request, context):
         if not self.repository_extension:
@@ -143,9 +151,13 @@ class _Servicer(InferenceServicer):
 class _GrpcErrors(ExceptionToStatusInterceptor):
     """Client errors: the status and one log line; anything else as KServe does (with a traceback)."""
 
-    _CODES = {InvalidInput: StatusCode.INVALID_ARGUMENT, UnsupportedProtocol: StatusCode.INVALID_ARGUMENT,
-              ModelNotFound: StatusCode.NOT_FOUND, ModelNotReady: StatusCode.UNAVAILABLE,
-              NotImplementedError: StatusCode.UNIMPLEMENTED}
+    _CODES = {
+        InvalidInput: StatusCode.INVALID_ARGUMENT,
+        UnsupportedProtocol: StatusCode.INVALID_ARGUMENT,
+        ModelNotFound: StatusCode.NOT_FOUND,
+        ModelNotReady: StatusCode.UNAVAILABLE,
+        NotImplementedError: StatusCode.UNIMPLEMENTED,
+    }
 
     async def handle_exception(self, ex, request_or_iterator, context, method_name):
         code = next((code for cls, code in self._CODES.items() if isinstance(ex, cls)), None)
@@ -167,8 +179,10 @@ class _GRPCServer(GRPCServer):
         self._server = aio.server(
             futures.ThreadPoolExecutor(max_workers=max_workers),
             interceptors=(_GrpcErrors(),),
-            options=[("grpc.max_send_message_length", self.max_message_bytes),
-                     ("grpc.max_receive_message_length", self.max_message_bytes)],
+            options=[
+                ("grpc.max_send_message_length", self.max_message_bytes),
+                ("grpc.max_receive_message_length", self.max_message_bytes),
+            ],
         )
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, self._server)
         address = f"[{self.host}]:{self._port}" if ":" in self.host else f"{self.host}:{self._port}"
@@ -193,18 +207,34 @@ class ModelServer(kserve.ModelServer):
         self._register_and_check_atleast_one_model_is_ready(models)
         (model,) = models
         self.dataplane.model = model
-        limits = {"model": model, "max_body_bytes": self.max_body_bytes, "client_timeout_s": self.client_timeout_s,
-                  "repository_extension": self.repository_extension}
+        limits = {
+            "model": model,
+            "max_body_bytes": self.max_body_bytes,
+            "client_timeout_s": self.client_timeout_s,
+            "repository_extension": self.repository_extension,
+        }
         self._rest_server = _RESTServer(
-            "kserve.model_server:app", self.dataplane, self.model_repository_extension, self.http_port,
-            grace_period=self.grace_period, event_loop=self.event_loop, timeout_keep_alive=self.timeout_keep_alive,
-            host=self.host, limits=limits, client_timeout_s=self.client_timeout_s,
+            "kserve.model_server:app",
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive,
+            host=self.host,
+            limits=limits,
+            client_timeout_s=self.client_timeout_s,
         )
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
             self._grpc_server = _GRPCServer(
-                self.grpc_port, self.dataplane, self.model_repository_extension, kwargs={},
-                grace_period=self.grace_period, host=self.host, max_message_bytes=self.max_body_bytes,
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                kwargs={},
+                grace_period=self.grace_period,
+                host=self.host,
+                max_message_bytes=self.max_body_bytes,
                 repository_extension=self.repository_extension,
             )
             self.servers.append(self._grpc_server.start(self.max_threads))

@@ -100,13 +100,18 @@ class DistmlModel(Model):
     def _small(payload, is_v2):
         if is_v2:
             tensor = payload.inputs[0] if len(payload.inputs) == 1 else None
-            return tensor is None or (tensor.datatype != "BYTES" and bool(tensor.shape) and
-                                      isinstance(tensor.shape[0], int) and tensor.shape[0] <= INLINE_DECODE_MAX_IMAGES)
+            return tensor is None or (
+                tensor.datatype != "BYTES"
+                and bool(tensor.shape)
+                and isinstance(tensor.shape[0], int)
+                and tensor.shape[0] <= INLINE_DECODE_MAX_IMAGES
+            )
         if not isinstance(payload, dict):
             return True  # a PixelBatch, or not V1 at all
         instances = payload.get("instances")
         return not isinstance(instances, list) or (
-            len(instances) <= INLINE_DECODE_MAX_IMAGES and all(isinstance(i, list) for i in instances))
+            len(instances) <= INLINE_DECODE_MAX_IMAGES and all(isinstance(i, list) for i in instances)
+        )
 
     def _decode(self, payload, is_v2, served):
         if is_v2:
@@ -119,7 +124,12 @@ class DistmlModel(Model):
             InferOutput("class_ids", [n], "INT64", class_ids.tolist()),
             InferOutput("class_names", [n], "BYTES", names),
             # Flat, row-major data: what gRPC contents require and REST V2 allows.
-            InferOutput("probabilities", list(probabilities.shape), "FP32", probabilities.astype(np.float32).reshape(-1).tolist()),
+            InferOutput(
+                "probabilities",
+                list(probabilities.shape),
+                "FP32",
+                probabilities.astype(np.float32).reshape(-1).tolist(),
+            ),
         ]
         return InferResponse(
             response_id=request.id or str(uuid.uuid4()),

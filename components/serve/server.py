@@ -56,20 +56,37 @@ def _import_kserve():
     return kserve
 
 
-def serve(repo, model_name, *, served_name=None, host=DEFAULTS["host"], http_port=DEFAULTS["http_port"],
-          grpc_port=DEFAULTS["grpc_port"], max_batch_size=DEFAULTS["max_batch_size"],
-          model_batch_size=DEFAULTS["model_batch_size"], batch_wait_ms=DEFAULTS["batch_wait_ms"],
-          max_body_bytes=DEFAULTS["max_body_bytes"], client_timeout_s=DEFAULTS["client_timeout_s"],
-          repository_extension=False, poll_interval_s=DEFAULTS["poll_interval_s"],
-          grace_period_s=DEFAULTS["grace_period_s"]):
+def serve(
+    repo,
+    model_name,
+    *,
+    served_name=None,
+    host=DEFAULTS["host"],
+    http_port=DEFAULTS["http_port"],
+    grpc_port=DEFAULTS["grpc_port"],
+    max_batch_size=DEFAULTS["max_batch_size"],
+    model_batch_size=DEFAULTS["model_batch_size"],
+    batch_wait_ms=DEFAULTS["batch_wait_ms"],
+    max_body_bytes=DEFAULTS["max_body_bytes"],
+    client_timeout_s=DEFAULTS["client_timeout_s"],
+    repository_extension=False,
+    poll_interval_s=DEFAULTS["poll_interval_s"],
+    grace_period_s=DEFAULTS["grace_period_s"],
+):
     """Serve the newest version of <repo>/<model_name>/ until SIGTERM/SIGINT; blocks."""
     check_model_name(model_name)
     model_root = Path(repo) / model_name
     if not model_root.is_dir():
-        raise UsageError(f"{model_root} does not exist: push a model first (`distml select` or `distml deploy --target local`)")
-    for flag, value, low in (("--max-batch-size", max_batch_size, 1), ("--model-batch-size", model_batch_size, 1),
-                             ("--max-body-bytes", max_body_bytes, 1024), ("--client-timeout", client_timeout_s, 0.1),
-                             ("--batch-wait-ms", batch_wait_ms, 0)):
+        raise UsageError(
+            f"{model_root} does not exist: push a model first (`distml select` or `distml deploy --target local`)"
+        )
+    for flag, value, low in (
+        ("--max-batch-size", max_batch_size, 1),
+        ("--model-batch-size", model_batch_size, 1),
+        ("--max-body-bytes", max_body_bytes, 1024),
+        ("--client-timeout", client_timeout_s, 0.1),
+        ("--batch-wait-ms", batch_wait_ms, 0),
+    ):
         if value < low:
             raise UsageError(f"{flag} must be at least {low:g}, got {value:g}")
 
@@ -81,20 +98,38 @@ def serve(repo, model_name, *, served_name=None, host=DEFAULTS["host"], http_por
 
     state = ServerState(repo, model_name, host, http_port, grpc_port)
     batcher = Batcher(model_batch_size, batch_wait_ms / 1000)
-    watcher = VersionWatcher(repo, model_name, poll_interval_s, on_swap=state.update,
-                             warmup_batch_sizes=batcher.batch_sizes)
+    watcher = VersionWatcher(
+        repo, model_name, poll_interval_s, on_swap=state.update, warmup_batch_sizes=batcher.batch_sizes
+    )
     model = DistmlModel(served_name or model_name, watcher, max_batch_size, batcher)
     if not model.load():
         raise DistmlError(
             f"no loadable version in {model_root} (versions present: {list_versions(repo, model_name) or 'none'}); see the log above"
         )
-    server = ModelServer(served_name=model.name, host=host, max_body_bytes=max_body_bytes, client_timeout_s=client_timeout_s,
-                         repository_extension=repository_extension, http_port=http_port, grpc_port=grpc_port,
-                         enable_grpc=True, workers=1, grace_period=grace_period_s)
+    server = ModelServer(
+        served_name=model.name,
+        host=host,
+        max_body_bytes=max_body_bytes,
+        client_timeout_s=client_timeout_s,
+        repository_extension=repository_extension,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        enable_grpc=True,
+        workers=1,
+        grace_period=grace_period_s,
+    )
     signal.signal(signal.SIGHUP, lambda *_: watcher.wake())
     watcher.start()
-    log.info("serving %s on %s: http :%d, grpc :%d (polling %s every %gs; repository extension %s)", model.name, host,
-             http_port, grpc_port, model_root, poll_interval_s, "ON" if repository_extension else "off")
+    log.info(
+        "serving %s on %s: http :%d, grpc :%d (polling %s every %gs; repository extension %s)",
+        model.name,
+        host,
+        http_port,
+        grpc_port,
+        model_root,
+        poll_interval_s,
+        "ON" if repository_extension else "off",
+    )
     try:
         server.start([model])
     finally:

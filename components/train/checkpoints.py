@@ -84,7 +84,9 @@ def prepare_resume(directory):
             (directory / STATE_FILE).unlink(missing_ok=True)
             log.warning("no checkpoint in %s can be restored: training starts over", directory)
         else:
-            tf.compat.v1.train.update_checkpoint_state(str(directory), str(good), all_model_checkpoint_paths=[str(good)])
+            tf.compat.v1.train.update_checkpoint_state(
+                str(directory), str(good), all_model_checkpoint_paths=[str(good)]
+            )
             log.warning("resuming from %s, the newest checkpoint that restores", good.name)
     return good
 

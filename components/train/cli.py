@@ -14,7 +14,8 @@ from distml.components.train.spec import SPEC, WORKER_LAUNCHER
 def add_arguments(parser):
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "model types:\n" + "\n".join(
-        f"  {name:<12} {(builder.__doc__ or '').strip().splitlines()[0]}" for name, builder in MODELS.items())
+        f"  {name:<12} {(builder.__doc__ or '').strip().splitlines()[0]}" for name, builder in MODELS.items()
+    )
     SPEC.add_arguments(parser)
 
 
@@ -34,9 +35,13 @@ def run(args):
     from distml.components.train.trainjob import trainjob_options_from_args
 
     keywords = inspect.signature(core.train).parameters  # every core keyword the command line has a flag for
-    metrics = core.train(args.dataset, args.model, tfjob=tfjob_options_from_args(args),
-                         trainjob=trainjob_options_from_args(args),
-                         **{name: getattr(args, name) for name in keywords if hasattr(args, name)})
+    metrics = core.train(
+        args.dataset,
+        args.model,
+        tfjob=tfjob_options_from_args(args),
+        trainjob=trainjob_options_from_args(args),
+        **{name: getattr(args, name) for name in keywords if hasattr(args, name)},
+    )
     if "manifest" in metrics:  # --launcher tfjob/trainjob --dry-run
         import yaml
 
@@ -46,6 +51,13 @@ def run(args):
         with open(args.metrics_out, "w") as f:
             json.dump(metrics, f, indent=2)
     summary = {"model_dir": args.model, **metrics}
-    print(json.dumps({k: summary[k] for k in ("model_dir", "model_type", "run_id", "tfjob", "trainjob", "status", "final",
-                                               "wall_time_s") if k in summary}))
+    print(
+        json.dumps(
+            {
+                k: summary[k]
+                for k in ("model_dir", "model_type", "run_id", "tfjob", "trainjob", "status", "final", "wall_time_s")
+                if k in summary
+            }
+        )
+    )
     return 0

@@ -67,7 +67,9 @@ def check(config):
     if config.lr_schedule not in LR_SCHEDULES:
         raise UsageError(f"unknown --lr-schedule {config.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})")
     if config.checkpoint_every < 0:
-        raise UsageError(f"--checkpoint-every must be 0 (each epoch) or a number of steps, got {config.checkpoint_every}")
+        raise UsageError(
+            f"--checkpoint-every must be 0 (each epoch) or a number of steps, got {config.checkpoint_every}"
+        )
     if not re.fullmatch(r"[A-Za-z0-9._-]+", config.version):
         raise UsageError(f"--version must be a plain folder name (e.g. 1), got {config.version!r}")
     run_id = config.run_id or new_run_id()
@@ -99,8 +101,13 @@ def worker_command(config):
 def config_from_values(values):
     """The TrainConfig a set of parameter values ({spec name: value}) describes."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
-    return TrainConfig(**{field: values[FIELD_TO_PARAM.get(field, field)] for field in fields
-                          if FIELD_TO_PARAM.get(field, field) in values})
+    return TrainConfig(
+        **{
+            field: values[FIELD_TO_PARAM.get(field, field)]
+            for field in fields
+            if FIELD_TO_PARAM.get(field, field) in values
+        }
+    )
 
 
 # A worker logs this once its strategy is up (for MWMS: every peer has joined); the local

@@ -54,13 +54,25 @@ def train(
     trainjob launcher. A run restarted with the same `run_id` resumes from its latest
     checkpoint.
     """
-    config = check(TrainConfig(
-        dataset_dir=str(dataset_dir), model_dir=str(model_dir), model_type=model_type, epochs=epochs,
-        steps_per_epoch=steps_per_epoch or 0, batch_size=batch_size, learning_rate=learning_rate,
-        lr_schedule=lr_schedule, seed=seed, run_id=run_id or "",
-        checkpoint_dir=str(checkpoint_dir or ""), checkpoint_every=checkpoint_every,
-        keep_checkpoints=keep_checkpoints, version=str(version), precision=precision,
-    ))
+    config = check(
+        TrainConfig(
+            dataset_dir=str(dataset_dir),
+            model_dir=str(model_dir),
+            model_type=model_type,
+            epochs=epochs,
+            steps_per_epoch=steps_per_epoch or 0,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            lr_schedule=lr_schedule,
+            seed=seed,
+            run_id=run_id or "",
+            checkpoint_dir=str(checkpoint_dir or ""),
+            checkpoint_every=checkpoint_every,
+            keep_checkpoints=keep_checkpoints,
+            version=str(version),
+            precision=precision,
+        )
+    )
     check_workers(workers)
     if launcher not in LAUNCHERS:
         raise UsageError(f"unknown launcher {launcher!r} (known: {', '.join(LAUNCHERS)})")
@@ -82,7 +94,9 @@ def train(
         return run_in_process(config)
     from distml.components.train.local import launch_local
 
-    return launch_local(config, workers, max_restarts=max_restarts, startup_timeout=startup_timeout, timeout=timeout or None)
+    return launch_local(
+        config, workers, max_restarts=max_restarts, startup_timeout=startup_timeout, timeout=timeout or None
+    )
 
 
 def check_inputs(config, workers):
@@ -92,12 +106,16 @@ def check_inputs(config, workers):
     if train_split is None:
         raise UsageError(f"dataset {config.dataset_dir} has no train split")
     if workers > len(train_split["shards"]):
-        raise UsageError(f"{workers} workers but the train split has only {len(train_split['shards'])} shards; "
-                         f"re-run ingest with --num-shards {workers} or more")
+        raise UsageError(
+            f"{workers} workers but the train split has only {len(train_split['shards'])} shards; "
+            f"re-run ingest with --num-shards {workers} or more"
+        )
     global_batch = config.batch_size * workers  # one replica per CPU worker
     if global_batch > train_split["num_examples"]:
-        raise UsageError(f"global batch {global_batch} (--batch-size {config.batch_size} x {workers} workers) "
-                         f"is larger than the train split ({train_split['num_examples']} examples)")
+        raise UsageError(
+            f"global batch {global_batch} (--batch-size {config.batch_size} x {workers} workers) "
+            f"is larger than the train split ({train_split['num_examples']} examples)"
+        )
     from distml.components.train.loop import completed_metrics
 
     if completed_metrics(config) is None:

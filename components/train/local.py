@@ -75,16 +75,32 @@ class WorkerGroup:
 
     def start(self):
         addresses = [f"localhost:{port}" for port in free_ports(self.workers)]
-        command = [sys.executable, "-m", "distml", "train", "--launcher", WORKER_LAUNCHER,
-                   "--attempt", str(self.attempt), *worker_args(self.config)]
+        command = [
+            sys.executable,
+            "-m",
+            "distml",
+            "train",
+            "--launcher",
+            WORKER_LAUNCHER,
+            "--attempt",
+            str(self.attempt),
+            *worker_args(self.config),
+        ]
         pools = thread_pools(self.workers) if self.workers > 1 else {}
         for index in range(self.workers):
             env = {**pools, **os.environ, "TF_CONFIG": tf_config.build(addresses, index), "PYTHONUNBUFFERED": "1"}
             env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                    start_new_session=True,  # Ctrl-C reaches the supervisor only
-                                    preexec_fn=die_with_parent())  # and no worker outlives it
+            proc = subprocess.Popen(
+                command,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # Ctrl-C reaches the supervisor only
+                preexec_fn=die_with_parent(),
+            )  # and no worker outlives it
             self.procs.append(proc)
             log.info("started worker %d (pid %d) at %s", index, proc.pid, addresses[index])
             thread = threading.Thread(target=self._relay, args=(index, proc), daemon=True)
@@ -121,8 +137,11 @@ class WorkerGroup:
             now = time.monotonic()
             if now > startup_deadline and not all(e.is_set() for e in self.ready):
                 missing = [str(i) for i, e in enumerate(self.ready) if not e.is_set()]
-                raise GroupFailed(f"worker(s) {', '.join(missing)} did not join the group within "
-                                  f"{startup_timeout:.0f} s (--startup-timeout)", retryable=True)
+                raise GroupFailed(
+                    f"worker(s) {', '.join(missing)} did not join the group within "
+                    f"{startup_timeout:.0f} s (--startup-timeout)",
+                    retryable=True,
+                )
             if deadline is not None and now > deadline:
                 raise DistmlError("training did not finish within --timeout; stopped the workers")
             time.sleep(POLL_INTERVAL_S)
@@ -165,8 +184,12 @@ def launch_local(config, workers, *, max_restarts=3, startup_timeout=300.0, time
             group.kill()
             if attempt == max_restarts:
                 raise DistmlError(f"{failure} (gave up after {max_restarts} restarts)") from None
-            log.warning("%s; stopped the group, restarting from the latest checkpoint (restart %d of %d)",
-                        failure, attempt + 1, max_restarts)
+            log.warning(
+                "%s; stopped the group, restarting from the latest checkpoint (restart %d of %d)",
+                failure,
+                attempt + 1,
+                max_restarts,
+            )
             continue
         finally:
             group.kill()

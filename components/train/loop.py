@@ -65,7 +65,9 @@ def learning_rate(config, total_steps):
     if config.lr_schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=total_steps)
     if config.lr_schedule == "exponential":  # down to a tenth of the rate by the last step
-        return keras.optimizers.schedules.ExponentialDecay(config.learning_rate, decay_steps=total_steps, decay_rate=0.1)
+        return keras.optimizers.schedules.ExponentialDecay(
+            config.learning_rate, decay_steps=total_steps, decay_rate=0.1
+        )
     return config.learning_rate
 
 
@@ -93,10 +95,16 @@ def worker_input(strategy, task, dataset_dir, global_batch, *, seed, verify=True
 
     def dataset_fn(input_context):
         return read_split(
-            dataset_dir, "train", input_context,
+            dataset_dir,
+            "train",
+            input_context,
             batch_size=input_context.get_per_replica_batch_size(global_batch),
             # A resumed run continues with a different order instead of replaying the first batches.
-            shuffle=True, seed=seed, repeat=True, drop_remainder=True, verify=verify,
+            shuffle=True,
+            seed=seed,
+            repeat=True,
+            drop_remainder=True,
+            verify=verify,
         )
 
     if on_gpu is None:
@@ -182,13 +190,22 @@ def _train(config, task, distributed, attempt, scratch_dir):
     keras.utils.set_random_seed(config.seed)
     strategy = make_strategy(distributed)
     precision, why = resolve_precision(config.precision)
-    log.info("%s %s: cluster of %d workers, %d replicas, %s (%s)", READY_MARKER, task.name, task.num_workers,
-             strategy.num_replicas_in_sync, precision, why)
+    log.info(
+        "%s %s: cluster of %d workers, %d replicas, %s (%s)",
+        READY_MARKER,
+        task.name,
+        task.num_workers,
+        strategy.num_replicas_in_sync,
+        precision,
+        why,
+    )
 
     global_batch = config.batch_size * strategy.num_replicas_in_sync
     if global_batch > train_examples:
-        raise UsageError(f"global batch {global_batch} (--batch-size {config.batch_size} x {strategy.num_replicas_in_sync} "
-                         f"replicas) is larger than the train split ({train_examples} examples)")
+        raise UsageError(
+            f"global batch {global_batch} (--batch-size {config.batch_size} x {strategy.num_replicas_in_sync} "
+            f"replicas) is larger than the train split ({train_examples} examples)"
+        )
     steps_per_epoch = config.steps_per_epoch or train_examples // global_batch
     total_steps = config.epochs * steps_per_epoch
     # <run dir>/checkpoints (the chief's; every worker restores from it), history-<step>.json,
@@ -215,26 +232,35 @@ def _train(config, task, distributed, attempt, scratch_dir):
         # Restores the chief's latest checkpoint on every worker, and on SIGTERM (pod
         # eviction) saves one at a step all workers agree on, then exits for a restart.
         preemption = tf.distribute.experimental.PreemptionCheckpointHandler(
-            strategy.cluster_resolver, checkpoint, str(checkpoint_dir))
+            strategy.cluster_resolver, checkpoint, str(checkpoint_dir)
+        )
     elif restorable is not None:
         checkpoint.restore(str(restorable))
     manager = tf.train.CheckpointManager(
-        checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2)
+        checkpoint, str(checkpoint_dir if task.is_chief else scratch_dir), max_to_keep=2
+    )
     start_step = int(step.numpy())
     history = History(run_dir, enabled=task.is_chief)
     history.restore(start_step, steps_per_epoch)
     if start_step:
         log.info("restored checkpoint at step %d of %d (attempt %d)", start_step, total_steps, attempt)
 
-    iterator = iter(worker_input(strategy, task, config.dataset_dir, global_batch, seed=config.seed + start_step,
-                                 verify=start_step == 0))
+    iterator = iter(
+        worker_input(
+            strategy, task, config.dataset_dir, global_batch, seed=config.seed + start_step, verify=start_step == 0
+        )
+    )
 
     with strategy.scope():
         # Loss and correct predictions summed on each replica, all-reduced only when read at
         # the end of an epoch: a cross-worker reduction per step would cost a collective each.
-        epoch_sums = tf.Variable([0.0, 0.0], trainable=False, name="epoch_sums",
-                                 synchronization=tf.VariableSynchronization.ON_READ,
-                                 aggregation=tf.VariableAggregation.SUM)
+        epoch_sums = tf.Variable(
+            [0.0, 0.0],
+            trainable=False,
+            name="epoch_sums",
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.SUM,
+        )
 
     step_fn = make_replica_step(model, optimizer, global_batch, epoch_sums)
 
@@ -273,7 +299,13 @@ def _train(config, task, distributed, attempt, scratch_dir):
                 save(current)
             if task.is_chief and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
                 last_report = time.monotonic()
-                log.info("epoch %d/%d: step %d/%d", epoch + 1, config.epochs, current - epoch * steps_per_epoch, steps_per_epoch)
+                log.info(
+                    "epoch %d/%d: step %d/%d",
+                    epoch + 1,
+                    config.epochs,
+                    current - epoch * steps_per_epoch,
+                    steps_per_epoch,
+                )
         loss_total, correct_total = read_epoch_sums().numpy()
         seconds = time.monotonic() - started
         examples = epoch_steps * global_batch
@@ -289,33 +321,60 @@ def _train(config, task, distributed, attempt, scratch_dir):
             record.update(evaluate_in_memory(model, config.dataset_dir, eval_split))
         history.epochs.append(record)
         if task.is_chief:
-            val = f"; val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}" if "val_loss" in record else ""
-            log.info("epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s%s", epoch + 1, config.epochs,
-                     record["loss"], record["accuracy"], record["examples_per_sec"], val)
-            write_scalars(summary, current, {k: record[k] for k in ("loss", "accuracy", "val_loss", "val_accuracy",
-                                                                    "examples_per_sec") if k in record})
+            val = (
+                f"; val_loss {record['val_loss']:.4f}, val_accuracy {record['val_accuracy']:.4f}"
+                if "val_loss" in record
+                else ""
+            )
+            log.info(
+                "epoch %d/%d: loss %.4f, accuracy %.4f, %.0f examples/s%s",
+                epoch + 1,
+                config.epochs,
+                record["loss"],
+                record["accuracy"],
+                record["examples_per_sec"],
+                val,
+            )
+            write_scalars(
+                summary,
+                current,
+                {
+                    k: record[k]
+                    for k in ("loss", "accuracy", "val_loss", "val_accuracy", "examples_per_sec")
+                    if k in record
+                },
+            )
         save(current)
 
     if precision != "float32":  # serve in float32 wherever the model lands
         model = float32_copy(model, config, metadata)
-    result = _write_model(config, task, model, metadata, run_dir, scratch_dir, history, {
-        "model_type": config.model_type,
-        "run_id": config.run_id,
-        "num_workers": task.num_workers,
-        "replicas": strategy.num_replicas_in_sync,
-        "per_replica_batch_size": config.batch_size,
-        "global_batch_size": global_batch,
-        "epochs": config.epochs,
-        "steps_per_epoch": steps_per_epoch,
-        "total_steps": total_steps,
-        "steps": current,
-        "learning_rate": config.learning_rate,
-        "lr_schedule": config.lr_schedule,
-        "seed": config.seed,
-        "precision": precision,
-        "resumed_from_step": start_step,
-        "attempt": attempt,
-    })
+    result = _write_model(
+        config,
+        task,
+        model,
+        metadata,
+        run_dir,
+        scratch_dir,
+        history,
+        {
+            "model_type": config.model_type,
+            "run_id": config.run_id,
+            "num_workers": task.num_workers,
+            "replicas": strategy.num_replicas_in_sync,
+            "per_replica_batch_size": config.batch_size,
+            "global_batch_size": global_batch,
+            "epochs": config.epochs,
+            "steps_per_epoch": steps_per_epoch,
+            "total_steps": total_steps,
+            "steps": current,
+            "learning_rate": config.learning_rate,
+            "lr_schedule": config.lr_schedule,
+            "seed": config.seed,
+            "precision": precision,
+            "resumed_from_step": start_step,
+            "attempt": attempt,
+        },
+    )
     if distributed:
         # Leave together (a coordination-service barrier, not a collective: a peer that exits
         # right after a collective can leave the other waiting on its last message).
@@ -373,14 +432,23 @@ def _write_model(config, task, model, metadata, run_dir, scratch_dir, history, m
         with atomic_directory(config.model_dir, last=METRICS_FILE) as staging:
             final = _export_and_score(config, model, metadata, model_info, run_dir, history, metrics, staging)
     except (OSError, tf.errors.OpError) as e:  # a full or read-only volume: a restart would fail the same way
-        why = e.message if isinstance(e, tf.errors.OpError) else f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}"
-        raise DistmlError(f"writing the model to {config.model_dir} failed: {str(why).strip().splitlines()[0]}") from None
+        why = (
+            e.message
+            if isinstance(e, tf.errors.OpError)
+            else f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}"
+        )
+        raise DistmlError(
+            f"writing the model to {config.model_dir} failed: {str(why).strip().splitlines()[0]}"
+        ) from None
     if not config.keep_checkpoints:
         shutil.rmtree(run_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             run_dir.parent.rmdir()  # the default .checkpoints folder, once no run uses it
-    log.info("model written to %s: %s", config.model_dir,
-             ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float)))
+    log.info(
+        "model written to %s: %s",
+        config.model_dir,
+        ", ".join(f"{k} {v:.4f}" for k, v in final.items() if isinstance(v, float)),
+    )
     return metrics
 
 
@@ -393,15 +461,18 @@ def _export_and_score(config, model, metadata, model_info, run_dir, history, met
     if eval_split:
         final.update(evaluate_saved_model(saved_model_dir, config.dataset_dir, eval_split))
     epochs = history.epochs
-    metrics.update({
-        "history": epochs,
-        "final": final,
-        "examples_per_sec": sum(e["steps"] for e in epochs) * metrics["global_batch_size"]
-                            / max(sum(e["seconds"] for e in epochs), 1e-9),
-        "wall_time_s": time.time() - history.started_at,
-        "dataset_fingerprint": metadata["fingerprint"],
-        "version": config.version,
-    })
+    metrics.update(
+        {
+            "history": epochs,
+            "final": final,
+            "examples_per_sec": sum(e["steps"] for e in epochs)
+            * metrics["global_batch_size"]
+            / max(sum(e["seconds"] for e in epochs), 1e-9),
+            "wall_time_s": time.time() - history.started_at,
+            "dataset_fingerprint": metadata["fingerprint"],
+            "version": config.version,
+        }
+    )
     tensorboard = run_dir / "tensorboard"
     if tensorboard.is_dir():
         shutil.copytree(tensorboard, staging / "tensorboard")

@@ -43,8 +43,13 @@ def cnn(image_shape, num_classes, precision):
 
 def dropout(image_shape, num_classes, precision):
     """The CNN with Dropout(0.5) before the classifier."""
-    return _build(image_shape, num_classes, "dropout", precision,
-                  before_dense=lambda keras, dtype: keras.layers.Dropout(0.5, dtype=dtype))
+    return _build(
+        image_shape,
+        num_classes,
+        "dropout",
+        precision,
+        before_dense=lambda keras, dtype: keras.layers.Dropout(0.5, dtype=dtype),
+    )
 
 
 def batch_norm(image_shape, num_classes, precision):

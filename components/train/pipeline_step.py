@@ -23,8 +23,23 @@ def run_kfp(*, dataset, model, metrics, **parameters):
     model.metadata.update(result["metadata"])
 
 
-def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus, image, namespace,
-               queue, priority_class, models_root, timeout, cpu, memory, **options):
+def train_step(
+    dataset_artifact,
+    model_artifact,
+    artifact_uri,
+    *,
+    launcher,
+    gpus,
+    image,
+    namespace,
+    queue,
+    priority_class,
+    models_root,
+    timeout,
+    cpu,
+    memory,
+    **options,
+):
     from distml.components.ingest.reader import data_location
     from distml.components.train.core import train
 
@@ -36,8 +51,15 @@ def train_step(dataset_artifact, model_artifact, artifact_uri, *, launcher, gpus
         # KFP retries the step: a retry resumes from the same checkpoints.
         run_id = hashlib.sha256(artifact_uri.encode()).hexdigest()[:12]
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
-        cluster = dict(image=image, namespace=namespace, gpus=gpus, cpu=cpu, memory=memory, queue=queue,
-                       priority_class=priority_class)
+        cluster = dict(
+            image=image,
+            namespace=namespace,
+            gpus=gpus,
+            cpu=cpu,
+            memory=memory,
+            queue=queue,
+            priority_class=priority_class,
+        )
         if launcher == "tfjob":
             from distml.components.train.tfjob import TFJobOptions
 

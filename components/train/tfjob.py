@@ -62,7 +62,10 @@ def job_name(config):
 
 def check_paths(config):
     """The pods see only the datasets and models PVCs: every path must live on them."""
-    required = {"--dataset": (config.dataset_dir, k8s.DATASETS_MOUNT), "--model-dir": (config.model_dir, k8s.MODELS_MOUNT)}
+    required = {
+        "--dataset": (config.dataset_dir, k8s.DATASETS_MOUNT),
+        "--model-dir": (config.model_dir, k8s.MODELS_MOUNT),
+    }
     if config.checkpoint_dir:
         required["--checkpoint-dir"] = (config.checkpoint_dir, k8s.MODELS_MOUNT)
     for flag, (path, mount) in required.items():
@@ -121,11 +124,15 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
         run_policy["ttlSecondsAfterFinished"] = options.ttl_seconds_after_finished
     if options.active_deadline_seconds:
         run_policy["activeDeadlineSeconds"] = options.active_deadline_seconds
-    scheduling = {key: value for key, value in
-                  (("priorityClass", options.priority_class), ("queue", options.queue)) if value}
+    scheduling = {
+        key: value for key, value in (("priorityClass", options.priority_class), ("queue", options.queue)) if value
+    }
     if scheduling:
         run_policy["schedulingPolicy"] = scheduling
-    metadata = {"namespace": options.namespace, "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)}}
+    metadata = {
+        "namespace": options.namespace,
+        "labels": {**labels, **k8s.kueue_labels(options.queue, options.priority_class)},
+    }
     if options.generate_name:
         metadata = {"generateName": options.generate_name, **metadata}
     else:
@@ -212,8 +219,10 @@ def wait_for_tfjob(custom, core, name, namespace, *, timeout=None, poll_interval
             detail = current.get("message") or current.get("reason") or "failed"
             raise DistmlError(f"TFJob {namespace}/{name} failed: {detail}" + (f"; {reasons}" if reasons else ""))
         if deadline is not None and time.monotonic() > deadline:
-            raise DistmlError(f"TFJob {namespace}/{name} did not finish within {timeout:.0f} s "
-                              f"({replica_summary(status)}); it is still running: kubectl -n {namespace} delete tfjob {name}")
+            raise DistmlError(
+                f"TFJob {namespace}/{name} did not finish within {timeout:.0f} s "
+                f"({replica_summary(status)}); it is still running: kubectl -n {namespace} delete tfjob {name}"
+            )
         time.sleep(poll_interval_s)
 
 
@@ -230,7 +239,9 @@ def failed_pod_reasons(core, name, namespace, label_selector=None):
                 message = f": {state.message.strip()}" if state.message else ""
                 reasons.append(f"{pod.metadata.name}: {state.reason} (exit {state.exit_code}){message}")
             elif cs.state and cs.state.waiting and cs.state.waiting.reason not in (None, "ContainerCreating"):
-                reasons.append(f"{pod.metadata.name}: {cs.state.waiting.reason}: {cs.state.waiting.message or ''}".rstrip(": "))
+                reasons.append(
+                    f"{pod.metadata.name}: {cs.state.waiting.reason}: {cs.state.waiting.message or ''}".rstrip(": ")
+                )
         if pod.status.phase == "Pending" and pod.status.reason:
             reasons.append(f"{pod.metadata.name}: {pod.status.reason}")
     return "; ".join(reasons)
@@ -238,7 +249,16 @@ def failed_pod_reasons(core, name, namespace, label_selector=None):
 
 def tfjob_options_from_args(args):
     return dataclasses.replace(
-        TFJobOptions(), image=args.image, namespace=args.namespace, name=args.tfjob_name, cpu=args.cpu,
-        memory=args.memory, gpus=args.gpus, queue=args.queue, priority_class=args.priority_class,
-        backoff_limit=args.backoff_limit, clean_pod_policy=args.clean_pod_policy, dry_run=args.dry_run,
+        TFJobOptions(),
+        image=args.image,
+        namespace=args.namespace,
+        name=args.tfjob_name,
+        cpu=args.cpu,
+        memory=args.memory,
+        gpus=args.gpus,
+        queue=args.queue,
+        priority_class=args.priority_class,
+        backoff_limit=args.backoff_limit,
+        clean_pod_policy=args.clean_pod_policy,
+        dry_run=args.dry_run,
     )

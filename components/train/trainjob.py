@@ -159,7 +159,7 @@ def default_name(config, workers):
     if is_placeholder(name) or excess <= 0:
         return name
     digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:len(name) - excess - 9].rstrip('-')}-{digest}"
+    return f"{name[: len(name) - excess - 9].rstrip('-')}-{digest}"
 
 
 def check_name(name, workers):
@@ -171,8 +171,10 @@ def check_name(name, workers):
         raise UsageError(f"TrainJob name {name!r} must be lowercase letters, digits and '-', starting with a letter")
     longest = longest_pod_name(name, workers)
     if len(longest) > 63:
-        raise UsageError(f"TrainJob name {name!r} is too long: JobSet's pod names ({longest}) must fit 63 "
-                         f"characters; pass a shorter --trainjob-name or --run-id")
+        raise UsageError(
+            f"TrainJob name {name!r} is too long: JobSet's pod names ({longest}) must fit 63 "
+            f"characters; pass a shorter --trainjob-name or --run-id"
+        )
 
 
 def run_id_from_environment(environ=None):
@@ -200,8 +202,9 @@ def launch_trainjob(config, workers, options=TrainJobOptions(), timeout=None):
     if options.dry_run:
         return {"manifest": manifest}
     custom, core = kubernetes_apis()
-    return run_trainjob(custom, core, manifest, timeout=timeout, poll_interval_s=options.poll_interval_s,
-                        model_config=config)
+    return run_trainjob(
+        custom, core, manifest, timeout=timeout, poll_interval_s=options.poll_interval_s, model_config=config
+    )
 
 
 def kubernetes_apis():
@@ -247,8 +250,13 @@ def create_or_adopt(custom, manifest, owner):
     workers = manifest["spec"]["trainer"]["numNodes"]
     try:
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
-        log.info("created TrainJob %s/%s with %s workers on runtime %s", namespace, name, workers,
-                 manifest["spec"]["runtimeRef"]["name"])
+        log.info(
+            "created TrainJob %s/%s with %s workers on runtime %s",
+            namespace,
+            name,
+            workers,
+            manifest["spec"]["runtimeRef"]["name"],
+        )
         return
     except ApiException as e:
         if e.status != 409:
@@ -256,11 +264,14 @@ def create_or_adopt(custom, manifest, owner):
     existing = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
     run_label = "distml.io/run-id"
     if existing.get("metadata", {}).get("labels", {}).get(run_label) != manifest["metadata"]["labels"][run_label]:
-        raise DistmlError(f"TrainJob {namespace}/{name} already exists and belongs to another run; "
-                          f"choose another --trainjob-name or delete it")
+        raise DistmlError(
+            f"TrainJob {namespace}/{name} already exists and belongs to another run; "
+            f"choose another --trainjob-name or delete it"
+        )
     if true_condition(existing.get("status"), FAILED):
-        log.info("TrainJob %s/%s of this run failed before; replacing it (it resumes from its checkpoints)",
-                 namespace, name)
+        log.info(
+            "TrainJob %s/%s of this run failed before; replacing it (it resumes from its checkpoints)", namespace, name
+        )
         delete_trainjob(custom, name, namespace, wait=True)
         custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
         return
@@ -277,13 +288,19 @@ def delete_trainjob(custom, name, namespace, *, wait=False, poll_interval_s=1.0,
     from kubernetes.client.exceptions import ApiException
 
     try:
-        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name,
-                                               propagation_policy="Foreground")
+        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Foreground")
         log.info("deleted TrainJob %s/%s", namespace, name)
     except ApiException as e:
         if e.status != 404:
-            log.warning("could not delete TrainJob %s/%s (%s %s): kubectl -n %s delete trainjob %s",
-                        namespace, name, e.status, e.reason, namespace, name)
+            log.warning(
+                "could not delete TrainJob %s/%s (%s %s): kubectl -n %s delete trainjob %s",
+                namespace,
+                name,
+                e.status,
+                e.reason,
+                namespace,
+                name,
+            )
         return
     deadline = time.monotonic() + timeout_s
     while wait:
@@ -350,8 +367,10 @@ def wait_for_trainjob(custom, core, name, namespace, *, timeout=None, poll_inter
             detail = " ".join(filter(None, (failed.get("reason"), failed.get("message")))) or "failed"
             raise TrainJobFailed(f"TrainJob {namespace}/{name} failed: {detail}" + (f"; {reasons}" if reasons else ""))
         if deadline is not None and time.monotonic() > deadline:
-            raise DistmlError(f"TrainJob {namespace}/{name} did not finish within {timeout:.0f} s "
-                              f"({current}: {jobs_summary(status)}); deleting it")
+            raise DistmlError(
+                f"TrainJob {namespace}/{name} did not finish within {timeout:.0f} s "
+                f"({current}: {jobs_summary(status)}); deleting it"
+            )
         time.sleep(poll_interval_s)
 
 
@@ -360,8 +379,16 @@ JOBSET_NAME_LABEL = tf_config.JOBSET_ANNOTATIONS[tf_config.JOBSET_NAME]  # also 
 
 def trainjob_options_from_args(args):
     return dataclasses.replace(
-        TrainJobOptions(), image=args.image, namespace=args.namespace, name=args.trainjob_name,
-        runtime=args.runtime, runtime_kind=args.runtime_kind, cpu=args.cpu, memory=args.memory, gpus=args.gpus,
-        queue=args.queue, priority_class=args.priority_class, dry_run=args.dry_run,
+        TrainJobOptions(),
+        image=args.image,
+        namespace=args.namespace,
+        name=args.trainjob_name,
+        runtime=args.runtime,
+        runtime_kind=args.runtime_kind,
+        cpu=args.cpu,
+        memory=args.memory,
+        gpus=args.gpus,
+        queue=args.queue,
+        priority_class=args.priority_class,
+        dry_run=args.dry_run,
     )
-

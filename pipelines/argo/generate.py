@@ -45,8 +45,12 @@ def main(argv=None):
         prog="python -m distml.pipelines.argo.generate",
         description="Write every generated Argo YAML file (`distml compile` regenerates all generated files).",
     )
-    parser.add_argument("output_dir", nargs="?", default=str(GENERATED_DIR),
-                        help="folder to write into (default: the checked-in pipelines/argo/generated)")
+    parser.add_argument(
+        "output_dir",
+        nargs="?",
+        default=str(GENERATED_DIR),
+        help="folder to write into (default: the checked-in pipelines/argo/generated)",
+    )
     args = parser.parse_args(argv)
     for path in generate(args.output_dir):
         print(path)

@@ -77,7 +77,9 @@ def _defaults():
             if default is REQUIRED:
                 continue
             if defaults.setdefault(name, default) != default:
-                raise ValueError(f"parameter {name}: {spec.name} says {default!r}, another component {defaults[name]!r}")
+                raise ValueError(
+                    f"parameter {name}: {spec.name} says {default!r}, another component {defaults[name]!r}"
+                )
     return defaults
 
 
@@ -118,7 +120,9 @@ def outputs_volume():
 
 
 def datasets_volume(read_only):
-    return ExistingVolume(name="datasets", claim_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT, read_only=read_only)
+    return ExistingVolume(
+        name="datasets", claim_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT, read_only=read_only
+    )
 
 
 def models_volume():
@@ -172,11 +176,14 @@ def ingest_data_template():
         image=param("image"),
         command=["distml", "ingest"],
         # The same place as from KFP: <datasets volume>/<fingerprint[:20]>.
-        args=INGEST.argo_args(param, fixed={
-            "store_root": k8s.DATASETS_MOUNT,
-            "metadata_out": f"{OUTPUTS_DIR}/metadata",
-            "dataset_dir_out": f"{OUTPUTS_DIR}/dataset-dir",
-        }),
+        args=INGEST.argo_args(
+            param,
+            fixed={
+                "store_root": k8s.DATASETS_MOUNT,
+                "metadata_out": f"{OUTPUTS_DIR}/metadata",
+                "dataset_dir_out": f"{OUTPUTS_DIR}/dataset-dir",
+            },
+        ),
         # Argo memoizes outputs: on a hit the step is skipped and these are restored.
         outputs=[output_file("metadata"), output_file("dataset-dir")],
         memoize=m.Memoize(
@@ -213,9 +220,16 @@ def ingest_template():
         name="ingest",
         inputs=inputs(*data_params, "slim-image", "priority-class"),
         outputs=[
-            Parameter(name="dataset-dir", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.dataset-dir}}")),
-            Parameter(name="cache-key", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.cache-key}}")),
-            Parameter(name="metadata", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.metadata}}")),
+            Parameter(
+                name="dataset-dir",
+                value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.dataset-dir}}"),
+            ),
+            Parameter(
+                name="cache-key", value_from=m.ValueFrom(parameter="{{tasks.dataset-key.outputs.parameters.cache-key}}")
+            ),
+            Parameter(
+                name="metadata", value_from=m.ValueFrom(parameter="{{tasks.ingest-data.outputs.parameters.metadata}}")
+            ),
         ],
         tasks=[key_task, data_task],
     )
@@ -226,18 +240,22 @@ def train_template():
     # One run id for every worker, every in-place restart and every retry of this step
     # (a UID is lowercase hex and '-', as --run-id requires): they all resume one run.
     config = config_from_values({**{p.name: param(p.argo) for p in TRAIN.on(ARGO)}, "run_id": "{{workflow.uid}}"})
-    tfjob = tfjob_manifest(config, argo_int("inputs.parameters.workers"), TFJobOptions(
-        generate_name="{{workflow.name}}-train-",
-        namespace="{{workflow.namespace}}",
-        image=param("image"),
-        cpu=param("cpu"),
-        memory=param("memory"),
-        gpus=param("gpus"),
-        queue=param("queue"),
-        priority_class=param("priority-class"),
-        active_deadline_seconds=argo_int(f"inputs.parameters.{TRAIN['timeout'].argo}"),
-        labels={WORKFLOW_LABEL: "{{workflow.name}}"},
-    ))
+    tfjob = tfjob_manifest(
+        config,
+        argo_int("inputs.parameters.workers"),
+        TFJobOptions(
+            generate_name="{{workflow.name}}-train-",
+            namespace="{{workflow.namespace}}",
+            image=param("image"),
+            cpu=param("cpu"),
+            memory=param("memory"),
+            gpus=param("gpus"),
+            queue=param("queue"),
+            priority_class=param("priority-class"),
+            active_deadline_seconds=argo_int(f"inputs.parameters.{TRAIN['timeout'].argo}"),
+            labels={WORKFLOW_LABEL: "{{workflow.name}}"},
+        ),
+    )
     return Resource(
         name="train",
         inputs=inputs(*argo_names(TRAIN), "image", "priority-class", "queue"),
@@ -249,9 +267,15 @@ def train_template():
         failure_condition="status.replicaStatuses.Worker.failed > 0",
         outputs=[Parameter(name="tfjob-name", value_from=m.ValueFrom(json_path="{.metadata.name}"))],
         # Held for the whole training: bounds how many trainings (and their GPUs) run at once.
-        synchronization=m.Synchronization(semaphores=[
-            m.SemaphoreRef(config_map_key_ref=m.ConfigMapKeySelector(name=k8s.GPU_SEMAPHORE_CONFIGMAP, key=k8s.GPU_SEMAPHORE_KEY)),
-        ]),
+        synchronization=m.Synchronization(
+            semaphores=[
+                m.SemaphoreRef(
+                    config_map_key_ref=m.ConfigMapKeySelector(
+                        name=k8s.GPU_SEMAPHORE_CONFIGMAP, key=k8s.GPU_SEMAPHORE_KEY
+                    )
+                ),
+            ]
+        ),
         # A retry creates a new TFJob that resumes from the checkpoint in the same model-dir.
         retry_strategy=RetryStrategy(limit="1", retry_policy="Always", backoff=m.Backoff(duration="1m")),
         **pod_defaults(),
@@ -264,11 +288,14 @@ def select_template():
         inputs=inputs(*argo_names(SELECT), "image", "priority-class"),
         image=param("image"),
         command=["distml", "select"],
-        args=SELECT.argo_args(param, fixed={
-            "models_root": k8s.MODELS_MOUNT,
-            "blessed_out": f"{OUTPUTS_DIR}/blessed",
-            "pushed_version_out": f"{OUTPUTS_DIR}/pushed-version",
-        }),
+        args=SELECT.argo_args(
+            param,
+            fixed={
+                "models_root": k8s.MODELS_MOUNT,
+                "blessed_out": f"{OUTPUTS_DIR}/blessed",
+                "pushed_version_out": f"{OUTPUTS_DIR}/pushed-version",
+            },
+        ),
         outputs=[output_file("blessed"), output_file("pushed-version")],
         volumes=[datasets_volume(read_only=True), models_volume(), outputs_volume()],
         resources=resources("2", "4Gi"),
@@ -295,7 +322,10 @@ def deploy_template():
     )
     return Resource(
         name="deploy",
-        inputs=[*inputs("model-name", "model-repo", "priority-class", "serving-priority-class"), Parameter(name="model-version")],
+        inputs=[
+            *inputs("model-name", "model-repo", "priority-class", "serving-priority-class"),
+            Parameter(name="model-version"),
+        ],
         action="apply",
         manifest=manifest_yaml(isvc),
         # Resource conditions are label selectors over status fields, so the Ready entry of
@@ -316,19 +346,23 @@ def deploy_rollout_template():
     back a rollout that does not become ready. Needs only the Kubernetes API: slim image."""
     return Container(
         name="deploy-rollout",
-        inputs=[*inputs("model-name", "model-repo", "serving-priority-class", "slim-image", "priority-class"),
-                Parameter(name="model-version")],  # what is being rolled out: no default
+        inputs=[
+            *inputs("model-name", "model-repo", "serving-priority-class", "slim-image", "priority-class"),
+            Parameter(name="model-version"),
+        ],  # what is being rolled out: no default
         image=param("slim-image"),
         command=["distml", "deploy"],
-        args=DEPLOY.cli_args({
-            "target": "kserve",
-            "model_name": param("model-name"),
-            "model_version": param("model-version"),
-            "namespace": "{{workflow.namespace}}",
-            "storage_uri": storage_uri(),
-            "priority_class": param("serving-priority-class"),
-            "result_out": f"{OUTPUTS_DIR}/result",
-        }),
+        args=DEPLOY.cli_args(
+            {
+                "target": "kserve",
+                "model_name": param("model-name"),
+                "model_version": param("model-version"),
+                "namespace": "{{workflow.namespace}}",
+                "storage_uri": storage_uri(),
+                "priority_class": param("serving-priority-class"),
+                "result_out": f"{OUTPUTS_DIR}/result",
+            }
+        ),
         outputs=[output_file("result")],
         volumes=[outputs_volume()],
         resources=resources("100m", "256Mi"),

@@ -37,26 +37,49 @@ MONITOR_PARAMETERS = {
 }
 # Everything train-and-deploy takes (it runs with the same workflow parameters), at batch
 # priority, and with the served model as the baseline to beat.
-PARAMETERS = {**train_and_deploy.PARAMETERS, **train_and_deploy.CRON_OVERRIDES, "baseline": "latest", **MONITOR_PARAMETERS}
+PARAMETERS = {
+    **train_and_deploy.PARAMETERS,
+    **train_and_deploy.CRON_OVERRIDES,
+    "baseline": "latest",
+    **MONITOR_PARAMETERS,
+}
 
 
 def monitor_template():
-    names = ("model-name", "model-repo", "request-log-dir", "psi-threshold", "alpha", "min-samples", "image", "priority-class")
+    names = (
+        "model-name",
+        "model-repo",
+        "request-log-dir",
+        "psi-threshold",
+        "alpha",
+        "min-samples",
+        "image",
+        "priority-class",
+    )
     return Container(
         name="monitor",
         inputs=[Parameter(name=n, default=PARAMETERS[n]) for n in names],
         image=library.param("image"),
         command=["distml", "monitor"],
         args=[
-            "--datasets-root", k8s.DATASETS_MOUNT,
-            "--model-repo", f"{k8s.MODELS_MOUNT}/{library.param('model-repo')}",
-            "--model-name", library.param("model-name"),
-            "--request-log", f"{library.param('request-log-dir')}/{library.param('model-name')}",
-            "--psi-threshold", library.param("psi-threshold"),
-            "--alpha", library.param("alpha"),
-            "--min-samples", library.param("min-samples"),
-            "--output-dir", f"{RUN_DIR}/monitor",
-            "--retrain-out", f"{library.OUTPUTS_DIR}/retrain",
+            "--datasets-root",
+            k8s.DATASETS_MOUNT,
+            "--model-repo",
+            f"{k8s.MODELS_MOUNT}/{library.param('model-repo')}",
+            "--model-name",
+            library.param("model-name"),
+            "--request-log",
+            f"{library.param('request-log-dir')}/{library.param('model-name')}",
+            "--psi-threshold",
+            library.param("psi-threshold"),
+            "--alpha",
+            library.param("alpha"),
+            "--min-samples",
+            library.param("min-samples"),
+            "--output-dir",
+            f"{RUN_DIR}/monitor",
+            "--retrain-out",
+            f"{library.OUTPUTS_DIR}/retrain",
         ],
         outputs=[library.output_file("retrain")],
         volumes=[library.datasets_volume(read_only=True), library.models_volume(), library.outputs_volume()],
@@ -72,7 +95,9 @@ def main_dag():
     monitor = Task(
         name="monitor",
         template="monitor",
-        arguments=train_and_deploy.passthrough("model-name", "model-repo", *MONITOR_PARAMETERS, "image", "priority-class"),
+        arguments=train_and_deploy.passthrough(
+            "model-name", "model-repo", *MONITOR_PARAMETERS, "image", "priority-class"
+        ),
     )
     retrain = Task(
         name="train-and-deploy",
@@ -100,5 +125,3 @@ def cron_workflow():
         failed_jobs_history_limit=3,
         **spec,
     )
-
-

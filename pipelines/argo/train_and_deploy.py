@@ -29,17 +29,26 @@ RUN_DIR = f"{k8s.MODELS_MOUNT}/runs/{{{{workflow.name}}}}"
 
 # What each task passes through from the workflow's parameters (the rest is wiring).
 INGEST_PARAMETERS = (*dataset_key.DATA_PARAMETERS, "slim-image", "priority-class")
-TRAIN_PARAMETERS = (*(n for n in library.argo_names(TRAIN) if n not in ("dataset-dir", "model-dir", "checkpoint-dir", "model-type")),
-                    "image", "priority-class", "queue")
-SELECT_PARAMETERS = (*(n for n in library.argo_names(SELECT) if n not in ("dataset-dir", "candidates-dir", "output-dir")),
-                     "image", "priority-class")
+TRAIN_PARAMETERS = (
+    *(n for n in library.argo_names(TRAIN) if n not in ("dataset-dir", "model-dir", "checkpoint-dir", "model-type")),
+    "image",
+    "priority-class",
+    "queue",
+)
+SELECT_PARAMETERS = (
+    *(n for n in library.argo_names(SELECT) if n not in ("dataset-dir", "candidates-dir", "output-dir")),
+    "image",
+    "priority-class",
+)
 DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class")
 
 # Every parameter `argo submit -p` can set, with the library's defaults; the workflow runs
 # at production priority (the library's default is batch, as the cron run keeps).
 PARAMETERS = {
-    **{name: library.DEFAULTS[name] for name in (*INGEST_PARAMETERS, *TRAIN_PARAMETERS, *SELECT_PARAMETERS,
-                                                 *DEPLOY_PARAMETERS)},
+    **{
+        name: library.DEFAULTS[name]
+        for name in (*INGEST_PARAMETERS, *TRAIN_PARAMETERS, *SELECT_PARAMETERS, *DEPLOY_PARAMETERS)
+    },
     "model-types": json.dumps(MODEL_TYPES),
     "priority-class": k8s.PRIORITY_PRODUCTION,
 }
@@ -80,12 +89,16 @@ def main_dag():
     )
     # Fan-in: `depends: train` waits for every item; select evaluates every folder the
     # items wrote under candidates/.
-    select = component("select", depends="train", arguments={
-        "dataset-dir": dataset_dir,
-        "candidates-dir": f"{RUN_DIR}/candidates",
-        "output-dir": f"{RUN_DIR}/selection",
-        **passthrough(*SELECT_PARAMETERS),
-    })
+    select = component(
+        "select",
+        depends="train",
+        arguments={
+            "dataset-dir": dataset_dir,
+            "candidates-dir": f"{RUN_DIR}/candidates",
+            "output-dir": f"{RUN_DIR}/selection",
+            **passthrough(*SELECT_PARAMETERS),
+        },
+    )
     deploy = component(
         "deploy",
         depends="select",

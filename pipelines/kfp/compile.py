@@ -43,8 +43,10 @@ def render_parameters_doc():
 def render():
     """{path relative to the source tree: YAML text}, compiled from the component.py files
     as they are (`distml compile` writes the sources first, then reloads them)."""
-    components = [getattr(importlib.import_module(f"distml.components.{name}.component"), name)
-                  for name in (*COMPONENTS, *HAND_WRITTEN_COMPONENTS)]
+    components = [
+        getattr(importlib.import_module(f"distml.components.{name}.component"), name)
+        for name in (*COMPONENTS, *HAND_WRITTEN_COMPONENTS)
+    ]
     from distml.pipelines.kfp.train_and_deploy import train_and_deploy
 
     files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in components}

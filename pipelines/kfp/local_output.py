@@ -15,16 +15,33 @@ from collections import deque
 from distml.pipelines.kfp.local_progress import current_label
 
 _EXECUTOR_LINE = re.compile(r"^\s*\[KFP Executor [^\]]* ([A-Z]+)\]: (.*)$")
-_EXECUTOR_CHATTER = ("Looking for component", "Loading KFP component", "Wrote executor output", "Did not write output",
-                     "Got executor_input")
+_EXECUTOR_CHATTER = (
+    "Looking for component",
+    "Loading KFP component",
+    "Wrote executor output",
+    "Did not write output",
+    "Got executor_input",
+)
 # A local worker's relayed line: "[worker 1] cnn | 20:54:44 INFO epoch 1/2: ..."
 _WORKER_LINE = re.compile(r"^\s*\[worker (\d+)\] [^|]*\| (?:\d\d:\d\d:\d\d )?([A-Z]+ )?(.*)$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # What TensorFlow, TFDS (absl), matplotlib and uvicorn say at INFO/WARNING in a step's process.
-_LIBRARY_CHATTER = ("absl::InitializeLog()", "oneDNN custom operations", "Load dataset info from",
-                    "Creating a tf.data.Dataset reading", "Constructing tf.data.Dataset", "Variant folder",
-                    "Generating dataset", "Reusing dataset", "Dataset ", "generated new fontManager",
-                    "Fields info.", "Skipping", "No config specified", "Overwrite dataset info")
+_LIBRARY_CHATTER = (
+    "absl::InitializeLog()",
+    "oneDNN custom operations",
+    "Load dataset info from",
+    "Creating a tf.data.Dataset reading",
+    "Constructing tf.data.Dataset",
+    "Variant folder",
+    "Generating dataset",
+    "Reusing dataset",
+    "Dataset ",
+    "generated new fontManager",
+    "Fields info.",
+    "Skipping",
+    "No config specified",
+    "Overwrite dataset info",
+)
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception)): (.+)$")
 
 

@@ -40,14 +40,28 @@ class StepBoard:
     def __init__(self, labels, out):
         self.out = out
         self.lock = threading.Lock()
-        self.steps = {label: {"step": label.split(" ")[0], "variant": label.partition(" ")[2] or None,
-                              "status": WAITING, "seconds": None} for label in labels}
+        self.steps = {
+            label: {
+                "step": label.split(" ")[0],
+                "variant": label.partition(" ")[2] or None,
+                "status": WAITING,
+                "seconds": None,
+            }
+            for label in labels
+        }
         self.width = max(len(label) for label in labels)
 
     def set(self, label, status, seconds=None):
         with self.lock:
-            step = self.steps.setdefault(label, {"step": label.split(" ")[0], "variant": label.partition(" ")[2] or None,
-                                                 "status": WAITING, "seconds": None})
+            step = self.steps.setdefault(
+                label,
+                {
+                    "step": label.split(" ")[0],
+                    "variant": label.partition(" ")[2] or None,
+                    "status": WAITING,
+                    "seconds": None,
+                },
+            )
             step["status"], step["seconds"] = status, seconds
             took = f" in {seconds:.1f} s" if seconds is not None and status == DONE else ""
             self.print(f"==> {label}: {status}{took}   [{self.overview()}]")
@@ -118,6 +132,7 @@ def track_steps(board, log_file):
 
     root = logging.getLogger()
     saved = root.level, root.handlers[:]
+
     class PlainFormatter(logging_utils.MillisecondFormatter):
         def format(self, record):  # kfp.local colours task names: not in a file
             return re.sub(r"\x1b\[[0-9;]*m", "", super().format(record))

@@ -68,16 +68,24 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     board = StepBoard(["ingest", *(f"train {t}" for t in model_types), "select", "deploy"], out)
     dataset = arguments.get("dataset", I.dataset)
-    board.print(f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
-                f"full log: {log_path}")
+    board.print(
+        f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
+        f"full log: {log_path}"
+    )
     started = time.monotonic()
     with open(log_path, "w") as log_file:
         output = StepOutput(out, log_file, width=board.width)
         with track_steps(board, log_file), steps_stop_on_sigterm(), contextlib.redirect_stdout(output):
             try:
                 task = pipeline(
-                    model_types=list(model_types), **arguments, launcher="local", gpus=0, serving_target="local",
-                    store_root="", models_root=str(workdir / "models"), model_repo=str(model_repo),
+                    model_types=list(model_types),
+                    **arguments,
+                    launcher="local",
+                    gpus=0,
+                    serving_target="local",
+                    store_root="",
+                    models_root=str(workdir / "models"),
+                    model_repo=str(model_repo),
                 )
             except RuntimeError as e:
                 raise DistmlError(f"{failure_reason(board, output, e)} (full log: {log_path})") from None
@@ -125,8 +133,11 @@ def write_run_report(selection, report_dir):
     from distml.components.select.report import CHARTS, HTML_REPORT_FILE, REPORT_FILE, write_report
 
     write_report(selection, report_dir)
-    return {"html": str(report_dir / HTML_REPORT_FILE), "markdown": str(report_dir / REPORT_FILE),
-            "charts": [str(report_dir / chart) for chart in CHARTS if (report_dir / chart).is_file()]}
+    return {
+        "html": str(report_dir / HTML_REPORT_FILE),
+        "markdown": str(report_dir / REPORT_FILE),
+        "charts": [str(report_dir / chart) for chart in CHARTS if (report_dir / chart).is_file()],
+    }
 
 
 def summarize(selection, wall_time_s, model_repo, model_name, log_path):
@@ -168,9 +179,14 @@ def format_summary(summary):
     if not summary["executed_steps"]:
         rows.append("steps:   none executed: every step's inputs were unchanged, all came from the cache")
     else:
-        rows.append("steps:   " + ", ".join(
-            f"{s['name']} {s['status']}" + (f" ({s['seconds']:.0f} s)" if s["status"] == "done" and s["seconds"] else "")
-            for s in steps))
+        rows.append(
+            "steps:   "
+            + ", ".join(
+                f"{s['name']} {s['status']}"
+                + (f" ({s['seconds']:.0f} s)" if s["status"] == "done" and s["seconds"] else "")
+                for s in steps
+            )
+        )
     report = summary["report"]
     rows.append(f"report:  {report['html']}  (open it in a browser; Markdown: {report['markdown']})")
     rows.append(f"charts:  {', '.join(report['charts'])}")

@@ -35,8 +35,11 @@ def serve_plan(model_repo, model_name):
     from distml.components.deploy.core import serve_command
 
     http_port, grpc_port = DEFAULT_PORTS if all(map(port_is_free, DEFAULT_PORTS)) else free_ports(2)
-    return {"command": serve_command(model_repo, model_name, http_port, grpc_port),
-            "http_port": http_port, "grpc_port": grpc_port}
+    return {
+        "command": serve_command(model_repo, model_name, http_port, grpc_port),
+        "http_port": http_port,
+        "grpc_port": grpc_port,
+    }
 
 
 def record(summary, workdir):
@@ -46,13 +49,26 @@ def record(summary, workdir):
 
 def start_server(model_repo, model_name, http_port, grpc_port, log_path):
     """`distml serve` in the background, its output (banners, warnings, access log) into `log_path`."""
-    command = [sys.executable, "-m", "distml", "serve", "--repo", str(model_repo), "--model-name", model_name,
-               "--http-port", str(http_port), "--grpc-port", str(grpc_port)]
+    command = [
+        sys.executable,
+        "-m",
+        "distml",
+        "serve",
+        "--repo",
+        str(model_repo),
+        "--model-name",
+        model_name,
+        "--http-port",
+        str(http_port),
+        "--grpc-port",
+        str(grpc_port),
+    ]
     with open(log_path, "a") as log:
         log.write(f"\n--- {' '.join(command)}\n")
         log.flush()
-        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  preexec_fn=die_with_parent(signal.SIGTERM))  # gracefully, with distml run
+        server = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=die_with_parent(signal.SIGTERM)
+        )  # gracefully, with distml run
     try:
         wait_until_ready(server, f"http://127.0.0.1:{http_port}/v2/models/{model_name}/ready")
     except BaseException:  # not ready, or interrupted meanwhile: leave no server behind
@@ -66,7 +82,9 @@ def wait_until_ready(server, url):
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise DistmlError(f"distml serve exited with status {server.returncode} before it was ready; its output is in the run's log")
+            raise DistmlError(
+                f"distml serve exited with status {server.returncode} before it was ready; its output is in the run's log"
+            )
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
@@ -104,7 +122,8 @@ def native_output_to(log_path):
 def predict_v1(http_port, model_name, image):
     body = json.dumps({"instances": [image.tolist()]}).encode()
     request = urllib.request.Request(
-        f"http://127.0.0.1:{http_port}/v1/models/{model_name}:predict", data=body,
+        f"http://127.0.0.1:{http_port}/v1/models/{model_name}:predict",
+        data=body,
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:

@@ -25,7 +25,9 @@ PIPELINE_NAME = "monitor-and-retrain"
 REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
 
 
-@dsl.pipeline(name=PIPELINE_NAME, description="Drift monitoring of the served model; retrain and redeploy when it drifted.")
+@dsl.pipeline(
+    name=PIPELINE_NAME, description="Drift monitoring of the served model; retrain and redeploy when it drifted."
+)
 def monitor_and_retrain(
     dataset: str = I.dataset,
     num_shards: int = I.num_shards,
@@ -42,12 +44,28 @@ def monitor_and_retrain(
     reference = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
     reference.set_display_name("reference data").set_container_image(image)
     check = monitor(
-        reference_dataset=reference.outputs["dataset_artifact"], request_log=request_log, model_repo=model_repo,
-        models_root=models_root, model_name=model_name, psi_threshold=psi_threshold, alpha=alpha, min_samples=min_samples,
+        reference_dataset=reference.outputs["dataset_artifact"],
+        request_log=request_log,
+        model_repo=model_repo,
+        models_root=models_root,
+        model_name=model_name,
+        psi_threshold=psi_threshold,
+        alpha=alpha,
+        min_samples=min_samples,
     )
-    check.set_display_name("monitor").set_container_image(image).set_caching_options(False)  # the log grows between runs
+    check.set_display_name("monitor").set_container_image(image).set_caching_options(
+        False
+    )  # the log grows between runs
     _on_cluster(reference, timeout_s=3600)
     _on_cluster(check, timeout_s=1800)
     with dsl.If(check.outputs["Output"] == True, name="if-drift"):  # noqa: E712 (a KFP condition)
-        train_and_deploy(dataset=dataset, num_shards=num_shards, store_root=store_root, models_root=models_root,
-                         model_repo=model_repo, model_name=model_name, image=image, priority_class=k8s.PRIORITY_BATCH)
+        train_and_deploy(
+            dataset=dataset,
+            num_shards=num_shards,
+            store_root=store_root,
+            models_root=models_root,
+            model_repo=model_repo,
+            model_name=model_name,
+            image=image,
+            priority_class=k8s.PRIORITY_BATCH,
+        )

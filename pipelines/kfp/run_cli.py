@@ -22,16 +22,24 @@ def add_arguments(parser):
     from distml.pipelines.kfp.local_run import DEFAULT_WORKDIR
     from distml.pipelines.kfp.train_and_deploy import MODEL_TYPES
 
-    parser.add_argument("--workdir", default=DEFAULT_WORKDIR,
-                        help=f"artifacts, cache, model repository and logs (default: ./{DEFAULT_WORKDIR})")
+    parser.add_argument(
+        "--workdir",
+        default=DEFAULT_WORKDIR,
+        help=f"artifacts, cache, model repository and logs (default: ./{DEFAULT_WORKDIR})",
+    )
     parser.add_argument("--model-types", default=",".join(MODEL_TYPES), help="comma-separated (default: %(default)s)")
     # The pipeline's parameters, as the components declare them (local worker processes, not pods).
     INGEST.add_arguments(parser, names=PIPELINE_FLAGS["ingest"])
     TRAIN.add_arguments(parser, names=PIPELINE_FLAGS["train"], defaults={"workers": TRAIN["workers"].default_for(KFP)})
     SELECT.add_arguments(parser, names=PIPELINE_FLAGS["select"])
-    parser.add_argument("--no-cache", dest="cache", action="store_false", help="run every step even if its inputs are unchanged")
-    parser.add_argument("--serve", action="store_true",
-                        help="afterwards start `distml serve`, send it one real test image, and keep serving until Ctrl-C")
+    parser.add_argument(
+        "--no-cache", dest="cache", action="store_false", help="run every step even if its inputs are unchanged"
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="afterwards start `distml serve`, send it one real test image, and keep serving until Ctrl-C",
+    )
 
 
 # The pipeline parameters `distml run` has flags for, by the component that declares them.
@@ -47,7 +55,9 @@ def run(args):
     from distml.pipelines.kfp.local_run import format_summary, run_locally
 
     summary = run_locally(
-        args.workdir, model_types=model_type_list(args.model_types), cache=args.cache,
+        args.workdir,
+        model_types=model_type_list(args.model_types),
+        cache=args.cache,
         **{name: getattr(args, name) for names in PIPELINE_FLAGS.values() for name in names},
     )
     if summary["model_path"]:
@@ -70,15 +80,21 @@ def serve_and_predict(summary):
 
     plan = summary["serve"]
     http_port, grpc_port = plan["http_port"], plan["grpc_port"]
-    server = local_serve.start_server(summary["model_repo"], summary["model_name"], http_port, grpc_port, summary["log"])
+    server = local_serve.start_server(
+        summary["model_repo"], summary["model_name"], http_port, grpc_port, summary["log"]
+    )
     try:
         image, label = local_serve.one_test_image(summary["dataset_dir"], summary["log"])
         prediction = local_serve.predict_v1(http_port, summary["model_name"], image)
-        print(f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class "
-              f"{summary['class_names'][label]!r}:")
+        print(
+            f"\nPOST /v1/models/{summary['model_name']}:predict with a test image of class "
+            f"{summary['class_names'][label]!r}:"
+        )
         print(json.dumps(prediction)[:600])
-        print(f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); "
-              f"its log: {summary['log']}; Ctrl-C to stop")
+        print(
+            f"\nserving on http://127.0.0.1:{http_port} (REST) and 127.0.0.1:{grpc_port} (gRPC); "
+            f"its log: {summary['log']}; Ctrl-C to stop"
+        )
         # Poll instead of server.wait(): Ctrl-C's SIGINT may land on one of TensorFlow's
         # threads, and then nothing interrupts a main thread blocked in waitpid().
         while server.poll() is None:

@@ -37,7 +37,9 @@ def _on_cluster(task, *, timeout_s, gpu_tolerant=False):
     kubernetes.mount_pvc(task, pvc_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT)
     kubernetes.mount_pvc(task, pvc_name=k8s.MODELS_PVC, mount_path=k8s.MODELS_MOUNT)
     kubernetes.set_timeout(task, timeout_s)
-    kubernetes.set_security_context(task, run_as_user=k8s.RUN_AS_USER, run_as_group=k8s.RUN_AS_USER, run_as_non_root=True)
+    kubernetes.set_security_context(
+        task, run_as_user=k8s.RUN_AS_USER, run_as_group=k8s.RUN_AS_USER, run_as_non_root=True
+    )
     for key, value in k8s.kueue_labels(k8s.LOCAL_QUEUE, k8s.PRIORITY_PRODUCTION).items():
         kubernetes.add_pod_label(task, key, value)
     if gpu_tolerant:
@@ -77,28 +79,52 @@ def build_pipeline(for_cluster=True):
         model_name: str = S.model_name,
     ) -> dsl.Artifact:
         ingest_task = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
-        ingest_task.set_display_name("ingest").set_container_image(image).set_retry(num_retries=2, backoff_duration="30s")
+        ingest_task.set_display_name("ingest").set_container_image(image).set_retry(
+            num_retries=2, backoff_duration="30s"
+        )
 
         with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
             train_task = train(
-                dataset=ingest_task.outputs["dataset_artifact"], model_type=model_type, epochs=epochs,
-                steps_per_epoch=steps_per_epoch, batch_size=batch_size, learning_rate=learning_rate,
-                lr_schedule=lr_schedule, precision=precision, workers=workers, launcher=launcher, gpus=gpus,
-                image=image, namespace=namespace, queue=queue, priority_class=priority_class, models_root=models_root,
+                dataset=ingest_task.outputs["dataset_artifact"],
+                model_type=model_type,
+                epochs=epochs,
+                steps_per_epoch=steps_per_epoch,
+                batch_size=batch_size,
+                learning_rate=learning_rate,
+                lr_schedule=lr_schedule,
+                precision=precision,
+                workers=workers,
+                launcher=launcher,
+                gpus=gpus,
+                image=image,
+                namespace=namespace,
+                queue=queue,
+                priority_class=priority_class,
+                models_root=models_root,
             )
             train_task.set_display_name("train").set_container_image(image)
 
         select_task = select(
-            dataset=ingest_task.outputs["dataset_artifact"], candidates=dsl.Collected(train_task.outputs["model"]),
-            model_repo=model_repo, models_root=models_root, model_name=model_name, min_accuracy=min_accuracy,
+            dataset=ingest_task.outputs["dataset_artifact"],
+            candidates=dsl.Collected(train_task.outputs["model"]),
+            model_repo=model_repo,
+            models_root=models_root,
+            model_name=model_name,
+            min_accuracy=min_accuracy,
             min_improvement=min_improvement,
         )
         select_task.set_display_name("select").set_container_image(image)
 
         with dsl.If(select_task.outputs["Output"] == True, name="if-blessed"):  # noqa: E712 (a KFP condition, not Python)
             deploy_task = deploy(
-                selection=select_task.outputs["selection"], model_repo=model_repo, models_root=models_root,
-                model_name=model_name, target=serving_target, namespace=namespace, runtime=serving_runtime, image=image,
+                selection=select_task.outputs["selection"],
+                model_repo=model_repo,
+                models_root=models_root,
+                model_name=model_name,
+                target=serving_target,
+                namespace=namespace,
+                runtime=serving_runtime,
+                image=image,
             )
             deploy_task.set_display_name("deploy").set_container_image(image)
 

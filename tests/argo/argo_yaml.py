@@ -8,8 +8,11 @@ import yaml
 from distml.pipelines.argo.generate import GENERATED_DIR
 
 TAG = re.compile(r"\{\{\s*([^{}]+?)\s*\}\}")
-WORKFLOW_GLOBALS = {"workflow.name": "train-and-deploy-x7k2p", "workflow.namespace": "distml",
-                    "workflow.uid": "0b8c5f52-2f7e-4d8a-9a53-1c2d3e4f5a6b"}
+WORKFLOW_GLOBALS = {
+    "workflow.name": "train-and-deploy-x7k2p",
+    "workflow.namespace": "distml",
+    "workflow.uid": "0b8c5f52-2f7e-4d8a-9a53-1c2d3e4f5a6b",
+}
 
 
 def load(file_name):

@@ -11,7 +11,9 @@ def test_regenerating_reproduces_the_checked_in_files_byte_for_byte(tmp_path):
     checked_in = sorted(p.name for p in GENERATED_DIR.glob("*.yaml"))
     assert sorted(p.name for p in written) == checked_in
     for path in written:
-        assert path.read_bytes() == (GENERATED_DIR / path.name).read_bytes(), f"{path.name} is stale: run distml compile"
+        assert path.read_bytes() == (GENERATED_DIR / path.name).read_bytes(), (
+            f"{path.name} is stale: run distml compile"
+        )
 
 
 def test_render_names_paths_relative_to_the_source_tree():
@@ -23,9 +25,20 @@ def test_generated_files_and_their_embedded_manifests_after_substitution_validat
     substituted the parameters (integers where the API wants them). One validator run: it is slow."""
     templates = library()
     train = templates["train"]
-    tfjob_text = substitute(train["resource"]["manifest"], input_values(
-        train, **{"model-type": "cnn", "dataset-dir": "/mnt/datasets/ingest-abc", "model-dir": "/mnt/models/runs/r/candidates/cnn",
-                  "checkpoint-dir": "/mnt/models/runs/r/checkpoints/cnn", "workers": "3", "gpus": "1"}))
+    tfjob_text = substitute(
+        train["resource"]["manifest"],
+        input_values(
+            train,
+            **{
+                "model-type": "cnn",
+                "dataset-dir": "/mnt/datasets/ingest-abc",
+                "model-dir": "/mnt/models/runs/r/candidates/cnn",
+                "checkpoint-dir": "/mnt/models/runs/r/checkpoints/cnn",
+                "workers": "3",
+                "gpus": "1",
+            },
+        ),
+    )
     deploy = templates["deploy"]
     isvc_text = substitute(deploy["resource"]["manifest"], input_values(deploy, **{"model-version": "4"}))
     tfjob = yaml.safe_load(tfjob_text)
@@ -41,7 +54,12 @@ def test_help_prints_help_and_writes_nothing(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "-m", "distml.pipelines.argo.generate", "--help"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "distml.pipelines.argo.generate", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0 and "usage:" in result.stdout and "output_dir" in result.stdout
     assert list(tmp_path.iterdir()) == []  # no folder named --help

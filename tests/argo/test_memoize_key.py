@@ -48,8 +48,9 @@ def test_key_is_stable_for_the_same_data_whatever_else_differs():
 
 
 def test_key_does_not_confuse_values_that_concatenate_alike():
-    assert dataset_cache_key({**BASE, "dataset": "digits1", "dataset-version": ""}) != \
-        dataset_cache_key({**BASE, "dataset": "digits", "dataset-version": "1"})
+    assert dataset_cache_key({**BASE, "dataset": "digits1", "dataset-version": ""}) != dataset_cache_key(
+        {**BASE, "dataset": "digits", "dataset-version": "1"}
+    )
 
 
 def test_key_is_a_valid_argo_cache_key_even_for_specs_with_colons_and_slashes():

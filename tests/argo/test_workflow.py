@@ -93,7 +93,8 @@ def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers():
     assert pod["spec"]["priorityClassName"] == "{{inputs.parameters.priority-class}}"
     assert tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"] == "{{inputs.parameters.train-deadline-seconds}}"
     assert train["synchronization"]["semaphores"] == [
-        {"configMapKeyRef": {"name": k8s.GPU_SEMAPHORE_CONFIGMAP, "key": k8s.GPU_SEMAPHORE_KEY}}]
+        {"configMapKeyRef": {"name": k8s.GPU_SEMAPHORE_CONFIGMAP, "key": k8s.GPU_SEMAPHORE_KEY}}
+    ]
     # docs/argo.md: `train` retries once (the retry resumes from the run's checkpoints).
     assert int(train["retryStrategy"]["limit"]) == 1 and train["retryStrategy"]["retryPolicy"] == "Always"
 
@@ -169,9 +170,19 @@ def test_the_tfjob_workers_run_every_training_parameter_the_template_takes():
     from distml.components.train.core import config_from_args
     from tests.argo.argo_yaml import input_values, substitute
 
-    submitted = {"model-type": "dropout", "dataset-dir": "/mnt/datasets/abc", "model-dir": "/mnt/models/runs/r/candidates/dropout",
-                 "checkpoint-dir": "/mnt/models/runs/r/checkpoints/dropout", "epochs": "7", "steps-per-epoch": "11",
-                 "batch-size": "32", "learning-rate": "0.0005", "lr-schedule": "cosine", "seed": "3", "precision": "float32"}
+    submitted = {
+        "model-type": "dropout",
+        "dataset-dir": "/mnt/datasets/abc",
+        "model-dir": "/mnt/models/runs/r/candidates/dropout",
+        "checkpoint-dir": "/mnt/models/runs/r/checkpoints/dropout",
+        "epochs": "7",
+        "steps-per-epoch": "11",
+        "batch-size": "32",
+        "learning-rate": "0.0005",
+        "lr-schedule": "cosine",
+        "seed": "3",
+        "precision": "float32",
+    }
     train = library()["train"]
     tfjob = yaml.safe_load(substitute(train["resource"]["manifest"], input_values(train, **submitted)))
     command = tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"]
@@ -179,8 +190,19 @@ def test_the_tfjob_workers_run_every_training_parameter_the_template_takes():
     parser = argparse.ArgumentParser(exit_on_error=False)
     add_arguments(parser)
     config = config_from_args(parser.parse_args(command[2:]))
-    assert (config.model_type, config.epochs, config.steps_per_epoch, config.batch_size, config.learning_rate,
-            config.lr_schedule, config.seed, config.precision) == ("dropout", 7, 11, 32, 0.0005, "cosine", 3, "float32")
+    assert (
+        config.model_type,
+        config.epochs,
+        config.steps_per_epoch,
+        config.batch_size,
+        config.learning_rate,
+        config.lr_schedule,
+        config.seed,
+        config.precision,
+    ) == ("dropout", 7, 11, 32, 0.0005, "cosine", 3, "float32")
     assert (config.dataset_dir, config.model_dir, config.checkpoint_dir) == (
-        submitted["dataset-dir"], submitted["model-dir"], submitted["checkpoint-dir"])
+        submitted["dataset-dir"],
+        submitted["model-dir"],
+        submitted["checkpoint-dir"],
+    )
     assert config.run_id == "0b8c5f52-2f7e-4d8a-9a53-1c2d3e4f5a6b"  # {{workflow.uid}}: one run for every retry

@@ -36,8 +36,10 @@ def require_engine():
 def docker(*args, check=True, timeout=600, **kwargs):
     result = subprocess.run(["docker", *map(str, args)], capture_output=True, text=True, timeout=timeout, **kwargs)
     if check and result.returncode != 0:
-        raise AssertionError(f"docker {' '.join(map(str, args[:3]))} ... exited {result.returncode}:\n"
-                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"docker {' '.join(map(str, args[:3]))} ... exited {result.returncode}:\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -46,10 +48,17 @@ def build_images(flavours=("cpu", "slim")):
     interpreter's environment for the wheels; progress goes to the terminal."""
     for flavour in flavours:
         print(f"\nbuilding the {flavour} image (containers/build-image.sh {flavour})", file=sys.stderr, flush=True)
-        result = subprocess.run(["sh", "containers/build-image.sh", flavour], cwd=REPO,
-                                env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True)
+        result = subprocess.run(
+            ["sh", "containers/build-image.sh", flavour],
+            cwd=REPO,
+            env={**os.environ, "PYTHON": sys.executable},
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
-            raise AssertionError(f"building the {flavour} image failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+            raise AssertionError(
+                f"building the {flavour} image failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+            )
         print(result.stderr.strip(), file=sys.stderr, flush=True)
     return {flavour: IMAGES[flavour] for flavour in flavours}
 

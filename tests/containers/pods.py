@@ -25,7 +25,18 @@ import urllib.request
 from tests.containers.engine import docker, inspect
 
 QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)(m|k|Ki|M|Mi|G|Gi|T|Ti)?$")
-FACTORS = {None: 1, "m": 1e-3, "k": 1e3, "Ki": 2**10, "M": 1e6, "Mi": 2**20, "G": 1e9, "Gi": 2**30, "T": 1e12, "Ti": 2**40}
+FACTORS = {
+    None: 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "Ki": 2**10,
+    "M": 1e6,
+    "Mi": 2**20,
+    "G": 1e9,
+    "Gi": 2**30,
+    "T": 1e12,
+    "Ti": 2**40,
+}
 
 
 class Unsupported(AssertionError):
@@ -81,7 +92,9 @@ def security_args(pod_spec, container, image):
         image_user = inspect("image", image)["Config"].get("User", "")
         user_part = image_user.split(":")[0]
         if merged.get("runAsNonRoot") and not user_part.isdigit():
-            raise AssertionError(f"runAsNonRoot with non-numeric image user {image_user!r}: the kubelet refuses to start it")
+            raise AssertionError(
+                f"runAsNonRoot with non-numeric image user {image_user!r}: the kubelet refuses to start it"
+            )
         user = int(user_part) if user_part.isdigit() else 0
     if merged.get("runAsNonRoot") and int(user) == 0:
         raise AssertionError("runAsNonRoot, but the container would run as root: the kubelet refuses to start it")
@@ -139,8 +152,9 @@ def resource_args(container):
     return args
 
 
-def create(pod_name, pod_spec, *, network, claims, namespace="default", labels=None, extra_env=None, aliases=(),
-           image=None):
+def create(
+    pod_name, pod_spec, *, network, claims, namespace="default", labels=None, extra_env=None, aliases=(), image=None
+):
     """`docker create` the pod's container as `pod_name` on `network`; return the name.
     `extra_env` is what a controller injects (TF_CONFIG): appended after the spec's env,
     as the Training Operator appends it. `image` overrides the spec's (a locally built tag)."""

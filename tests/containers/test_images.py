@@ -40,8 +40,9 @@ def stages(text):
 
 @pytest.mark.parametrize("name", IMAGES)
 def test_hadolint_clean(name):
-    result = subprocess.run([tool("hadolint"), "--failure-threshold", "style", str(CONTAINERS / name)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [tool("hadolint"), "--failure-threshold", "style", str(CONTAINERS / name)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -88,7 +89,9 @@ def test_make_targets_build_each_flavour_from_its_lock():
     assert re.search(r"^images: images-cpu images-slim$", makefile, re.M)  # the GPU image: its own target
     script = (CONTAINERS / "build-image.sh").read_text()
     for name, (flavour, tag) in IMAGES.items():
-        assert re.search(rf"{flavour}\)\s+dockerfile=containers/{re.escape(name)};\s+tag=\$\{{IMAGE:-{re.escape(tag)}\}}", script)
+        assert re.search(
+            rf"{flavour}\)\s+dockerfile=containers/{re.escape(name)};\s+tag=\$\{{IMAGE:-{re.escape(tag)}\}}", script
+        )
     assert "lock=requirements/$flavour.lock" in script
 
 
@@ -97,8 +100,9 @@ def pyproject():
 
 
 def test_dockerignore_sends_nothing_from_the_repository_root():
-    lines = [ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines()
-             if ln.strip() and not ln.startswith("#")]
+    lines = [
+        ln.strip() for ln in (REPO / ".dockerignore").read_text().splitlines() if ln.strip() and not ln.startswith("#")
+    ]
     assert lines == ["*"]  # the context is the wheelhouse in build/images/<flavour>
 
 
@@ -125,7 +129,9 @@ def test_release_workflow_builds_with_make_and_pushes_what_it_built():
 
 def test_actionlint_flags_a_broken_workflow(tmp_path):
     bad = tmp_path / "bad.yml"
-    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    bad.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n"
+    )
     result = subprocess.run([tool("actionlint"), str(bad)], capture_output=True, text=True)
     assert result.returncode != 0 and "nope" in result.stdout
 

@@ -28,18 +28,39 @@ def run_pipeline(root, cache):
     # docker's `command` replaces only CMD, so clear the entrypoint as the KFP driver's pod would.
     # The pipeline root is bind-mounted at the same path, as DockerRunner does.
     local.init(
-        runner=local.DockerRunner(entrypoint=[], user=f"{k8s.RUN_AS_USER}:{k8s.RUN_AS_USER}",
-                                  group_add=[str(k8s.RUN_AS_USER)], network_mode="none",
-                                  cap_drop=["ALL"], security_opt=["no-new-privileges"]),
-        pipeline_root=str(root), enable_caching=True, cache_root=str(cache), raise_on_error=True,
+        runner=local.DockerRunner(
+            entrypoint=[],
+            user=f"{k8s.RUN_AS_USER}:{k8s.RUN_AS_USER}",
+            group_add=[str(k8s.RUN_AS_USER)],
+            network_mode="none",
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        ),
+        pipeline_root=str(root),
+        enable_caching=True,
+        cache_root=str(cache),
+        raise_on_error=True,
     )
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     pipeline = build_pipeline(for_cluster=False)
     return pipeline(
-        dataset="digits", num_shards=2, model_types=["cnn", "dropout"], workers=1, epochs=1, steps_per_epoch=5,
-        batch_size=32, learning_rate=0.001, gpus=0, launcher="in-process", min_accuracy=0.0,
-        min_improvement=0.0, serving_target="local", store_root="", models_root=str(root / "models"),
-        model_repo=str(root / "repo"), model_name=MODEL,
+        dataset="digits",
+        num_shards=2,
+        model_types=["cnn", "dropout"],
+        workers=1,
+        epochs=1,
+        steps_per_epoch=5,
+        batch_size=32,
+        learning_rate=0.001,
+        gpus=0,
+        launcher="in-process",
+        min_accuracy=0.0,
+        min_improvement=0.0,
+        serving_target="local",
+        store_root="",
+        models_root=str(root / "models"),
+        model_repo=str(root / "repo"),
+        model_name=MODEL,
     )
 
 

@@ -29,15 +29,19 @@ def predictor_pod(isvc, claims):
     predictor = isvc["spec"]["predictor"]
     pod = {k: v for k, v in predictor.items() if k in ("securityContext", "containers", "volumes")}
     uri = predictor.get("model", {}).get("storageUri") or next(
-        (e["value"] for e in pods.single_container(pod).get("env", []) if e["name"] == "STORAGE_URI"), None)
+        (e["value"] for e in pods.single_container(pod).get("env", []) if e["name"] == "STORAGE_URI"), None
+    )
     if uri:
         match = re.match(r"pvc://([^/]+)/?(.*)$", uri)
         assert match, f"storageUri {uri}: only pvc:// is available here"
-        pod["volumes"] = [*pod.get("volumes", []), {"name": "kserve-pvc-source",
-                                                   "persistentVolumeClaim": {"claimName": match[1], "readOnly": True}}]
+        pod["volumes"] = [
+            *pod.get("volumes", []),
+            {"name": "kserve-pvc-source", "persistentVolumeClaim": {"claimName": match[1], "readOnly": True}},
+        ]
         container = pods.single_container(pod)
         container.setdefault("volumeMounts", []).append(
-            {"name": "kserve-pvc-source", "mountPath": MODEL_MOUNT, "subPath": match[2], "readOnly": True})
+            {"name": "kserve-pvc-source", "mountPath": MODEL_MOUNT, "subPath": match[2], "readOnly": True}
+        )
     return pod
 
 
@@ -59,15 +63,25 @@ def test_predictor_container_answers_kserve_clients(images, trained_models, digi
     from distml.components.ingest.reader import read_split
 
     models = tmp_path / "models"
-    run_cli("deploy", "--target", "local", "--repo", models, "--model-name", MODEL, "--model-dir", trained_models["cnn"])
+    run_cli(
+        "deploy", "--target", "local", "--repo", models, "--model-name", MODEL, "--model-dir", trained_models["cnn"]
+    )
     fs_group_volume(models, k8s.RUN_AS_USER)
-    isvc = yaml.safe_load(run_cli("deploy", "--target", "kserve", "--runtime", "distml", "--model-name", MODEL,
-                                  "--dry-run").stdout)
+    isvc = yaml.safe_load(
+        run_cli("deploy", "--target", "kserve", "--runtime", "distml", "--model-name", MODEL, "--dry-run").stdout
+    )
     pod = predictor_pod(isvc, {k8s.MODELS_PVC: models})
     container = pods.single_container(pod)
     name = f"{isvc['metadata']['name']}-predictor"
-    pods.create(name, pod, network=network.name, claims={k8s.MODELS_PVC: models},
-                namespace=isvc["metadata"]["namespace"], labels=isvc["metadata"].get("labels"), image=images["cpu"])
+    pods.create(
+        name,
+        pod,
+        network=network.name,
+        claims={k8s.MODELS_PVC: models},
+        namespace=isvc["metadata"]["namespace"],
+        labels=isvc["metadata"].get("labels"),
+        image=images["cpu"],
+    )
     pods.docker("start", name)
     base = f"http://{network.ip(name)}"
     pods.wait_http_probe(base, container["readinessProbe"], timeout=180, container=name)

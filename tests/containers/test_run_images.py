@@ -16,8 +16,10 @@ from tests.containers.engine import docker, fs_group_volume, inspect
 pytestmark = pytest.mark.timeout(3600)
 
 FLAVOURS = ["cpu", "slim"]
-POD = {"securityContext": k8s.pod_security_context(),
-       "containers": [{"name": "step", "securityContext": k8s.container_security_context()}]}
+POD = {
+    "securityContext": k8s.pod_security_context(),
+    "containers": [{"name": "step", "securityContext": k8s.container_security_context()}],
+}
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
@@ -32,7 +34,9 @@ def test_image_runs_as_its_numeric_non_root_user(images, flavour):
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_help_of_every_subcommand(images, flavour):
-    script = "for c in " + " ".join(SUBCOMMANDS) + '; do echo "== $c"; distml "$c" --help || echo "!! $c exited $?"; done'
+    script = (
+        "for c in " + " ".join(SUBCOMMANDS) + '; do echo "== $c"; distml "$c" --help || echo "!! $c exited $?"; done'
+    )
     out = docker("run", "--rm", "--network", "none", "--entrypoint", "sh", images[flavour], "-c", script).stdout
     for name in SUBCOMMANDS:
         section = out.split(f"== {name}\n", 1)[1].split("\n== ", 1)[0]
@@ -48,17 +52,52 @@ def test_pipeline_steps_on_a_shared_volume_as_pods(images, tmp_path):
     assert "--group-add" in as_pod and "--cap-drop=ALL" in as_pod
 
     def step(*args):
-        return docker("run", "--rm", "--network", "none", *as_pod, "-v", f"{volume}:/mnt/data", images["cpu"], *args,
-                      timeout=900)
+        return docker(
+            "run", "--rm", "--network", "none", *as_pod, "-v", f"{volume}:/mnt/data", images["cpu"], *args, timeout=900
+        )
 
     step("ingest", "--dataset", "digits", "--output", "/mnt/data/datasets/digits", "--num-shards", "2")
-    step("train", "--dataset", "/mnt/data/datasets/digits", "--model-dir", "/mnt/data/models/cnn",
-         "--model-type", "cnn", "--epochs", "1", "--steps-per-epoch", "10", "--launcher", "in-process")
-    step("select", "--dataset-dir", "/mnt/data/datasets/digits", "--candidates", "/mnt/data/models/cnn",
-         "--model-repo", "/mnt/data/repo", "--model-name", "digits", "--min-accuracy", "0",
-         "--output-dir", "/mnt/data/selection")
-    deployed = step("deploy", "--target", "local", "--repo", "/mnt/data/repo", "--model-name", "digits",
-                    "--result-out", "/mnt/data/deploy.json")
+    step(
+        "train",
+        "--dataset",
+        "/mnt/data/datasets/digits",
+        "--model-dir",
+        "/mnt/data/models/cnn",
+        "--model-type",
+        "cnn",
+        "--epochs",
+        "1",
+        "--steps-per-epoch",
+        "10",
+        "--launcher",
+        "in-process",
+    )
+    step(
+        "select",
+        "--dataset-dir",
+        "/mnt/data/datasets/digits",
+        "--candidates",
+        "/mnt/data/models/cnn",
+        "--model-repo",
+        "/mnt/data/repo",
+        "--model-name",
+        "digits",
+        "--min-accuracy",
+        "0",
+        "--output-dir",
+        "/mnt/data/selection",
+    )
+    deployed = step(
+        "deploy",
+        "--target",
+        "local",
+        "--repo",
+        "/mnt/data/repo",
+        "--model-name",
+        "digits",
+        "--result-out",
+        "/mnt/data/deploy.json",
+    )
 
     assert (volume / "models" / "cnn" / "1" / "saved_model.pb").is_file()
     selection = json.loads((volume / "selection" / "selection.json").read_text())

@@ -23,12 +23,27 @@ WORKERS = 2
 
 
 def test_operator_tf_config_format():
-    job = {"metadata": {"name": "j", "namespace": "ns"},
-           "spec": {"tfReplicaSpecs": {"Worker": {"replicas": 2, "template": {"spec": {"containers": [
-               {"name": "tensorflow", "ports": [{"name": "tfjob-port", "containerPort": 2222}]}]}}}}}}
+    job = {
+        "metadata": {"name": "j", "namespace": "ns"},
+        "spec": {
+            "tfReplicaSpecs": {
+                "Worker": {
+                    "replicas": 2,
+                    "template": {
+                        "spec": {
+                            "containers": [
+                                {"name": "tensorflow", "ports": [{"name": "tfjob-port", "containerPort": 2222}]}
+                            ]
+                        }
+                    },
+                }
+            }
+        },
+    }
     assert tfjob.operator_tf_config(job, "Worker", 1) == (
         '{"cluster":{"worker":["j-worker-0.ns.svc:2222","j-worker-1.ns.svc:2222"]},'
-        '"task":{"type":"worker","index":1},"environment":"cloud"}')
+        '"task":{"type":"worker","index":1},"environment":"cloud"}'
+    )
 
 
 @pytest.fixture
@@ -40,10 +55,34 @@ def network():
 
 def generated_tfjob(run_id):
     """The manifest as a user gets it: `distml train --launcher tfjob --dry-run`."""
-    out = run_cli("train", "--launcher", "tfjob", "--dry-run", "--workers", WORKERS,
-                  "--dataset", f"{k8s.DATASETS_MOUNT}/digits", "--model-dir", f"{k8s.MODELS_MOUNT}/models/cnn",
-                  "--model-type", "cnn", "--epochs", "2", "--steps-per-epoch", "40", "--checkpoint-every", "10",
-                  "--batch-size", "32", "--run-id", run_id, "--cpu", "1", "--memory", "3Gi").stdout
+    out = run_cli(
+        "train",
+        "--launcher",
+        "tfjob",
+        "--dry-run",
+        "--workers",
+        WORKERS,
+        "--dataset",
+        f"{k8s.DATASETS_MOUNT}/digits",
+        "--model-dir",
+        f"{k8s.MODELS_MOUNT}/models/cnn",
+        "--model-type",
+        "cnn",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "40",
+        "--checkpoint-every",
+        "10",
+        "--batch-size",
+        "32",
+        "--run-id",
+        run_id,
+        "--cpu",
+        "1",
+        "--memory",
+        "3Gi",
+    ).stdout
     manifest = yaml.safe_load(out)
     return manifest.get("manifest", manifest)
 
@@ -55,8 +94,10 @@ def test_tfjob_workers_as_containers_survive_a_killed_worker(images, digits_data
     assert worker_spec["replicas"] == WORKERS and worker_spec["restartPolicy"] == "OnFailure"
     datasets = tmp_path / "datasets"
     shutil.copytree(digits_dataset, datasets / "digits")
-    claims = {k8s.DATASETS_PVC: fs_group_volume(datasets, k8s.RUN_AS_USER),
-              k8s.MODELS_PVC: (models := fs_group_volume(tmp_path / "models", k8s.RUN_AS_USER))}
+    claims = {
+        k8s.DATASETS_PVC: fs_group_volume(datasets, k8s.RUN_AS_USER),
+        k8s.MODELS_PVC: (models := fs_group_volume(tmp_path / "models", k8s.RUN_AS_USER)),
+    }
 
     job = tfjob.TFJobRun(manifest, network=network, claims=claims, image=images["cpu"]).start()
     victim = tfjob.pod_name(job.name, "Worker", 1)

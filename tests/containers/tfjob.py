@@ -42,9 +42,14 @@ def operator_tf_config(tfjob, rtype, index):
     cluster = {}
     for rt, spec in tfjob["spec"]["tfReplicaSpecs"].items():
         port = replica_port(spec)
-        cluster[rt.lower()] = [f"{pod_name(name, rt, i)}.{namespace}.svc:{port}" for i in range(spec.get("replicas", 1))]
-    config = {"cluster": dict(sorted(cluster.items())), "task": {"type": rtype.lower(), "index": index},
-              "environment": "cloud"}
+        cluster[rt.lower()] = [
+            f"{pod_name(name, rt, i)}.{namespace}.svc:{port}" for i in range(spec.get("replicas", 1))
+        ]
+    config = {
+        "cluster": dict(sorted(cluster.items())),
+        "task": {"type": rtype.lower(), "index": index},
+        "environment": "cloud",
+    }
     return json.dumps(config, separators=(",", ":"))
 
 
@@ -72,9 +77,17 @@ class TFJobRun:
         rtype, index, spec = self.replicas[name]
         template = spec["template"]
         env = {"TF_CONFIG": operator_tf_config(self.tfjob, rtype, index)} if is_distributed(self.tfjob) else {}
-        pods.create(name, template["spec"], network=self.network, claims=self.claims, namespace=self.namespace,
-                    labels=template.get("metadata", {}).get("labels", {}), extra_env=env,
-                    aliases=[f"{name}.{self.namespace}.svc"], image=self.image)
+        pods.create(
+            name,
+            template["spec"],
+            network=self.network,
+            claims=self.claims,
+            namespace=self.namespace,
+            labels=template.get("metadata", {}).get("labels", {}),
+            extra_env=env,
+            aliases=[f"{name}.{self.namespace}.svc"],
+            image=self.image,
+        )
         docker("start", name)
 
     def start(self):

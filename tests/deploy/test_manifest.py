@@ -39,8 +39,9 @@ def test_tfserving_predictor_reads_the_model_folder_with_restricted_pods():
 
 
 def test_distml_predictor_serves_the_repository_on_the_pvc():
-    isvc = build_inference_service("digits-prod", runtime="distml", model_name="digits",
-                                   storage_uri="pvc://distml-models/repo/digits", gpus=1)
+    isvc = build_inference_service(
+        "digits-prod", runtime="distml", model_name="digits", storage_uri="pvc://distml-models/repo/digits", gpus=1
+    )
     predictor = isvc["spec"]["predictor"]
     container = predictor["containers"][0]
     args = dict(zip(container["args"][::2], container["args"][1::2]))
@@ -50,19 +51,24 @@ def test_distml_predictor_serves_the_repository_on_the_pvc():
     assert args["--host"] == "0.0.0.0"  # distml serve binds loopback unless told
     assert container["image"] == k8s.GPU_IMAGE
     assert container["resources"]["limits"][k8s.GPU_RESOURCE] == "1"
-    assert predictor["volumes"] == [{"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}]
+    assert predictor["volumes"] == [
+        {"name": "models", "persistentVolumeClaim": {"claimName": "distml-models", "readOnly": True}}
+    ]
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/models/digits-prod/ready"
     assert predictor["tolerations"] and predictor["nodeSelector"]
 
 
-@pytest.mark.parametrize("options, words", [
-    (dict(name="Digits"), "lowercase"),
-    (dict(canary_traffic_percent=120), "0-100"),
-    (dict(deployment_mode="ModelMesh"), "unknown deployment mode"),
-    (dict(min_replicas=3, max_replicas=1), "min"),
-    (dict(runtime="distml", storage_uri="s3://bucket/digits"), "pvc://"),
-    (dict(runtime="triton"), "unknown runtime"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(name="Digits"), "lowercase"),
+        (dict(canary_traffic_percent=120), "0-100"),
+        (dict(deployment_mode="ModelMesh"), "unknown deployment mode"),
+        (dict(min_replicas=3, max_replicas=1), "min"),
+        (dict(runtime="distml", storage_uri="s3://bucket/digits"), "pvc://"),
+        (dict(runtime="triton"), "unknown runtime"),
+    ],
+)
 def test_impossible_requests_are_usage_errors(options, words):
     name = options.pop("name", "digits")
     with pytest.raises(UsageError, match=words):
@@ -93,7 +99,9 @@ def test_deployment_modes_use_kserves_current_names(old, new):
 def test_canary_is_a_traffic_percent_in_knative_and_a_named_canary_in_standard_mode():
     knative = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Knative")
     assert knative["spec"]["predictor"]["canaryTrafficPercent"] == 10 and "canary" not in knative["spec"]
-    standard = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Standard", model_version="7")
+    standard = build_inference_service(
+        "digits", canary_traffic_percent=10, deployment_mode="Standard", model_version="7"
+    )
     assert "canaryTrafficPercent" not in standard["spec"]["predictor"]
     (canary,) = standard["spec"]["canary"]
     assert canary["trafficPercent"] == 10 and canary["predictor"]["name"] == "v7"
@@ -101,8 +109,18 @@ def test_canary_is_a_traffic_percent_in_knative_and_a_named_canary_in_standard_m
 
 
 def test_cli_dry_run_prints_yaml_and_changes_nothing():
-    result = run_cli("deploy", "--target", "kserve", "--model-name", "digits", "--runtime", "distml",
-                     "--canary-traffic-percent", "20", "--dry-run")
+    result = run_cli(
+        "deploy",
+        "--target",
+        "kserve",
+        "--model-name",
+        "digits",
+        "--runtime",
+        "distml",
+        "--canary-traffic-percent",
+        "20",
+        "--dry-run",
+    )
     isvc = yaml.safe_load(result.stdout)
     assert isvc["kind"] == "InferenceService" and isvc["spec"]["predictor"]["canaryTrafficPercent"] == 20
     bad = run_cli("deploy", "--target", "kserve", "--model-name", "Bad_Name", "--dry-run", check=False)
@@ -129,7 +147,8 @@ def test_deployment_mode_annotation_only_when_asked_and_canary_in_knative():
     assert "annotations" not in build_inference_service("digits")["metadata"]
     for mode in ("Knative", "Standard"):
         assert build_inference_service("digits", deployment_mode=mode)["metadata"]["annotations"] == {
-            DEPLOYMENT_MODE_ANNOTATION: mode}
+            DEPLOYMENT_MODE_ANNOTATION: mode
+        }
     canary = build_inference_service("digits", canary_traffic_percent=10, deployment_mode="Knative")
     assert canary["spec"]["predictor"]["canaryTrafficPercent"] == 10
 
@@ -137,10 +156,17 @@ def test_deployment_mode_annotation_only_when_asked_and_canary_in_knative():
 def test_distml_predictor_probes_ask_the_model_and_the_server():
     (container,) = build_inference_service("digits", runtime="distml")["spec"]["predictor"]["containers"]
     port = container["ports"][0]["containerPort"]
-    assert container["readinessProbe"] == {"httpGet": {"path": "/v2/models/digits/ready", "port": port},
-                                           "periodSeconds": 5, "failureThreshold": 3}
-    assert container["livenessProbe"] == {"httpGet": {"path": "/v2/health/live", "port": port},
-                                          "initialDelaySeconds": 30, "periodSeconds": 10, "failureThreshold": 3}
+    assert container["readinessProbe"] == {
+        "httpGet": {"path": "/v2/models/digits/ready", "port": port},
+        "periodSeconds": 5,
+        "failureThreshold": 3,
+    }
+    assert container["livenessProbe"] == {
+        "httpGet": {"path": "/v2/health/live", "port": port},
+        "initialDelaySeconds": 30,
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
 
 
 def test_service_names_up_to_45_characters():

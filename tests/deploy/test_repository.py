@@ -56,7 +56,9 @@ def test_concurrent_pushes_all_land_as_distinct_consecutive_versions(trained_mod
     source = version_dir(trained_models["cnn"])
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    procs = [context.Process(target=_push_many, args=(source, tmp_path, rounds, start, results)) for _ in range(pushers)]
+    procs = [
+        context.Process(target=_push_many, args=(source, tmp_path, rounds, start, results)) for _ in range(pushers)
+    ]
     for proc in procs:
         proc.start()
     start.set()
@@ -74,10 +76,12 @@ def test_concurrent_pushes_all_land_as_distinct_consecutive_versions(trained_mod
 def test_a_pusher_killed_mid_copy_leaves_nothing_the_next_push_keeps(trained_models, tmp_path):
     """SIGKILL during the copy: the half copy is no version, and the next push removes it."""
     source = version_dir(trained_models["cnn"])
-    code = ("import os, signal, sys\n"
-            "from distml.components.common import model_artifact\n"
-            "model_artifact._make_readable = lambda tree: os.kill(os.getpid(), signal.SIGKILL)  # copied, not claimed\n"
-            "model_artifact.push(sys.argv[1], sys.argv[2], 'digits')\n")
+    code = (
+        "import os, signal, sys\n"
+        "from distml.components.common import model_artifact\n"
+        "model_artifact._make_readable = lambda tree: os.kill(os.getpid(), signal.SIGKILL)  # copied, not claimed\n"
+        "model_artifact.push(sys.argv[1], sys.argv[2], 'digits')\n"
+    )
     killed = subprocess.run([sys.executable, "-c", code, str(source), str(tmp_path)])
     assert killed.returncode == -9
     litter = [p.name for p in (tmp_path / "digits").iterdir()]
@@ -107,8 +111,10 @@ def test_resolve_version_dir_is_the_newest_complete_version(trained_models, tmp_
 
 
 def test_deploy_core_imports_neither_tensorflow_nor_kserve():
-    code = ("import sys, distml.components.deploy.core, distml.components.deploy.cli, distml.components.serve.cli;"
-            "import distml.components.common.model_artifact;"
-            "print(sorted(m for m in ('tensorflow', 'kserve', 'kfp') if m in sys.modules))")
+    code = (
+        "import sys, distml.components.deploy.core, distml.components.deploy.cli, distml.components.serve.cli;"
+        "import distml.components.common.model_artifact;"
+        "print(sorted(m for m in ('tensorflow', 'kserve', 'kfp') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -36,17 +36,20 @@ def recorded(name):
     return obj
 
 
-@pytest.mark.parametrize("name, stale_revision, state, words", [
-    ("ready", None, "ready", "Ready=True"),
-    # observedGeneration (copied from the Knative Service) behind metadata.generation: still Ready.
-    ("ready-observed-generation-lagging", OLD_REVISION, "ready", "Ready=True"),
-    # Ready, observedGeneration ahead, but the old revision still serves: not our update yet.
-    ("stale-ready-after-update", OLD_REVISION, "pending", f"{OLD_REVISION} still serves"),
-    ("updating", OLD_REVISION, "pending", "RevisionMissing"),
-    ("updated", OLD_REVISION, "ready", "Ready=True"),
-    ("revision-failed", OLD_REVISION, "failed", "exec format error"),
-    ("model-load-failed", None, "failed", "ModelLoadFailed: Invalid Storage URI provided"),
-])
+@pytest.mark.parametrize(
+    "name, stale_revision, state, words",
+    [
+        ("ready", None, "ready", "Ready=True"),
+        # observedGeneration (copied from the Knative Service) behind metadata.generation: still Ready.
+        ("ready-observed-generation-lagging", OLD_REVISION, "ready", "Ready=True"),
+        # Ready, observedGeneration ahead, but the old revision still serves: not our update yet.
+        ("stale-ready-after-update", OLD_REVISION, "pending", f"{OLD_REVISION} still serves"),
+        ("updating", OLD_REVISION, "pending", "RevisionMissing"),
+        ("updated", OLD_REVISION, "ready", "Ready=True"),
+        ("revision-failed", OLD_REVISION, "failed", "exec format error"),
+        ("model-load-failed", None, "failed", "ModelLoadFailed: Invalid Storage URI provided"),
+    ],
+)
 def test_assess_recorded_statuses(name, stale_revision, state, words):
     verdict = assess(recorded(name), stale_revision)
     assert verdict.state == state and words in verdict.reason
@@ -54,8 +57,12 @@ def test_assess_recorded_statuses(name, stale_revision, state, words):
 
 def test_assess_without_status_or_with_a_new_revision_not_ready():
     assert assess({"status": {}}).state == "pending"
-    creating = {"status": {"conditions": [{"type": "Ready", "status": "True"}],
-                           "components": {"predictor": {"latestCreatedRevision": "d-00002", "latestReadyRevision": "d-00001"}}}}
+    creating = {
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "components": {"predictor": {"latestCreatedRevision": "d-00002", "latestReadyRevision": "d-00001"}},
+        }
+    }
     assert assess(creating).reason == "revision d-00002 is not ready yet (traffic still on d-00001)"
 
 
@@ -63,7 +70,9 @@ def test_only_a_traffic_change_needs_no_new_revision():
     assert not needs_new_revision({"spec": {"predictor": {"canaryTrafficPercent": 0}}})
     assert not needs_new_revision({"metadata": {"labels": {"a": "b"}}})
     assert needs_new_revision({"spec": {"predictor": {"model": {"runtime": "distml"}}}})
-    assert needs_new_revision({"spec": {"predictor": {"canaryTrafficPercent": 10, "model": {"storageUri": "pvc://m/2"}}}})
+    assert needs_new_revision(
+        {"spec": {"predictor": {"canaryTrafficPercent": 10, "model": {"storageUri": "pvc://m/2"}}}}
+    )
     assert needs_new_revision({"spec": {"transformer": {}}})
 
 
@@ -131,14 +140,21 @@ def live(kube):
 
 def run(manifest, **kwargs):
     clock = iter(range(0, 10_000, 5))
-    return rollout(kubernetes_api(), manifest, timeout_s=60, poll_s=5, sleep=lambda s: None, clock=lambda: next(clock), **kwargs)
+    return rollout(
+        kubernetes_api(), manifest, timeout_s=60, poll_s=5, sleep=lambda s: None, clock=lambda: next(clock), **kwargs
+    )
 
 
 def test_create_then_ready(kube):
     Controller(kube, "updating", "ready")
     result = run(build_inference_service("digits"))
-    assert result == {"name": "digits", "namespace": "distml", "action": "created", "ready": True,
-                      "url": "http://digits.distml.example.com"}
+    assert result == {
+        "name": "digits",
+        "namespace": "distml",
+        "action": "created",
+        "ready": True,
+        "url": "http://digits.distml.example.com",
+    }
     assert [r[0] for r in kube.requests] == ["get", "create", "get", "get"]
     assert json.loads(live(kube)["metadata"]["annotations"][LAST_APPLIED]) == build_inference_service("digits")["spec"]
 
@@ -179,7 +195,9 @@ def test_failed_update_restores_previous_spec(kube):
 def test_update_that_times_out_is_rolled_back(kube):
     previous = existing(kube, build_inference_service("digits"))
     Controller(kube, "stale-ready-after-update", "updating")
-    with pytest.raises(DistmlError, match=r"not Ready after 60s: .*RevisionMissing.*rolled back: restored the previous spec"):
+    with pytest.raises(
+        DistmlError, match=r"not Ready after 60s: .*RevisionMissing.*rolled back: restored the previous spec"
+    ):
         run(build_inference_service("digits", runtime="distml"))
     assert live(kube)["spec"] == previous["spec"]
 
@@ -211,21 +229,32 @@ def test_rollback_that_fails_says_so(kube):
     existing(kube, build_inference_service("digits"))
     Controller(kube, "revision-failed")
     kube.fail[("patch", "inferenceservices")] = (409, "Conflict", 1)  # the update passes, the rollback not
-    with pytest.raises(DistmlError, match=r"exec format error.*; rollback failed too: rolling back InferenceService "
-                                          r"digits: 409 Conflict: inferenceservices digits Conflict \(injected\)"):
+    with pytest.raises(
+        DistmlError,
+        match=r"exec format error.*; rollback failed too: rolling back InferenceService "
+        r"digits: 409 Conflict: inferenceservices digits Conflict \(injected\)",
+    ):
         run(build_inference_service("digits", runtime="distml"))
 
 
-@pytest.mark.parametrize("verb, code, reason, action", [
-    ("get", 403, "Forbidden", "reading"), ("create", 422, "Invalid", "applying"), ("patch", 403, "Forbidden", "applying")])
+@pytest.mark.parametrize(
+    "verb, code, reason, action",
+    [
+        ("get", 403, "Forbidden", "reading"),
+        ("create", 422, "Invalid", "applying"),
+        ("patch", 403, "Forbidden", "applying"),
+    ],
+)
 def test_api_errors_are_one_line_with_the_servers_message(kube, verb, code, reason, action):
     if verb == "patch":
         existing(kube, build_inference_service("digits"))
     kube.fail[(verb, "inferenceservices")] = (code, reason)
     with pytest.raises(DistmlError) as error:
         run(build_inference_service("digits", runtime="distml"))
-    assert str(error.value) == (f"{action} InferenceService digits: {code} {HTTPStatus(code).phrase}: "
-                                f"inferenceservices digits {reason} (injected)")
+    assert str(error.value) == (
+        f"{action} InferenceService digits: {code} {HTTPStatus(code).phrase}: "
+        f"inferenceservices digits {reason} (injected)"
+    )
     assert len(str(error.value).splitlines()) == 1
 
 
@@ -245,8 +274,9 @@ def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("distml deploy: error: InferenceService digits failed: IngressReady=True; ")
-    assert "Ready=False (RevisionFailed: " in last and last.endswith("exec format error.); RoutesReady=True; "
-                                                                        "rolled back: restored the previous spec")
+    assert "Ready=False (RevisionFailed: " in last and last.endswith(
+        "exec format error.); RoutesReady=True; rolled back: restored the previous spec"
+    )
     assert live(kube)["spec"] == build_inference_service("digits")["spec"]  # rolled back
 
 
@@ -255,13 +285,16 @@ def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
 # that PR describes, on top of the recorded Ready status.
 def with_canary_ready(status_name, canary_status, reason=None):
     status = json.loads(json.dumps(STATUSES[status_name]["status"]))
-    status["conditions"].append({"type": "CanaryReady", "status": canary_status, **({"reason": reason} if reason else {})})
+    status["conditions"].append(
+        {"type": "CanaryReady", "status": canary_status, **({"reason": reason} if reason else {})}
+    )
     return status
 
 
 def standard_canary(version="2", percent=20):
-    return build_inference_service("digits", runtime="distml", deployment_mode="Standard",
-                                   canary_traffic_percent=percent, model_version=version)
+    return build_inference_service(
+        "digits", runtime="distml", deployment_mode="Standard", canary_traffic_percent=percent, model_version=version
+    )
 
 
 def test_standard_canary_runs_beside_the_live_stable_predictor():
@@ -289,8 +322,11 @@ def test_standard_canary_is_ready_only_with_canary_ready():
 def test_failed_standard_canary_is_removed_and_the_stable_model_keeps_serving(kube):
     stable = build_inference_service("digits", runtime="distml", deployment_mode="Standard", model_version="1")
     previous = existing(kube, stable)
-    kube.on_read["inferenceservices"] = lambda obj, reads: obj.update(
-        status=with_canary_ready("ready", "False", "ProgressDeadlineExceeded")) if obj["spec"].get("canary") else None
+    kube.on_read["inferenceservices"] = lambda obj, reads: (
+        obj.update(status=with_canary_ready("ready", "False", "ProgressDeadlineExceeded"))
+        if obj["spec"].get("canary")
+        else None
+    )
     with pytest.raises(DistmlError, match=r"canary removed \(the previous model serves all traffic\)"):
         run(standard_canary())
     assert live(kube)["spec"].get("canary") is None
@@ -301,8 +337,14 @@ def test_the_timeout_holds_on_a_clock_that_never_hits_the_deadline_exactly(kube)
     Controller(kube, "updating")
     clock = iter(range(0, 10_000, 7))
     with pytest.raises(DistmlError, match="not Ready after 60s"):
-        rollout(kubernetes_api(), build_inference_service("digits"), timeout_s=60, poll_s=7, sleep=lambda s: None,
-                clock=lambda: next(clock))
+        rollout(
+            kubernetes_api(),
+            build_inference_service("digits"),
+            timeout_s=60,
+            poll_s=7,
+            sleep=lambda s: None,
+            clock=lambda: next(clock),
+        )
     assert sum(1 for r in kube.requests if r[0] == "get") == 1 + 9  # the first read, then polls until 63 s
 
 

@@ -56,10 +56,17 @@ def test_a_pushed_copy_records_its_number_is_world_readable_and_equals_its_sourc
     assert directory_digest(version(tmp_path / "other", payload=b"different")) != directory_digest(source)
 
 
-@pytest.mark.parametrize("setup, kwargs, message", [
-    (lambda repo, src: None, {"version": 0}, "version must be a positive integer, got 0"),
-    (lambda repo, src: push_version(src, repo, "m"), {"version": 1}, "already exists: versions in a model repository are immutable"),
-])
+@pytest.mark.parametrize(
+    "setup, kwargs, message",
+    [
+        (lambda repo, src: None, {"version": 0}, "version must be a positive integer, got 0"),
+        (
+            lambda repo, src: push_version(src, repo, "m"),
+            {"version": 1},
+            "already exists: versions in a model repository are immutable",
+        ),
+    ],
+)
 def test_bad_pushes_are_refused(tmp_path, setup, kwargs, message):
     source = version(tmp_path / "src" / "1")
     setup(tmp_path / "repo", source)

@@ -30,13 +30,16 @@ def edit_metadata(artifact, change):
     path.write_text(json.dumps(metadata))
 
 
-@pytest.mark.parametrize("field, change", [
-    ("fingerprint", lambda m: m.update(fingerprint="0" * 64)),
-    ("image_shape", lambda m: m.update(image_shape=[14, 56, 1])),
-    ("num_classes", lambda m: m.update(num_classes=12)),
-    ("class_names", lambda m: m["class_names"].reverse()),
-    ("splits", lambda m: m["splits"]["train"].update(num_examples=99)),
-])
+@pytest.mark.parametrize(
+    "field, change",
+    [
+        ("fingerprint", lambda m: m.update(fingerprint="0" * 64)),
+        ("image_shape", lambda m: m.update(image_shape=[14, 56, 1])),
+        ("num_classes", lambda m: m.update(num_classes=12)),
+        ("class_names", lambda m: m["class_names"].reverse()),
+        ("splits", lambda m: m["splits"]["train"].update(num_examples=99)),
+    ],
+)
 def test_an_edited_field_is_a_one_line_error_naming_file_and_field(artifact_copy, field, change):
     edit_metadata(artifact_copy, change)
     with pytest.raises(DataIntegrityError, match=rf"{artifact_copy / 'metadata.json'}: field '{field}'"):
@@ -49,7 +52,8 @@ def test_train_refuses_an_edited_or_invalid_metadata_in_one_line(artifact_copy, 
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"distml train: error: {artifact_copy / 'metadata.json'}: field 'image_shape' does not match its checksum: "
-        "the file was edited or is corrupted; re-run `distml ingest`"]
+        "the file was edited or is corrupted; re-run `distml ingest`"
+    ]
     (artifact_copy / "metadata.json").write_text('{"format": ')
     with pytest.raises(DataIntegrityError, match="metadata.json is not valid JSON"):
         load_metadata(artifact_copy)
@@ -86,7 +90,8 @@ def test_a_read_only_output_fails_before_any_work(tmp_path):
         result = run_cli("ingest", "--dataset", "folder:/nonexistent", "--output", mount / "ds", check=False)
         assert result.returncode == 2
         assert result.stderr.strip().splitlines() == [
-            f"distml ingest: error: --output {mount / 'ds'} is not writable here ({mount}: Read-only file system)"]
+            f"distml ingest: error: --output {mount / 'ds'} is not writable here ({mount}: Read-only file system)"
+        ]
 
 
 def _image_folder(root, counts):

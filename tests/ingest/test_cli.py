@@ -29,18 +29,39 @@ def test_user_errors_are_one_line_with_status_2(tmp_path):
     assert "--num-shards must be 0 (automatic) or more" in last
     last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--bogus-flag", check=False), 2)
     assert "unrecognized arguments: --bogus-flag" in last
-    last = _one_line_error(run_cli("ingest", "--output", tmp_path / "x", "--dataset", f"folder:{tmp_path}/nope", check=False), 2)
+    last = _one_line_error(
+        run_cli("ingest", "--output", tmp_path / "x", "--dataset", f"folder:{tmp_path}/nope", check=False), 2
+    )
     assert "does not exist" in last
     assert not (tmp_path / "x").exists()
 
 
 def test_tfds_without_network_fails_fast_naming_the_ways_out(tmp_path):
-    result = run_cli("ingest", "--output", tmp_path / "x", "--dataset", "tfds:fashion_mnist",
-                     "--data-dir", tmp_path / "tfds", check=False, timeout=120)
+    result = run_cli(
+        "ingest",
+        "--output",
+        tmp_path / "x",
+        "--dataset",
+        "tfds:fashion_mnist",
+        "--data-dir",
+        tmp_path / "tfds",
+        check=False,
+        timeout=120,
+    )
     last = _one_line_error(result, 1)
     assert "--data-dir" in last and "--dataset digits" in last
-    result = run_cli("ingest", "--output", tmp_path / "x", "--dataset", "tfds:fashion_mnist", "--no-download",
-                     "--data-dir", tmp_path / "tfds", check=False, timeout=120)
+    result = run_cli(
+        "ingest",
+        "--output",
+        tmp_path / "x",
+        "--dataset",
+        "tfds:fashion_mnist",
+        "--no-download",
+        "--data-dir",
+        tmp_path / "tfds",
+        check=False,
+        timeout=120,
+    )
     last = _one_line_error(result, 2)
     assert "--no-download" in last and f"--data-dir {tmp_path / 'tfds'} " in last  # the root, not a version folder
     # TFDS's warning about a "Variant folder" that does not even exist stays out.

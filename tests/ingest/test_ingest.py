@@ -93,7 +93,10 @@ def test_folder_source_with_generated_pngs(tmp_path):
     import shutil
 
     shutil.copytree(root, copy)
-    assert ingest(f"folder:{copy}", tmp_path / "ds2", num_shards=2, test_fraction=0.3)["fingerprint"] == meta["fingerprint"]
+    assert (
+        ingest(f"folder:{copy}", tmp_path / "ds2", num_shards=2, test_fraction=0.3)["fingerprint"]
+        == meta["fingerprint"]
+    )
 
 
 def test_too_many_shards_for_a_split_is_refused(tmp_path):

@@ -32,8 +32,10 @@ def test_an_original_size_image_preprocessed_as_recorded_equals_the_ingested_exa
     params = metadata["preprocessing"]
     assert params == {"height": 32, "width": 32, "channels": 1, "resample": "bilinear"}
     # One shard, not shuffled: the examples in the folder's order (class, then file name).
-    ingested = [(image.numpy()[0], int(label.numpy()[0]))
-                for image, label in read_split(tmp_path / "ds", "test", batch_size=1, shuffle=False)]
+    ingested = [
+        (image.numpy()[0], int(label.numpy()[0]))
+        for image, label in read_split(tmp_path / "ds", "test", batch_size=1, shuffle=False)
+    ]
     originals = sorted((tmp_path / "images" / "test").glob("*/*.png"))
     assert len(ingested) == len(originals) == 4
     for original, (example, label) in zip(originals, ingested):
@@ -72,7 +74,11 @@ def test_preprocess_takes_arrays_of_any_size_and_channels():
     assert preprocessing.preprocess(rgb, params).shape == (28, 28, 1)
     same = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28, 1)
     np.testing.assert_array_equal(preprocessing.preprocess(same, params), same)  # no resize at the right size
-    assert preprocessing.preprocess(rgb.astype(np.float32), preprocessing.preprocessing_params([8, 8, 3])).shape == (8, 8, 3)
+    assert preprocessing.preprocess(rgb.astype(np.float32), preprocessing.preprocessing_params([8, 8, 3])).shape == (
+        8,
+        8,
+        3,
+    )
 
 
 def test_the_trained_model_records_the_preprocessing_of_its_dataset(trained_models, digits_dataset):

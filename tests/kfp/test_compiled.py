@@ -30,7 +30,9 @@ def _documents(path):
     return [d for d in yaml.safe_load_all((ROOT / path).read_text()) if d]
 
 
-@pytest.mark.parametrize("path", [COMPILED_PIPELINE] + [f"components/{c}/component.yaml" for c in ("ingest", "train", "select", "deploy")])
+@pytest.mark.parametrize(
+    "path", [COMPILED_PIPELINE] + [f"components/{c}/component.yaml" for c in ("ingest", "train", "select", "deploy")]
+)
 def test_yaml_parses_strictly_into_the_pipeline_spec_proto(path):
     spec, *platform = _documents(path)
     parsed = json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
@@ -57,8 +59,19 @@ def test_the_pipeline_carries_the_cluster_settings():
     assert condition == "inputs.parameter_values['pipelinechannel--select-Output'] == true"
     defaults = {name: p.get("defaultValue") for name, p in spec["root"]["inputDefinitions"]["parameters"].items()}
     assert defaults["dataset"] == "digits" and defaults["model_types"] == ["cnn", "dropout", "batch_norm"]
-    for name in ("num_shards", "workers", "epochs", "batch_size", "gpus", "queue", "priority_class",
-                 "min_accuracy", "serving_target", "namespace", "image"):
+    for name in (
+        "num_shards",
+        "workers",
+        "epochs",
+        "batch_size",
+        "gpus",
+        "queue",
+        "priority_class",
+        "min_accuracy",
+        "serving_target",
+        "namespace",
+        "image",
+    ):
         assert name in defaults, name
 
 
@@ -77,4 +90,6 @@ def test_another_team_composes_a_pipeline_from_component_yaml(tmp_path):
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     assert set(spec["root"]["dag"]["tasks"]) == {"ingest", "train"}
     assert spec["root"]["dag"]["tasks"]["train"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"] == {
-        "outputArtifactKey": "dataset_artifact", "producerTask": "ingest"}
+        "outputArtifactKey": "dataset_artifact",
+        "producerTask": "ingest",
+    }

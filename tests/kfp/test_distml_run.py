@@ -32,16 +32,31 @@ def cold_run(workdir):
 def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     out = cold_run.stdout
     # Progress while it runs: each step's state under its variant's name, then its own lines.
-    for line in ("==> ingest: running", "==> ingest: done", "==> train cnn: running", "==> train dropout: done",
-                 "==> select: done", "==> deploy: done"):
+    for line in (
+        "==> ingest: running",
+        "==> ingest: done",
+        "==> train cnn: running",
+        "==> train dropout: done",
+        "==> select: done",
+        "==> deploy: done",
+    ):
         assert line in out, line
     assert re.search(r"^train cnn +\| worker 1: ", out, re.M) and "epoch 1/1" in out
     # Both trainings' ends reach the console (kfp.local's threads used to swallow one).
     for variant in ("cnn", "dropout"):
-        assert re.search(rf"^train {variant} +\| worker 0: model written to .*/variant-{variant}/train/model", out, re.M)
+        assert re.search(
+            rf"^train {variant} +\| worker 0: model written to .*/variant-{variant}/train/model", out, re.M
+        )
         assert re.search(rf"^train {variant} +\| worker 1 finished$", out, re.M)
     # Noise stays in the log file.
-    for noise in ("Got executor_input", "for-loop-", "oneDNN", "absl::InitializeLog", "Variant folder", "Generating splits"):
+    for noise in (
+        "Got executor_input",
+        "for-loop-",
+        "oneDNN",
+        "absl::InitializeLog",
+        "Variant folder",
+        "Generating splits",
+    ):
         assert noise not in out + cold_run.stderr, noise
     # The summary names the report, the charts, the models and the command to serve the winner.
     assert "<- winner" in out and "blessed: yes" in out
@@ -50,11 +65,19 @@ def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     assert all(v["train_time_s"] > 0 for v in summary["variants"])
     assert all(v["model_dir"].endswith(f"/variant-{v['model_type']}/train/model") for v in summary["variants"])
     assert [(s["name"], s["status"]) for s in summary["steps"]] == [
-        ("ingest", "done"), ("train cnn", "done"), ("train dropout", "done"), ("select", "done"), ("deploy", "done")]
+        ("ingest", "done"),
+        ("train cnn", "done"),
+        ("train dropout", "done"),
+        ("select", "done"),
+        ("deploy", "done"),
+    ]
     assert summary["executed_steps"].count("train") == 2 and "ingest" in summary["executed_steps"]
     report = summary["report"]
     assert f"report:  {report['html']}" in out and report["markdown"] in out
-    assert "Training curves" in Path(report["html"]).read_text() and "data:image/png;base64," in Path(report["html"]).read_text()
+    assert (
+        "Training curves" in Path(report["html"]).read_text()
+        and "data:image/png;base64," in Path(report["html"]).read_text()
+    )
     assert len(report["charts"]) == 3 and all(Path(c).is_file() and c in out for c in report["charts"])
     serve = summary["serve"]
     assert f"serve it:  {serve['command']}" in out
@@ -67,8 +90,11 @@ def test_cold_run_trains_selects_and_pushes(cold_run, workdir):
     metrics = json.loads((Path(summary["variants"][0]["model_dir"]) / "metrics.json").read_text())
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(metrics["history"][0])
     deployment = json.loads(next(workdir.glob("pipeline-root/train-and-deploy-*/**/deploy/deployment")).read_text())
-    assert deployment == {"target": "local", "version": 1,
-                          "serve_command": serve_command(workdir / "model-repo", "distml-classifier")}
+    assert deployment == {
+        "target": "local",
+        "version": 1,
+        "serve_command": serve_command(workdir / "model-repo", "distml-classifier"),
+    }
 
 
 def test_second_run_with_the_same_inputs_executes_nothing(cold_run, workdir):
@@ -91,8 +117,14 @@ def as_in_a_terminal():
 def run_serving_until_signal(workdir, args, send, signum):
     """`distml run ... --serve` until it serves, then `send(pid, signum)`; (process, output)."""
     command = [sys.executable, "-m", "distml", "run", "--workdir", str(workdir), *args, *TINY, "--serve"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=as_in_a_terminal)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=as_in_a_terminal,
+    )
     lines = []
     deadline = time.monotonic() + 600
     try:

@@ -26,7 +26,9 @@ def test_not_blessed_means_no_push_and_no_deploy(kfp_local):
     def strict() -> dsl.Artifact:
         data = ingest(dataset="digits", num_shards=2).outputs["dataset_artifact"]
         with dsl.ParallelFor(["cnn"]) as model_type:
-            t = train(dataset=data, model_type=model_type, epochs=1, steps_per_epoch=2, workers=1, launcher="in-process")
+            t = train(
+                dataset=data, model_type=model_type, epochs=1, steps_per_epoch=2, workers=1, launcher="in-process"
+            )
         s = select(dataset=data, candidates=dsl.Collected(t.outputs["model"]), model_repo=str(repo), min_accuracy=0.999)
         with dsl.If(s.outputs["Output"] == True):  # noqa: E712
             deploy(selection=s.outputs["selection"], model_repo=str(repo), target="local")

@@ -56,7 +56,8 @@ def test_lock_pins_every_direct_dependency_inside_pyprojects_range(lock_name):
         name = canonicalize_name(req.name)
         assert name in pinned, f"{req.name} is missing from requirements/{lock_name}: run `make lock`"
         assert req.specifier.contains(pinned[name], prereleases=True), (
-            f"requirements/{lock_name} pins {req.name}=={pinned[name]}, outside pyproject's {req}: run `make lock`")
+            f"requirements/{lock_name} pins {req.name}=={pinned[name]}, outside pyproject's {req}: run `make lock`"
+        )
 
 
 @pytest.mark.parametrize("lock_name", ["cpu.lock", "slim.lock", "gpu.lock", "bench.lock"])

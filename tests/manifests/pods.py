@@ -29,33 +29,49 @@ def pod(name, spec, namespace=None, labels=None):
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": dns_name(name),
-                     "namespace": namespace or k8s.NAMESPACE, "labels": labels or {}},
+        "metadata": {"name": dns_name(name), "namespace": namespace or k8s.NAMESPACE, "labels": labels or {}},
         "spec": spec,
     }
 
 
 def shared_settings_pods():
     """Pods built only from k8s.py, as the components build them."""
+
     def spec(sa, automount, command, gpus=0, **extra):
         return {
             "serviceAccountName": sa,
             "automountServiceAccountToken": automount,
             "securityContext": k8s.pod_security_context(),
-            "containers": [{
-                "name": "main", "image": k8s.GPU_IMAGE if gpus else k8s.IMAGE, "command": command,
-                "securityContext": k8s.container_security_context(),
-                "resources": k8s.resources(cpu="2", memory="4Gi", gpus=gpus),
-            }],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": k8s.GPU_IMAGE if gpus else k8s.IMAGE,
+                    "command": command,
+                    "securityContext": k8s.container_security_context(),
+                    "resources": k8s.resources(cpu="2", memory="4Gi", gpus=gpus),
+                }
+            ],
             **k8s.gpu_scheduling(gpus),
             **extra,
         }
+
     return [
-        pod("k8s-py-tfjob-worker-gpu", spec(k8s.TRAINER_SERVICE_ACCOUNT, False, ["distml", "train"], gpus=1,
-                                            priorityClassName=k8s.PRIORITY_PRODUCTION)),
+        pod(
+            "k8s-py-tfjob-worker-gpu",
+            spec(
+                k8s.TRAINER_SERVICE_ACCOUNT,
+                False,
+                ["distml", "train"],
+                gpus=1,
+                priorityClassName=k8s.PRIORITY_PRODUCTION,
+            ),
+        ),
         pod("k8s-py-workflow-step", spec(k8s.PIPELINE_SERVICE_ACCOUNT, True, ["distml", "ingest"])),
-        pod("k8s-py-predictor", spec(k8s.PREDICTOR_SERVICE_ACCOUNT, False, ["distml", "serve"]),
-            labels={"serving.kserve.io/inferenceservice": "distml"}),
+        pod(
+            "k8s-py-predictor",
+            spec(k8s.PREDICTOR_SERVICE_ACCOUNT, False, ["distml", "serve"]),
+            labels={"serving.kserve.io/inferenceservice": "distml"},
+        ),
     ]
 
 
@@ -71,28 +87,48 @@ def pods_of(doc, where):
     elif kind == "TFJob":
         for replica, rs in (spec.get("tfReplicaSpecs") or {}).items():
             template = rs.get("template") or {}
-            yield pod(f"{where}-{name}-{replica}", template.get("spec") or {}, namespace,
-                      (template.get("metadata") or {}).get("labels"))
+            yield pod(
+                f"{where}-{name}-{replica}",
+                template.get("spec") or {},
+                namespace,
+                (template.get("metadata") or {}).get("labels"),
+            )
     elif kind in ("ClusterTrainingRuntime", "TrainingRuntime"):  # Kubeflow Trainer v2: a JobSet template
         for rjob in ((spec.get("template") or {}).get("spec") or {}).get("replicatedJobs") or []:
             template = ((rjob.get("template") or {}).get("spec") or {}).get("template") or {}
-            yield pod(f"{where}-{name}-{rjob.get('name')}", template.get("spec") or {}, namespace,
-                      (template.get("metadata") or {}).get("labels"))
+            yield pod(
+                f"{where}-{name}-{rjob.get('name')}",
+                template.get("spec") or {},
+                namespace,
+                (template.get("metadata") or {}).get("labels"),
+            )
     elif kind == "InferenceService":
         for component in ("predictor", "transformer", "explainer"):
             c = spec.get(component) or {}
             if c.get("containers"):  # the distml predictor image; `model:` runtimes are KServe's own pods
                 pod_fields = {k: v for k, v in c.items() if k in POD_SPEC_FIELDS}
-                yield pod(f"{where}-{name}-{component}", pod_fields, namespace,
-                          {"serving.kserve.io/inferenceservice": name})
+                yield pod(
+                    f"{where}-{name}-{component}", pod_fields, namespace, {"serving.kserve.io/inferenceservice": name}
+                )
     elif kind in ("Workflow", "WorkflowTemplate", "ClusterWorkflowTemplate", "CronWorkflow"):
         wf = spec.get("workflowSpec") if kind == "CronWorkflow" else spec
         yield from argo_pods(wf or {}, f"{where}-{name}", namespace)
 
 
 POD_SPEC_FIELDS = {
-    "containers", "initContainers", "securityContext", "serviceAccountName", "automountServiceAccountToken",
-    "nodeSelector", "tolerations", "affinity", "priorityClassName", "volumes", "hostNetwork", "hostPID", "hostIPC",
+    "containers",
+    "initContainers",
+    "securityContext",
+    "serviceAccountName",
+    "automountServiceAccountToken",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "priorityClassName",
+    "volumes",
+    "hostNetwork",
+    "hostPID",
+    "hostIPC",
 }
 
 
@@ -106,12 +142,18 @@ def resolve(text, params):
 
 
 def argo_pods(wf, where, namespace):
-    workflow_params = {p["name"]: p["value"] for p in (wf.get("arguments") or {}).get("parameters") or []
-                       if "value" in p}
+    workflow_params = {
+        p["name"]: p["value"] for p in (wf.get("arguments") or {}).get("parameters") or [] if "value" in p
+    }
     for t in wf.get("templates") or []:
-        params = {**workflow_params, **{p["name"]: p.get("default", p.get("value"))
-                                        for p in (t.get("inputs") or {}).get("parameters") or []
-                                        if p.get("default", p.get("value")) is not None}}
+        params = {
+            **workflow_params,
+            **{
+                p["name"]: p.get("default", p.get("value"))
+                for p in (t.get("inputs") or {}).get("parameters") or []
+                if p.get("default", p.get("value")) is not None
+            },
+        }
         main = t.get("container") or t.get("script")
         if main:
             container = {k: v for k, v in main.items() if k != "source"}
@@ -119,8 +161,9 @@ def argo_pods(wf, where, namespace):
             container["image"] = resolve(str(container.get("image", "")), params)
             spec = {
                 "serviceAccountName": t.get("serviceAccountName") or wf.get("serviceAccountName"),
-                "automountServiceAccountToken": t.get("automountServiceAccountToken",
-                                                      wf.get("automountServiceAccountToken")),
+                "automountServiceAccountToken": t.get(
+                    "automountServiceAccountToken", wf.get("automountServiceAccountToken")
+                ),
                 "securityContext": t.get("securityContext") or wf.get("securityContext"),
                 "containers": [container],
                 "nodeSelector": t.get("nodeSelector") or wf.get("nodeSelector"),
@@ -128,8 +171,12 @@ def argo_pods(wf, where, namespace):
                 "priorityClassName": t.get("priorityClassName") or wf.get("podPriorityClassName"),
                 "volumes": wf.get("volumes"),
             }
-            yield pod(f"{where}-{t.get('name')}", {k: v for k, v in spec.items() if v is not None}, namespace,
-                      (t.get("metadata") or {}).get("labels"))
+            yield pod(
+                f"{where}-{t.get('name')}",
+                {k: v for k, v in spec.items() if v is not None},
+                namespace,
+                (t.get("metadata") or {}).get("labels"),
+            )
         manifest = (t.get("resource") or {}).get("manifest")
         if isinstance(manifest, str):
             # Argo substitutes {{...}} before parsing; a placeholder string stands in for each.
@@ -168,16 +215,23 @@ def kfp_pods():
     for executor, spec in ir["deploymentSpec"]["executors"].items():
         container = spec["container"]
         settings = kubernetes.get(executor, {})
-        pod_sc = {k: int(v) if k in ("runAsUser", "runAsGroup", "fsGroup") else v
-                  for k, v in (settings.get("securityContext") or {}).items()}
+        pod_sc = {
+            k: int(v) if k in ("runAsUser", "runAsGroup", "fsGroup") else v
+            for k, v in (settings.get("securityContext") or {}).items()
+        }
         mounts = settings.get("pvcMount") or []
         pod_spec = {
             "securityContext": pod_sc,
-            "containers": [{
-                "name": "main", "image": k8s.IMAGE, "command": container.get("command"), "args": container.get("args"),
-                **({"resources": container["resources"]} if container.get("resources") else {}),
-                "volumeMounts": [{"name": m["constant"], "mountPath": m["mountPath"]} for m in mounts],
-            }],
+            "containers": [
+                {
+                    "name": "main",
+                    "image": k8s.IMAGE,
+                    "command": container.get("command"),
+                    "args": container.get("args"),
+                    **({"resources": container["resources"]} if container.get("resources") else {}),
+                    "volumeMounts": [{"name": m["constant"], "mountPath": m["mountPath"]} for m in mounts],
+                }
+            ],
             "volumes": [{"name": m["constant"], "persistentVolumeClaim": {"claimName": m["constant"]}} for m in mounts],
             **({"nodeSelector": settings["nodeSelector"]["labels"]} if settings.get("nodeSelector") else {}),
             **({"tolerations": settings["tolerations"]} if settings.get("tolerations") else {}),

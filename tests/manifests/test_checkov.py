@@ -16,17 +16,17 @@ from tests.manifests.tools import MANIFESTS, OVERLAYS, REPO, kustomize_usable, l
 
 EXCEPTIONS = {
     "CKV_K8S_8": "liveness probe: batch pods (steps, TFJob workers) run to completion; restarting one "
-                 "worker mid-collective kills the whole group. KServe/Knative probe the predictor itself.",
+    "worker mid-collective kills the whole group. KServe/Knative probe the predictor itself.",
     "CKV_K8S_9": "readiness probe: same; no Service routes to batch pods.",
     "CKV_K8S_15": "imagePullPolicy Always: images are immutable version tags (or digests, docs/containers.md); "
-                  "re-pulling a multi-GB TensorFlow image per worker only slows start-up.",
+    "re-pulling a multi-GB TensorFlow image per worker only slows start-up.",
     "CKV_K8S_43": "image digest: the code names version tags; pin digests at deploy time through the "
-                  "`image` parameter (docs/containers.md).",
+    "`image` parameter (docs/containers.md).",
     "CKV_K8S_40": "high UID (>10000): the images' user is UID 1000 (k8s.py RUN_AS_USER), enforced by "
-                  "runAsNonRoot and runAsUser; a collision with a host UID matters only without the "
-                  "restricted settings every distml pod has.",
+    "runAsNonRoot and runAsUser; a collision with a host UID matters only without the "
+    "restricted settings every distml pod has.",
     "CKV_K8S_22": "read-only root filesystem: TensorFlow, TFDS and KServe write caches under $HOME and /tmp; "
-                  "not set in k8s.py yet (docs/cluster.md).",
+    "not set in k8s.py yet (docs/cluster.md).",
 }
 # Only for pods running as distml-pipeline: they call the Kubernetes API, so their token
 # is mounted on purpose (every other distml pod has automountServiceAccountToken: false).
@@ -34,10 +34,13 @@ PIPELINE_EXCEPTIONS = {
     "CKV_K8S_38": "service-account token mounted: workflow/KFP steps create TFJobs and InferenceServices.",
 }
 # A pod no hardened setting protects: checkov must flag it, or this test proves nothing.
-INSECURE = pod("insecure-control", {
-    "containers": [{"name": "main", "image": "busybox", "securityContext": {"privileged": True}}],
-    "hostNetwork": True,
-})
+INSECURE = pod(
+    "insecure-control",
+    {
+        "containers": [{"name": "main", "image": "busybox", "securityContext": {"privileged": True}}],
+        "hostNetwork": True,
+    },
+)
 INSECURE_MUST_FAIL = {"CKV_K8S_16", "CKV_K8S_19", "CKV_K8S_11", "CKV_K8S_13", "CKV_K8S_20"}
 
 
@@ -49,6 +52,7 @@ def checkov_failures(tmp_path_factory):
     ok, _ = kustomize_usable()
     if ok:
         from tests.manifests.tools import kustomize_build
+
         for overlay in OVERLAYS:
             (folder / f"overlay-{overlay}.yaml").write_text(kustomize_build(overlay))
     else:  # without kubectl, the base files themselves
@@ -56,9 +60,21 @@ def checkov_failures(tmp_path_factory):
     (folder / "pods.yaml").write_text(yaml.safe_dump_all(all_pods()))
     (folder / "control.yaml").write_text(yaml.safe_dump(INSECURE))
     result = subprocess.run(
-        [checkov, "--directory", str(folder), "--framework", "kubernetes", "--skip-download",
-         "--quiet", "--compact", "--output", "json"],
-        capture_output=True, text=True, timeout=300,
+        [
+            checkov,
+            "--directory",
+            str(folder),
+            "--framework",
+            "kubernetes",
+            "--skip-download",
+            "--quiet",
+            "--compact",
+            "--output",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "BC_SKIP_MAPPING": "TRUE", "CHECKOV_EXPERIMENTAL_IMAGE_REFERENCING": "False"},
     )
     assert result.returncode in (0, 1), result.stderr[-2000:]
@@ -83,8 +99,11 @@ def test_cluster_objects_pass_every_check(checkov_failures):
 
 
 def test_every_pod_passes_all_but_the_documented_exceptions(checkov_failures):
-    pipeline_pods = {f"Pod.{p['metadata']['namespace']}.{p['metadata']['name']}" for p in all_pods()
-                     if p["spec"].get("serviceAccountName") == k8s.PIPELINE_SERVICE_ACCOUNT}
+    pipeline_pods = {
+        f"Pod.{p['metadata']['namespace']}.{p['metadata']['name']}"
+        for p in all_pods()
+        if p["spec"].get("serviceAccountName") == k8s.PIPELINE_SERVICE_ACCOUNT
+    }
     bad = {}
     for resource, ids in checkov_failures.items():
         if not resource.startswith("Pod.") or "insecure-control" in resource:
@@ -102,12 +121,16 @@ def test_exceptions_are_documented():
 
 # The KFP step pods: kfp-kubernetes sets only the pod-level runAsUser/runAsGroup/runAsNonRoot
 # and no requests/limits, so they fail today. Strict: the day they pass, this marker must go.
-KFP_GAP = pytest.mark.xfail(strict=True, reason="issue 17: KFP step pods lack the container security context "
-                                                "(allowPrivilegeEscalation, capabilities, seccomp) and resources")
+KFP_GAP = pytest.mark.xfail(
+    strict=True,
+    reason="issue 17: KFP step pods lack the container security context "
+    "(allowPrivilegeEscalation, capabilities, seccomp) and resources",
+)
 
 
-@pytest.mark.parametrize("p", all_pods() + [pytest.param(p, marks=KFP_GAP) for p in kfp_pods()],
-                         ids=lambda p: p["metadata"]["name"])
+@pytest.mark.parametrize(
+    "p", all_pods() + [pytest.param(p, marks=KFP_GAP) for p in kfp_pods()], ids=lambda p: p["metadata"]["name"]
+)
 def test_pod_runs_restricted_with_resources(p):
     """The pod-security settings themselves, whatever checkov's policy set says."""
     spec = p["spec"]
@@ -133,4 +156,7 @@ def test_the_kfp_step_pods_are_seen():
     for p in pods.values():  # what kfp-kubernetes does set
         assert p["spec"]["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}
         assert p["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
-        assert {v["persistentVolumeClaim"]["claimName"] for v in p["spec"]["volumes"]} == {k8s.DATASETS_PVC, k8s.MODELS_PVC}
+        assert {v["persistentVolumeClaim"]["claimName"] for v in p["spec"]["volumes"]} == {
+            k8s.DATASETS_PVC,
+            k8s.MODELS_PVC,
+        }

@@ -28,8 +28,16 @@ def test_every_file_validates_against_the_official_schemas(validate_manifests):
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_core_kinds_validate_strictly(version):
     core = [d for d in load_docs(MANIFESTS) if d["apiVersion"] in CORE_GROUPS]
-    assert {d["kind"] for d in core} >= {"Namespace", "ServiceAccount", "Role", "RoleBinding",
-                                         "PersistentVolumeClaim", "ConfigMap", "PriorityClass", "NetworkPolicy"}
+    assert {d["kind"] for d in core} >= {
+        "Namespace",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "PersistentVolumeClaim",
+        "ConfigMap",
+        "PriorityClass",
+        "NetworkPolicy",
+    }
     for doc in core:
         kubernetes_validate.validate(doc, version, strict=True)  # raises on any unknown field
 
@@ -62,8 +70,11 @@ def test_kueue_objects_use_the_storage_version_v1beta2():
 
 def test_names_are_the_ones_the_components_use():
     assert find(BASE, "Namespace", k8s.NAMESPACE)
-    namespaced = [d for d in BASE if d["kind"] not in
-                  ("Namespace", "PriorityClass", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass")]
+    namespaced = [
+        d
+        for d in BASE
+        if d["kind"] not in ("Namespace", "PriorityClass", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass")
+    ]
     assert all(d["metadata"].get("namespace") == k8s.NAMESPACE for d in namespaced)
     for sa in (k8s.PIPELINE_SERVICE_ACCOUNT, k8s.TRAINER_SERVICE_ACCOUNT, k8s.PREDICTOR_SERVICE_ACCOUNT):
         find(BASE, "ServiceAccount", sa)
@@ -147,7 +158,12 @@ def test_network_policy_isolates_the_namespace():
     # Predictors: only KServe's ingress path (activator, gateways), only the serving ports; no admit-all rule.
     (rule,) = predictors["ingress"]
     (source,) = rule["from"]
-    assert source == {"namespaceSelector": {"matchExpressions": [
-        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["knative-serving", "istio-system"]}]}}
+    assert source == {
+        "namespaceSelector": {
+            "matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["knative-serving", "istio-system"]}
+            ]
+        }
+    }
     assert sorted(port["port"] for port in rule["ports"]) == [8012, 8080]
     assert all(rule.get("from") for spec in policies.values() for rule in spec["ingress"])

@@ -13,8 +13,12 @@ def bound_rules(service_account):
     """Every rule a ServiceAccount in the distml namespace gets through RoleBindings."""
     rules = []
     for rb in find(DOCS, "RoleBinding"):
-        if any(s["kind"] == "ServiceAccount" and s["name"] == service_account
-               and s.get("namespace", rb["metadata"]["namespace"]) == k8s.NAMESPACE for s in rb["subjects"]):
+        if any(
+            s["kind"] == "ServiceAccount"
+            and s["name"] == service_account
+            and s.get("namespace", rb["metadata"]["namespace"]) == k8s.NAMESPACE
+            for s in rb["subjects"]
+        ):
             assert rb["roleRef"]["kind"] == "Role"
             rules += find(DOCS, "Role", rb["roleRef"]["name"])["rules"]
     return rules
@@ -22,7 +26,9 @@ def bound_rules(service_account):
 
 def allowed(rules, group, resource, verb, name=None):
     return any(
-        group in r["apiGroups"] and resource in r["resources"] and verb in r["verbs"]
+        group in r["apiGroups"]
+        and resource in r["resources"]
+        and verb in r["verbs"]
         and (not r.get("resourceNames") or name in r["resourceNames"])
         for r in rules
     )
@@ -50,9 +56,15 @@ def test_trainer_and_predictor_have_no_api_access(service_account):
 
 PIPELINE_NEEDS = [
     # (group, resource, verb): who needs it
-    *[("kubeflow.org", "tfjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # train tfjob launcher, Argo resource template
-    *[("trainer.kubeflow.org", "trainjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # trainjob launcher
-    *[("serving.kserve.io", "inferenceservices", v) for v in ("create", "get", "list", "watch", "patch", "delete")],  # deploy, Argo apply
+    *[
+        ("kubeflow.org", "tfjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")
+    ],  # train tfjob launcher, Argo resource template
+    *[
+        ("trainer.kubeflow.org", "trainjobs", v) for v in ("create", "get", "list", "watch", "patch", "delete")
+    ],  # trainjob launcher
+    *[
+        ("serving.kserve.io", "inferenceservices", v) for v in ("create", "get", "list", "watch", "patch", "delete")
+    ],  # deploy, Argo apply
     *[("", "configmaps", v) for v in ("get", "list", "watch")],  # settings, KFP's kfp-launcher
     ("argoproj.io", "workflowtaskresults", "create"),  # Argo >= 3.4 executor
     ("argoproj.io", "workflowtaskresults", "patch"),
@@ -60,15 +72,28 @@ PIPELINE_NEEDS = [
     ("", "pods/log", "get"),
 ]
 PIPELINE_MUST_NOT = [
-    ("", "configmaps", "create"), ("", "configmaps", "patch"), ("", "configmaps", "delete"), ("", "configmaps", "update"),
-    ("", "pods", "create"), ("", "pods", "delete"), ("", "pods/exec", "create"),
-    ("", "secrets", "list"), ("", "secrets", "watch"), ("", "serviceaccounts", "create"),
-    ("", "persistentvolumeclaims", "delete"), ("rbac.authorization.k8s.io", "roles", "create"),
-    ("rbac.authorization.k8s.io", "rolebindings", "create"), ("argoproj.io", "workflows", "create"),
-    ("argoproj.io", "workflowtaskresults", "delete"), ("kueue.x-k8s.io", "clusterqueues", "patch"),
-    ("scheduling.k8s.io", "priorityclasses", "create"), ("kubeflow.org", "tfjobs", "update"),
-    ("trainer.kubeflow.org", "trainjobs", "update"), ("trainer.kubeflow.org", "clustertrainingruntimes", "create"),
-    ("trainer.kubeflow.org", "trainingruntimes", "create"), ("jobset.x-k8s.io", "jobsets", "delete"),
+    ("", "configmaps", "create"),
+    ("", "configmaps", "patch"),
+    ("", "configmaps", "delete"),
+    ("", "configmaps", "update"),
+    ("", "pods", "create"),
+    ("", "pods", "delete"),
+    ("", "pods/exec", "create"),
+    ("", "secrets", "list"),
+    ("", "secrets", "watch"),
+    ("", "serviceaccounts", "create"),
+    ("", "persistentvolumeclaims", "delete"),
+    ("rbac.authorization.k8s.io", "roles", "create"),
+    ("rbac.authorization.k8s.io", "rolebindings", "create"),
+    ("argoproj.io", "workflows", "create"),
+    ("argoproj.io", "workflowtaskresults", "delete"),
+    ("kueue.x-k8s.io", "clusterqueues", "patch"),
+    ("scheduling.k8s.io", "priorityclasses", "create"),
+    ("kubeflow.org", "tfjobs", "update"),
+    ("trainer.kubeflow.org", "trainjobs", "update"),
+    ("trainer.kubeflow.org", "clustertrainingruntimes", "create"),
+    ("trainer.kubeflow.org", "trainingruntimes", "create"),
+    ("jobset.x-k8s.io", "jobsets", "delete"),
 ]
 
 
@@ -89,13 +114,28 @@ def test_pipeline_account_gets_nothing_more():
     # Every grant is accounted for: only the resources listed above appear.
     resources = {(g, res) for r in rules for g in r["apiGroups"] for res in r["resources"]}
     assert resources == {
-        ("kubeflow.org", "tfjobs"), ("kubeflow.org", "tfjobs/status"),
-        ("trainer.kubeflow.org", "trainjobs"), ("trainer.kubeflow.org", "trainjobs/status"),
-        ("serving.kserve.io", "inferenceservices"), ("serving.kserve.io", "inferenceservices/status"),
-        ("", "pods"), ("", "pods/log"), ("", "events"), ("", "configmaps"), ("", "secrets"),
+        ("kubeflow.org", "tfjobs"),
+        ("kubeflow.org", "tfjobs/status"),
+        ("trainer.kubeflow.org", "trainjobs"),
+        ("trainer.kubeflow.org", "trainjobs/status"),
+        ("serving.kserve.io", "inferenceservices"),
+        ("serving.kserve.io", "inferenceservices/status"),
+        ("", "pods"),
+        ("", "pods/log"),
+        ("", "events"),
+        ("", "configmaps"),
+        ("", "secrets"),
         ("argoproj.io", "workflowtaskresults"),
     }
     for r in rules:  # read-only on everything but the two custom resources and task results
-        if set(r["resources"]) & {"pods", "pods/log", "events", "configmaps", "secrets", "tfjobs/status",
-                                  "trainjobs/status", "inferenceservices/status"}:
+        if set(r["resources"]) & {
+            "pods",
+            "pods/log",
+            "events",
+            "configmaps",
+            "secrets",
+            "tfjobs/status",
+            "trainjobs/status",
+            "inferenceservices/status",
+        }:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, r

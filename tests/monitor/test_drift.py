@@ -33,9 +33,18 @@ def test_chi_square_sees_a_class_imbalance():
 
 def _profile(values, class_counts):
     inputs = {name: feature_histogram(values).tolist() for name in ("brightness", "contrast", "ink_fraction")}
-    return {"num_images": len(values), "inputs": inputs, "pixel_histogram": [1] * 32, "labels": None,
-            "predictions": {"num": int(sum(class_counts)), "class_counts": class_counts,
-                            "confidence": feature_histogram(np.full(int(sum(class_counts)), 0.95)).tolist(), "accuracy": None}}
+    return {
+        "num_images": len(values),
+        "inputs": inputs,
+        "pixel_histogram": [1] * 32,
+        "labels": None,
+        "predictions": {
+            "num": int(sum(class_counts)),
+            "class_counts": class_counts,
+            "confidence": feature_histogram(np.full(int(sum(class_counts)), 0.95)).tolist(),
+            "accuracy": None,
+        },
+    }
 
 
 def test_a_feature_drifts_only_when_the_move_is_both_significant_and_large():
@@ -45,7 +54,9 @@ def test_a_feature_drifts_only_when_the_move_is_both_significant_and_large():
     reference = _profile(rng.beta(20, 40, 200_000), [1000] * 10)
 
     def drifted(values, classes=(1000,) * 10):
-        rows = compare(reference, _profile(values, list(classes)), psi_threshold=0.2, alpha=0.01, max_accuracy_drop=0.05)
+        rows = compare(
+            reference, _profile(values, list(classes)), psi_threshold=0.2, alpha=0.01, max_accuracy_drop=0.05
+        )
         return {r["name"]: r for r in rows}
 
     tiny_but_certain = drifted(rng.beta(20, 40, 200_000) + 0.01)["brightness"]  # p ~ 0, PSI ~ 0.03

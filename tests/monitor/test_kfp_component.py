@@ -20,14 +20,20 @@ def test_monitor_component_says_retrain_on_inverted_traffic(digits_dataset, trai
     push(saved_model, tmp_path / "repo", "distml-classifier")
     images, labels = load_split(digits_dataset, "test")
     log = RequestLog(tmp_path / "log" / "requests.jsonl")
-    serve_to_log(Model(saved_model, load_metadata(digits_dataset)), shifted_sample(images, labels, 250, np.random.default_rng(0), "invert", 1.0), log)
+    serve_to_log(
+        Model(saved_model, load_metadata(digits_dataset)),
+        shifted_sample(images, labels, 250, np.random.default_rng(0), "invert", 1.0),
+        log,
+    )
 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(tmp_path / "root"))
 
     @dsl.pipeline(name="monitor-once")
     def monitor_once() -> bool:
         data = dsl.importer(artifact_uri=str(digits_dataset), artifact_class=dsl.Dataset, reimport=False)
-        step = monitor(reference_dataset=data.output, request_log=str(tmp_path / "log"), model_repo=str(tmp_path / "repo"))
+        step = monitor(
+            reference_dataset=data.output, request_log=str(tmp_path / "log"), model_repo=str(tmp_path / "repo")
+        )
         return step.outputs["Output"]
 
     assert monitor_once().output is True
@@ -46,7 +52,10 @@ def test_the_recurring_run_pipeline_retrains_only_on_drift_against_the_served_mo
     spec = next(yaml.safe_load_all((SOURCE_ROOT / COMPILED_MONITOR_PIPELINE).read_text()))
     tasks = spec["root"]["dag"]["tasks"]
     assert set(tasks) == {"ingest", "monitor", "condition-1"}
-    assert tasks["condition-1"]["triggerPolicy"]["condition"] == "inputs.parameter_values['pipelinechannel--monitor-Output'] == true"
+    assert (
+        tasks["condition-1"]["triggerPolicy"]["condition"]
+        == "inputs.parameter_values['pipelinechannel--monitor-Output'] == true"
+    )
     nested = spec["components"]["comp-condition-1"]["dag"]["tasks"]
     assert [t["componentRef"]["name"] for t in nested.values()] == ["comp-train-and-deploy"]
     # Inside, select keeps its default baseline: the repository's newest (served) version.

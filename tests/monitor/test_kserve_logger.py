@@ -10,10 +10,16 @@ from distml.components.monitor.kserve_logger import predictor_logger, with_reque
 
 def test_logger_on_both_predictors_is_valid_kserve(tmp_path, validate_manifests):
     for runtime in ("tfserving", "distml"):
-        isvc = with_request_logger(build_inference_service("digits", runtime=runtime),
-                                   "http://distml-request-sink.distml.svc.cluster.local/", metadata_headers=["x-request-id"])
+        isvc = with_request_logger(
+            build_inference_service("digits", runtime=runtime),
+            "http://distml-request-sink.distml.svc.cluster.local/",
+            metadata_headers=["x-request-id"],
+        )
         assert isvc["spec"]["predictor"]["logger"] == {
-            "mode": "all", "url": "http://distml-request-sink.distml.svc.cluster.local/", "metadataHeaders": ["x-request-id"]}
+            "mode": "all",
+            "url": "http://distml-request-sink.distml.svc.cluster.local/",
+            "metadataHeaders": ["x-request-id"],
+        }
         path = tmp_path / f"{runtime}.yaml"
         path.write_text(yaml.safe_dump(isvc))
         validate_manifests(path)

@@ -33,27 +33,53 @@ def traffic_log(tmp_path, served, shift=None, severity=0.0, seed=0):
 
 
 def test_in_distribution_traffic_reports_no_drift(digits_dataset, trained_models, served, tmp_path):
-    report = monitor(digits_dataset, model=trained_models["cnn"], request_logs=[traffic_log(tmp_path, served)], output_dir=tmp_path / "out")
+    report = monitor(
+        digits_dataset,
+        model=trained_models["cnn"],
+        request_logs=[traffic_log(tmp_path, served)],
+        output_dir=tmp_path / "out",
+    )
     assert report["status"] == "no drift" and report["retrain"] is False, report["reason"]
     assert report["current"]["num_images"] == report["current"]["num_predictions"] == N
     assert {f["name"] for f in report["features"]} == {
-        "brightness", "contrast", "ink_fraction", "pixel_intensity", "predicted_class", "confidence"}
+        "brightness",
+        "contrast",
+        "ink_fraction",
+        "pixel_intensity",
+        "predicted_class",
+        "confidence",
+    }
     assert json.loads((tmp_path / "out" / "drift.json").read_text())["retrain"] is False
     assert "**No drift" in (tmp_path / "out" / "report.md").read_text()
 
 
 def test_inverted_digits_drift_and_the_cli_says_retrain(digits_dataset, trained_models, served, tmp_path):
     logs = traffic_log(tmp_path, served, "invert", 1.0)
-    result = run_cli("monitor", "--reference-dataset", digits_dataset, "--model", trained_models["cnn"],
-                     "--request-log", logs, "--output-dir", tmp_path / "out", "--retrain-out", tmp_path / "retrain")
+    result = run_cli(
+        "monitor",
+        "--reference-dataset",
+        digits_dataset,
+        "--model",
+        trained_models["cnn"],
+        "--request-log",
+        logs,
+        "--output-dir",
+        tmp_path / "out",
+        "--retrain-out",
+        tmp_path / "retrain",
+    )
     summary = json.loads(result.stdout)
     assert summary["retrain"] is True and {"brightness", "ink_fraction", "predicted_class"} <= set(summary["drifted"])
     assert (tmp_path / "retrain").read_text() == "true"
-    assert {"report.md", "drift.json", "distributions.png", "psi_by_feature.png"} <= {p.name for p in (tmp_path / "out").iterdir()}
+    assert {"report.md", "drift.json", "distributions.png", "psi_by_feature.png"} <= {
+        p.name for p in (tmp_path / "out").iterdir()
+    }
 
 
 def test_class_imbalance_drifts_the_predictions(digits_dataset, trained_models, served, tmp_path):
-    report = monitor(digits_dataset, model=trained_models["cnn"], request_logs=[traffic_log(tmp_path, served, "imbalance", 0.6)])
+    report = monitor(
+        digits_dataset, model=trained_models["cnn"], request_logs=[traffic_log(tmp_path, served, "imbalance", 0.6)]
+    )
     assert report["retrain"] is True and "predicted_class" in report["drifted"]
 
 
@@ -68,11 +94,16 @@ def test_too_little_traffic_decides_nothing(digits_dataset, trained_models, serv
 
 
 def test_a_labelled_batch_is_judged_on_accuracy_too_and_the_training_data_is_found_by_fingerprint(
-        digits_dataset, trained_models, tmp_path):
+    digits_dataset, trained_models, tmp_path
+):
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "some-key").symlink_to(digits_dataset)
-    report = monitor(datasets_root=tmp_path / "datasets", model=trained_models["cnn"], current_dataset=digits_dataset,
-                     current_splits=["test"])
+    report = monitor(
+        datasets_root=tmp_path / "datasets",
+        model=trained_models["cnn"],
+        current_dataset=digits_dataset,
+        current_splits=["test"],
+    )
     assert report["retrain"] is False  # the very data it was validated on
     accuracy = next(f for f in report["features"] if f["name"] == "accuracy")
     assert accuracy["reference_mean"] == accuracy["current_mean"] and not accuracy["drifted"]
@@ -83,4 +114,5 @@ def test_bad_input_is_one_line(digits_dataset, tmp_path):
     result = run_cli("monitor", "--reference-dataset", digits_dataset, "--output-dir", tmp_path, check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == (
-        "distml monitor: error: give exactly one current population: --request-log PATH... or --current-dataset DIR")
+        "distml monitor: error: give exactly one current population: --request-log PATH... or --current-dataset DIR"
+    )

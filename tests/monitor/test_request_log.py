@@ -68,24 +68,54 @@ def test_sampling_logs_about_the_rate_and_rotation_bounds_the_size(tmp_path):
 
 
 def _ce_headers(kind, event_id):
-    return {"Ce-Specversion": "1.0", "Ce-Type": kind, "Ce-Source": "http://localhost:9081/", "Ce-Id": event_id,
-            "Ce-Inferenceservicename": "distml-classifier", "Ce-Namespace": "distml", "Ce-Component": "predictor",
-            "Ce-Endpoint": "", "Content-Type": "application/json"}
+    return {
+        "Ce-Specversion": "1.0",
+        "Ce-Type": kind,
+        "Ce-Source": "http://localhost:9081/",
+        "Ce-Id": event_id,
+        "Ce-Inferenceservicename": "distml-classifier",
+        "Ce-Namespace": "distml",
+        "Ce-Component": "predictor",
+        "Ce-Endpoint": "",
+        "Content-Type": "application/json",
+    }
 
 
 def test_kserve_logger_cloudevents_v1_and_v2_pair_requests_with_responses(tmp_path):
     images, probabilities, class_ids = batch(2)
     v1_request = {"instances": images.reshape(2, 28, 28).tolist()}
-    v1_response = {"predictions": [{"class_id": int(c), "class_name": str(c), "probabilities": p.tolist()}
-                                   for c, p in zip(class_ids, probabilities)], "model_version": "3"}
-    v2_request = {"inputs": [{"name": "images", "shape": [2, 28, 28, 1], "datatype": "FP32", "data": images.reshape(-1).tolist()}]}
-    v2_response = {"model_name": "m", "model_version": "3", "outputs": [
-        {"name": "class_ids", "shape": [2], "datatype": "INT64", "data": class_ids.tolist()},
-        {"name": "probabilities", "shape": [2, 10], "datatype": "FP32", "data": probabilities.reshape(-1).tolist()}]}
-    posts = [(CE_RESPONSE, "a", v1_response), (CE_REQUEST, "a", v1_request), (CE_REQUEST, "b", v2_request), (CE_RESPONSE, "b", v2_response),
-             (CE_REQUEST, "c", v1_request)]  # c: its response never came
+    v1_response = {
+        "predictions": [
+            {"class_id": int(c), "class_name": str(c), "probabilities": p.tolist()}
+            for c, p in zip(class_ids, probabilities)
+        ],
+        "model_version": "3",
+    }
+    v2_request = {
+        "inputs": [{"name": "images", "shape": [2, 28, 28, 1], "datatype": "FP32", "data": images.reshape(-1).tolist()}]
+    }
+    v2_response = {
+        "model_name": "m",
+        "model_version": "3",
+        "outputs": [
+            {"name": "class_ids", "shape": [2], "datatype": "INT64", "data": class_ids.tolist()},
+            {"name": "probabilities", "shape": [2, 10], "datatype": "FP32", "data": probabilities.reshape(-1).tolist()},
+        ],
+    }
+    posts = [
+        (CE_RESPONSE, "a", v1_response),
+        (CE_REQUEST, "a", v1_request),
+        (CE_REQUEST, "b", v2_request),
+        (CE_RESPONSE, "b", v2_response),
+        (CE_REQUEST, "c", v1_request),
+    ]  # c: its response never came
     sink = tmp_path / "events.jsonl"
-    sink.write_text("".join(json.dumps(cloudevent_from_http(_ce_headers(k, i), json.dumps(body).encode())) + "\n" for k, i, body in posts))
+    sink.write_text(
+        "".join(
+            json.dumps(cloudevent_from_http(_ce_headers(k, i), json.dumps(body).encode())) + "\n"
+            for k, i, body in posts
+        )
+    )
     traffic = read_traffic([sink], SHAPE)
     assert traffic.requests == 3 and traffic.num_images == 6 and traffic.num_predictions == 4
     assert traffic.unpaired == 1  # a and b were paired by ce-id
@@ -100,7 +130,12 @@ def test_kserve_blob_storage_json_and_unreadable_entries(tmp_path):
     body = lambda d: base64.b64encode(json.dumps(d).encode()).decode()  # noqa: E731 - Go marshals []byte as base64
     records = [
         {"Id": "x", "ReqType": CE_REQUEST, "InferenceService": "m", "Bytes": body({"instances": images.tolist()})},
-        {"Id": "x", "ReqType": CE_RESPONSE, "InferenceService": "m", "Bytes": body({"predictions": probabilities.tolist()})},
+        {
+            "Id": "x",
+            "ReqType": CE_RESPONSE,
+            "InferenceService": "m",
+            "Bytes": body({"predictions": probabilities.tolist()}),
+        },
     ]
     (tmp_path / "blob.json").write_text(json.dumps(records))
     (tmp_path / "broken.jsonl").write_text('{"format": "distml.request-log/v1", "inpu\n{"what": 1}\n')

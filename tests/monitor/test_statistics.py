@@ -12,7 +12,11 @@ from distml.components.ingest.reader import load_metadata, read_split
 def test_ingest_records_statistics_of_every_split(digits_dataset):
     metadata = load_metadata(digits_dataset)
     path = digits_dataset / "statistics.json"
-    assert metadata["statistics"] == {"file": "statistics.json", "format": "distml.statistics/v1", "sha256": sha256_file(path)}
+    assert metadata["statistics"] == {
+        "file": "statistics.json",
+        "format": "distml.statistics/v1",
+        "sha256": sha256_file(path),
+    }
     stats = json.loads(path.read_text())
     assert stats["fingerprint"] == metadata["fingerprint"]
     assert set(stats["splits"]) == set(metadata["splits"])

@@ -30,13 +30,20 @@ PYTEST = f"{REPO / '.venv' / 'bin' / 'python'} -m pytest -x -q -p no:randomly -p
 
 # target -> (modules to mutate, the tests that cover them)
 TARGETS = {
-    "selection": (["components/select/blessing.py", "components/select/metrics.py"],
-                  ["tests/select/test_metrics_and_blessing.py"]),
+    "selection": (
+        ["components/select/blessing.py", "components/select/metrics.py"],
+        ["tests/select/test_metrics_and_blessing.py"],
+    ),
     "versions": (["components/common/model_artifact.py"], ["tests/deploy/test_versions.py"]),
     "tf_config": (["components/common/tf_config.py"], ["tests/train/test_tf_config.py"]),
-    "tfjob": (["components/train/tfjob.py"],
-              ["tests/train/test_tfjob.py -k 'not validates and not cli_dry_run and not import and not without_a_cluster'"]),
-    "inference_service": (["components/deploy/manifest.py"], ["tests/deploy/test_manifest.py -k 'not validates and not cli'"]),
+    "tfjob": (
+        ["components/train/tfjob.py"],
+        ["tests/train/test_tfjob.py -k 'not validates and not cli_dry_run and not import and not without_a_cluster'"],
+    ),
+    "inference_service": (
+        ["components/deploy/manifest.py"],
+        ["tests/deploy/test_manifest.py -k 'not validates and not cli'"],
+    ),
     "rollout": (["components/deploy/rollout.py"], ["tests/deploy/test_rollout.py -k 'not cli'"]),
 }
 # Operators left out: replacing an arithmetic operator by a bitwise, shift, power or modulo one
@@ -124,14 +131,18 @@ def main(names, sample=None):
         totals["survived"] += survived
         rate = killed / max(killed + survived, 1)
         tested = f"{killed + survived}" + (f" of {population}" if population else "")
-        rows.append(f"| {name} | {', '.join(modules)} | {tested} | {killed} | {survived} | {rate:.1%} | "
-                    f"{time.monotonic() - started:.0f} s |")
+        rows.append(
+            f"| {name} | {', '.join(modules)} | {tested} | {killed} | {survived} | {rate:.1%} | "
+            f"{time.monotonic() - started:.0f} s |"
+        )
         print(rows[-1], flush=True)
     all_mutants = totals["killed"] + totals["survived"]
     print("\n| target | modules | mutants | killed | survived | kill rate | time |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))
-    print(f"\ntotal: {all_mutants} mutants, {totals['killed']} killed, {totals['survived']} survived: "
-          f"kill rate {totals['killed'] / max(all_mutants, 1):.1%}")
+    print(
+        f"\ntotal: {all_mutants} mutants, {totals['killed']} killed, {totals['survived']} survived: "
+        f"kill rate {totals['killed'] / max(all_mutants, 1):.1%}"
+    )
 
 
 def recheck(names):
@@ -159,8 +170,11 @@ def recheck(names):
             finally:
                 module.write_bytes(original)
             still += not killed
-            print(f"{'killed  ' if killed else 'SURVIVES'} {name} {module.relative_to(REPO)}:{mutation['start_pos'][0]} "
-                  f"{mutation['operator_name']} #{mutation['occurrence']}", flush=True)
+            print(
+                f"{'killed  ' if killed else 'SURVIVES'} {name} {module.relative_to(REPO)}:{mutation['start_pos'][0]} "
+                f"{mutation['operator_name']} #{mutation['occurrence']}",
+                flush=True,
+            )
     return still
 
 

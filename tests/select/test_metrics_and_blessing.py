@@ -29,7 +29,9 @@ def test_metrics_match_scikit_learn_over_batches():
     assert m["num_examples"] == n
     assert m["accuracy"] == pytest.approx(accuracy_score(labels, predictions))
     assert m["loss"] == pytest.approx(log_loss(labels, probabilities, labels=range(num_classes)), rel=1e-6)
-    precision, recall, f1, support = precision_recall_fscore_support(labels, predictions, labels=range(num_classes), zero_division=0)
+    precision, recall, f1, support = precision_recall_fscore_support(
+        labels, predictions, labels=range(num_classes), zero_division=0
+    )
     assert [c["precision"] for c in result["per_class"]] == pytest.approx(precision)
     assert [c["recall"] for c in result["per_class"]] == pytest.approx(recall)
     assert [c["f1"] for c in result["per_class"]] == pytest.approx(f1)
@@ -44,7 +46,10 @@ def candidate(name, accuracy, loss):
 
 
 def test_rank_by_accuracy_breaks_ties_by_loss_then_name():
-    ranked = rank([candidate("b", 0.9, 0.3), candidate("c", 0.9, 0.2), candidate("a", 0.8, 0.1), candidate("a2", 0.9, 0.3)], "accuracy")
+    ranked = rank(
+        [candidate("b", 0.9, 0.3), candidate("c", 0.9, 0.2), candidate("a", 0.8, 0.1), candidate("a2", 0.9, 0.3)],
+        "accuracy",
+    )
     assert [c["name"] for c in ranked] == ["c", "a2", "b", "a"]
 
 
@@ -71,7 +76,9 @@ def test_bless_needs_min_accuracy():
 
 def test_bless_against_baseline_needs_min_improvement():
     winner = {"accuracy": 0.93, "loss": 0.30}
-    assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.92, "loss": 0.3}, min_improvement=0.01)[0]  # 0.93-0.92 in floats
+    assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.92, "loss": 0.3}, min_improvement=0.01)[
+        0
+    ]  # 0.93-0.92 in floats
     assert not bless(winner, "accuracy", baseline_metrics={"accuracy": 0.925, "loss": 0.3}, min_improvement=0.01)[0]
     assert bless(winner, "accuracy", baseline_metrics={"accuracy": 0.93, "loss": 0.3})[0]  # default: no regression
     assert not bless(winner, "accuracy", baseline_metrics={"accuracy": 0.94, "loss": 0.3})[0]
@@ -100,18 +107,21 @@ def test_latest_version_is_the_newest_complete_one(tmp_path):
 
 def test_min_accuracy_is_reached_exactly_and_within_float_error_only():
     blessed, checks = bless({"accuracy": 0.9, "loss": 0.4}, "accuracy", min_accuracy=0.9)
-    assert blessed and checks == [{"check": "min_accuracy", "passed": True,
-                                   "detail": "accuracy 0.9000 reaches --min-accuracy 0.9"}]
+    assert blessed and checks == [
+        {"check": "min_accuracy", "passed": True, "detail": "accuracy 0.9000 reaches --min-accuracy 0.9"}
+    ]
     assert bless({"accuracy": 0.9 - 1e-12, "loss": 0.4}, "accuracy", min_accuracy=0.9)[0]  # an ulp-sized miss
     blessed, checks = bless({"accuracy": 0.9 - 1e-6, "loss": 0.4}, "accuracy", min_accuracy=0.9)
     assert not blessed and checks[0]["detail"] == "accuracy 0.9000 is below --min-accuracy 0.9"
 
 
 def test_improvement_on_loss_counts_a_lower_loss_as_better():
-    blessed, checks = bless({"accuracy": 0.9, "loss": 0.30}, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.35},
-                            min_improvement=0.05)
-    assert blessed and checks[1]["detail"] == ("loss 0.3000 vs baseline 0.3500: improvement +0.0500 reaches "
-                                               "--min-improvement 0.05")
+    blessed, checks = bless(
+        {"accuracy": 0.9, "loss": 0.30}, "loss", baseline_metrics={"accuracy": 0.9, "loss": 0.35}, min_improvement=0.05
+    )
+    assert blessed and checks[1]["detail"] == (
+        "loss 0.3000 vs baseline 0.3500: improvement +0.0500 reaches --min-improvement 0.05"
+    )
 
 
 def test_a_zero_probability_costs_a_finite_loss_as_in_keras():

@@ -18,29 +18,81 @@ def make_selection(accuracies=(0.97, 0.96), min_accuracy=0.9, baseline_accuracy=
     names = ["cnn", "dropout", "batch_norm"][: len(accuracies)]
     candidates = []
     for name, accuracy in zip(names, accuracies):
-        history = [{"epoch": e, "loss": 2.0 / e, "accuracy": accuracy - 0.3 / e, "val_loss": 2.2 / e,
-                    "val_accuracy": accuracy - 0.35 / e, "val_split": "test"} for e in (1, 2, 3)]
-        candidates.append({
-            "name": name, "model_type": name, "model_dir": f"/models/{name}", "saved_model_dir": f"/models/{name}/1",
-            "training": {"num_workers": 2, "wall_time_s": 12.5, "history": history},
-            "metrics": {"accuracy": accuracy, "loss": 0.1, "macro_precision": 0.9, "macro_recall": 0.9, "macro_f1": 0.9},
-            "per_class": [{"class": c, "precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for c in CLASSES],
-            "confusion_matrix": [[9, 1, 0], [0, 10, 0], [1, 0, 9]],
-        })
-    baseline = {"name": "distml-classifier v1", "source": "latest", "model_dir": "/repo/distml-classifier/1",
-                "metrics": {"accuracy": baseline_accuracy, "loss": 0.2, "macro_precision": 0.8, "macro_recall": 0.8,
-                            "macro_f1": 0.8}, "training": {}}
+        history = [
+            {
+                "epoch": e,
+                "loss": 2.0 / e,
+                "accuracy": accuracy - 0.3 / e,
+                "val_loss": 2.2 / e,
+                "val_accuracy": accuracy - 0.35 / e,
+                "val_split": "test",
+            }
+            for e in (1, 2, 3)
+        ]
+        candidates.append(
+            {
+                "name": name,
+                "model_type": name,
+                "model_dir": f"/models/{name}",
+                "saved_model_dir": f"/models/{name}/1",
+                "training": {"num_workers": 2, "wall_time_s": 12.5, "history": history},
+                "metrics": {
+                    "accuracy": accuracy,
+                    "loss": 0.1,
+                    "macro_precision": 0.9,
+                    "macro_recall": 0.9,
+                    "macro_f1": 0.9,
+                },
+                "per_class": [{"class": c, "precision": 0.9, "recall": 0.9, "f1": 0.9, "support": 10} for c in CLASSES],
+                "confusion_matrix": [[9, 1, 0], [0, 10, 0], [1, 0, 9]],
+            }
+        )
+    baseline = {
+        "name": "distml-classifier v1",
+        "source": "latest",
+        "model_dir": "/repo/distml-classifier/1",
+        "metrics": {
+            "accuracy": baseline_accuracy,
+            "loss": 0.2,
+            "macro_precision": 0.8,
+            "macro_recall": 0.8,
+            "macro_f1": 0.8,
+        },
+        "training": {},
+    }
     return {
-        "model_name": "distml-classifier", "metric": "accuracy", "higher_is_better": True,
+        "model_name": "distml-classifier",
+        "metric": "accuracy",
+        "higher_is_better": True,
         "thresholds": {"min_accuracy": min_accuracy, "min_improvement": 0.0},
-        "class_names": CLASSES, "candidates": candidates, "ranking": names, "winner": names[0],
-        "confusion_matrix": candidates[0]["confusion_matrix"], "baseline": baseline, "baseline_note": None,
-        "blessed": True, "checks": [{"check": "min_accuracy", "passed": True, "detail": "accuracy 0.97 reaches 0.9"}],
+        "class_names": CLASSES,
+        "candidates": candidates,
+        "ranking": names,
+        "winner": names[0],
+        "confusion_matrix": candidates[0]["confusion_matrix"],
+        "baseline": baseline,
+        "baseline_note": None,
+        "blessed": True,
+        "checks": [{"check": "min_accuracy", "passed": True, "detail": "accuracy 0.97 reaches 0.9"}],
         "reason": "accuracy 0.97 reaches 0.9",
-        "pushed": {"model_repo": "/repo", "model_name": "distml-classifier", "version": 2, "path": "/repo/distml-classifier/2"},
-        "dataset": {"dir": "/data", "name": "distml_digits", "version": "1.0.0", "fingerprint": "ab" * 32, "split": "test",
-                    "num_examples": 30, "source": "digits", "splits": {"train": 120, "test": 30}, "image_shape": [28, 28, 1],
-                    "preprocessing": {"height": 28, "width": 28, "channels": 1, "resample": "bilinear"}},
+        "pushed": {
+            "model_repo": "/repo",
+            "model_name": "distml-classifier",
+            "version": 2,
+            "path": "/repo/distml-classifier/2",
+        },
+        "dataset": {
+            "dir": "/data",
+            "name": "distml_digits",
+            "version": "1.0.0",
+            "fingerprint": "ab" * 32,
+            "split": "test",
+            "num_examples": 30,
+            "source": "digits",
+            "splits": {"train": 120, "test": 30},
+            "image_shape": [28, 28, 1],
+            "preprocessing": {"height": 28, "width": 28, "channels": 1, "resample": "bilinear"},
+        },
     }
 
 
@@ -66,9 +118,17 @@ def test_report_has_every_section_and_chart(tmp_path):
         assert (tmp_path / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"]({chart})" in markdown
     page = (tmp_path / HTML_REPORT_FILE).read_text()
-    for text in ("Candidates", "Training curves", "Confusion matrix of the winner", "Blessing", "Dataset",
-                 "against the baseline distml-classifier v1 (latest): accuracy 0.9700 vs 0.9500 (+0.0200",
-                 "Winner: cnn, blessed and pushed as version 2", "train 120, test 30", "bilinear resize to 28x28"):
+    for text in (
+        "Candidates",
+        "Training curves",
+        "Confusion matrix of the winner",
+        "Blessing",
+        "Dataset",
+        "against the baseline distml-classifier v1 (latest): accuracy 0.9700 vs 0.9500 (+0.0200",
+        "Winner: cnn, blessed and pushed as version 2",
+        "train 120, test 30",
+        "bilinear resize to 28x28",
+    ):
         assert text in page, text
     # Self-contained: every image inlined, nothing fetched from anywhere.
     sources = re.findall(r'<img src="([^"]+)"', page)
@@ -84,8 +144,17 @@ def chromium():
 
 
 def run_chromium(tmp_path, *args):
-    command = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", *args]
+    command = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+    ]
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=True)
 
 
@@ -93,8 +162,10 @@ def test_html_report_renders_in_a_real_browser_with_every_image_loaded(tmp_path)
     write_report(make_selection(), tmp_path / "report")
     page = (tmp_path / "report" / HTML_REPORT_FILE).read_text()
     # A copy with a probe that records, once loaded, each image's decoded width (0: broken).
-    probe = ("<script>window.addEventListener('load', () => { document.body.setAttribute('data-widths', "
-             "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0).join(',')); });</script>")
+    probe = (
+        "<script>window.addEventListener('load', () => { document.body.setAttribute('data-widths', "
+        "Array.from(document.images).map(i => i.complete ? i.naturalWidth : 0).join(',')); });</script>"
+    )
     probed = tmp_path / "probed.html"
     probed.write_text(page.replace("</body>", probe + "</body>"))
     dom = run_chromium(tmp_path, "--dump-dom", probed.as_uri()).stdout
@@ -102,8 +173,12 @@ def test_html_report_renders_in_a_real_browser_with_every_image_loaded(tmp_path)
     assert len(widths) == len(CHARTS) and all(w > 300 for w in widths), widths
 
     screenshot = tmp_path / "report.png"
-    run_chromium(tmp_path, f"--screenshot={screenshot}", "--window-size=1200,2400",
-                 (tmp_path / "report" / HTML_REPORT_FILE).as_uri())
+    run_chromium(
+        tmp_path,
+        f"--screenshot={screenshot}",
+        "--window-size=1200,2400",
+        (tmp_path / "report" / HTML_REPORT_FILE).as_uri(),
+    )
     from PIL import Image
 
     with Image.open(screenshot) as image:

@@ -26,8 +26,10 @@ def first_selection(trained_models, digits_dataset, tmp_path_factory):
     """All three candidates selected into an empty repository, with a report."""
     root = tmp_path_factory.mktemp("select")
     selection = select_models(
-        digits_dataset, list(trained_models.values()),
-        model_repo=root / "repo", output_dir=root / "out",
+        digits_dataset,
+        list(trained_models.values()),
+        model_repo=root / "repo",
+        output_dir=root / "out",
     )
     return selection, root
 
@@ -92,11 +94,27 @@ def test_metrics_match_what_training_measured_on_the_test_split(first_selection,
         assert candidate["metrics"]["loss"] == pytest.approx(final["test_loss"], rel=1e-4)
 
 
-def test_threshold_above_every_candidate_blesses_none_and_pushes_nothing(trained_models, digits_dataset, tmp_path, capsys):
+def test_threshold_above_every_candidate_blesses_none_and_pushes_nothing(
+    trained_models, digits_dataset, tmp_path, capsys
+):
     repo, out = tmp_path / "repo", tmp_path / "out"
-    args = ["select", "--dataset-dir", digits_dataset, "--candidates", *trained_models.values(),
-            "--model-repo", repo, "--output-dir", out, "--min-accuracy", "1.0",
-            "--blessed-out", out / "blessed", "--pushed-version-out", out / "version"]
+    args = [
+        "select",
+        "--dataset-dir",
+        digits_dataset,
+        "--candidates",
+        *trained_models.values(),
+        "--model-repo",
+        repo,
+        "--output-dir",
+        out,
+        "--min-accuracy",
+        "1.0",
+        "--blessed-out",
+        out / "blessed",
+        "--pushed-version-out",
+        out / "version",
+    ]
     result = run_cli(*args)  # the container entrypoint, as Argo and KFP run it
     assert result.returncode == 0
     assert json.loads(result.stdout.splitlines()[-1])["blessed"] is False
@@ -114,7 +132,9 @@ def test_threshold_above_every_candidate_blesses_none_and_pushes_nothing(trained
     assert repo_versions(repo) == []
 
 
-def test_baseline_better_than_every_candidate_blocks_the_push(first_selection, trained_models, digits_dataset, tmp_path):
+def test_baseline_better_than_every_candidate_blocks_the_push(
+    first_selection, trained_models, digits_dataset, tmp_path
+):
     """The repository's latest version (2) is the best model; the other two cannot beat it,
     though they would beat version 1, the worst model."""
     repo = tmp_path / "repo"
@@ -128,9 +148,27 @@ def test_baseline_better_than_every_candidate_blocks_the_push(first_selection, t
     shutil.copytree(first_selection[1] / "repo" / MODEL_NAME / "1", repo / MODEL_NAME / "2")  # the best candidate
     others = [d for name, d in trained_models.items() if name != best]
     out = tmp_path / "out"
-    code = main(["select", "--dataset-dir", str(digits_dataset), "--candidates", *map(str, others), "--model-repo", str(repo),
-                 "--baseline", "latest", "--min-improvement", "0.001", "--output-dir", str(out),
-                 "--blessed-out", str(out / "blessed"), "--pushed-version-out", str(out / "version")])
+    code = main(
+        [
+            "select",
+            "--dataset-dir",
+            str(digits_dataset),
+            "--candidates",
+            *map(str, others),
+            "--model-repo",
+            str(repo),
+            "--baseline",
+            "latest",
+            "--min-improvement",
+            "0.001",
+            "--output-dir",
+            str(out),
+            "--blessed-out",
+            str(out / "blessed"),
+            "--pushed-version-out",
+            str(out / "version"),
+        ]
+    )
     assert code == 0
     selection = json.loads((out / "selection.json").read_text())
     assert selection["baseline"]["source"] == "latest" and selection["baseline"]["version"] == 2
@@ -140,10 +178,17 @@ def test_baseline_better_than_every_candidate_blocks_the_push(first_selection, t
     assert repo_versions(repo) == ["1", "2"]
 
 
-def test_best_candidate_as_baseline_with_margin_is_not_blessed(first_selection, trained_models, digits_dataset, tmp_path):
+def test_best_candidate_as_baseline_with_margin_is_not_blessed(
+    first_selection, trained_models, digits_dataset, tmp_path
+):
     best = first_selection[0]["winner"]
-    selection = select_models(digits_dataset, list(trained_models.values()), model_repo=tmp_path / "repo",
-                              baseline=trained_models[best], min_improvement=0.01)
+    selection = select_models(
+        digits_dataset,
+        list(trained_models.values()),
+        model_repo=tmp_path / "repo",
+        baseline=trained_models[best],
+        min_improvement=0.01,
+    )
     assert selection["winner"] == best
     assert "improvement +0.0000 is below --min-improvement 0.01" in selection["reason"]
     assert not selection["blessed"] and selection["pushed"] is None
@@ -156,8 +201,10 @@ def test_versions_increment_across_pushes(trained_models, digits_dataset, tmp_pa
     for name, model_dir in trained_models.items():
         shutil.copytree(model_dir, candidates_dir / name)
     (candidates_dir / ".partial-upload").mkdir()  # hidden: not a candidate
-    pushed = [select_models(digits_dataset, candidates_dir=candidates_dir, model_repo=repo, baseline="latest")
-              for _ in range(3)]
+    pushed = [
+        select_models(digits_dataset, candidates_dir=candidates_dir, model_repo=repo, baseline="latest")
+        for _ in range(3)
+    ]
     assert [s["pushed"]["version"] for s in pushed] == [1, 2, 3]
     assert pushed[0]["baseline"] is None and pushed[2]["baseline"]["version"] == 2
     assert repo_versions(repo) == ["1", "2", "3"]
@@ -211,10 +258,20 @@ def test_model_with_other_input_shape_than_the_dataset_is_refused(trained_models
 
 
 def test_cli_usage_errors_are_one_line(digits_dataset, tmp_path):
-    result = run_cli("select", "--dataset-dir", digits_dataset, "--candidates", tmp_path / "nope",
-                     "--output-dir", tmp_path / "out", check=False)
+    result = run_cli(
+        "select",
+        "--dataset-dir",
+        digits_dataset,
+        "--candidates",
+        tmp_path / "nope",
+        "--output-dir",
+        tmp_path / "out",
+        check=False,
+    )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"distml select: error: model {tmp_path / 'nope'} does not exist or is not a directory"]
+    assert result.stderr.strip().splitlines() == [
+        f"distml select: error: model {tmp_path / 'nope'} does not exist or is not a directory"
+    ]
 
 
 def test_dataset_pointer_artifact_reads_the_shards_where_they_are(trained_models, digits_dataset, tmp_path):

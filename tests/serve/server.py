@@ -22,11 +22,30 @@ class Server:
         self.log_path = log_path
         self._log = open(log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "distml", "serve", "--repo", str(repo), "--model-name", model_name,
-             "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-             "--max-batch-size", str(max_batch_size), "--poll-interval", str(poll_interval),
-             "--grace-period", str(grace_period), *map(str, extra_args)],
-            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+            [
+                sys.executable,
+                "-m",
+                "distml",
+                "serve",
+                "--repo",
+                str(repo),
+                "--model-name",
+                model_name,
+                "--http-port",
+                str(self.http_port),
+                "--grpc-port",
+                str(self.grpc_port),
+                "--max-batch-size",
+                str(max_batch_size),
+                "--poll-interval",
+                str(poll_interval),
+                "--grace-period",
+                str(grace_period),
+                *map(str, extra_args),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
         )
         self._wait_ready()
 

@@ -29,9 +29,21 @@ MODEL_BATCH = 16
 
 def start_server(trained_models, tmp_path_factory):
     repo = make_repo(tmp_path_factory.mktemp("repo"), MODEL, trained_models["cnn"])
-    return Server(repo, MODEL, tmp_path_factory.mktemp("logs") / "serve.log", max_batch_size=1024,
-                  extra_args=["--max-body-bytes", MAX_BODY, "--client-timeout", CLIENT_TIMEOUT_S,
-                              "--model-batch-size", MODEL_BATCH, "--enable-repository-extension"])
+    return Server(
+        repo,
+        MODEL,
+        tmp_path_factory.mktemp("logs") / "serve.log",
+        max_batch_size=1024,
+        extra_args=[
+            "--max-body-bytes",
+            MAX_BODY,
+            "--client-timeout",
+            CLIENT_TIMEOUT_S,
+            "--model-batch-size",
+            MODEL_BATCH,
+            "--enable-repository-extension",
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +55,7 @@ def server(trained_models, tmp_path_factory):
 
 def _png_bomb(side=12000):
     """A valid grayscale PNG of side x side black pixels: ~150 KB on the wire, side² bytes decoded."""
+
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -65,15 +78,19 @@ def test_decompression_bomb_is_refused_from_its_header(server):
     body = {"instances": [{"b64": bomb}]}
     rss_before, peak_before = server.memory_mb()
     results = []
-    threads = [threading.Thread(target=lambda: results.append(server.post(f"/v1/models/{MODEL}:predict", body)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(target=lambda: results.append(server.post(f"/v1/models/{MODEL}:predict", body)))
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     rss_after, peak_after = server.memory_mb()
-    print(f"bomb ({len(bomb)} B, 2 at once): server RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
-          f"peak {peak_before:.0f} -> {peak_after:.0f} MB")
+    print(
+        f"bomb ({len(bomb)} B, 2 at once): server RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
+        f"peak {peak_before:.0f} -> {peak_after:.0f} MB"
+    )
     assert [status for status, _ in results] == [400, 400], results
     assert all("expected a 28x28 image" in body["error"] and "12000x12000" in body["error"] for _, body in results)
     assert peak_after - peak_before < 50  # decoding would take 144 MB, 720 MB as float32
@@ -107,22 +124,28 @@ def test_oversized_bodies_get_413_before_they_are_read(server):
     # A valid V1 body of ~40 MB: parsing it would cost hundreds of MB before any check.
     image = json.dumps([[[255]] * 28] * 28)
     body = ('{"instances": [' + ", ".join([image] * 8000) + "]}").encode()
-    head = (f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    head = (
+        f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
     rss_before, peak_before = server.memory_mb()
     start = time.monotonic()
-    answer = _post_streaming(server.http_port, head, [body[i:i + 2**20] for i in range(0, len(body), 2**20)])
+    answer = _post_streaming(server.http_port, head, [body[i : i + 2**20] for i in range(0, len(body), 2**20)])
     seconds = time.monotonic() - start
     rss_after, peak_after = server.memory_mb()
-    print(f"{len(body) / 2**20:.0f} MB body: answered in {seconds:.2f} s; server RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
-          f"peak {peak_before:.0f} -> {peak_after:.0f} MB")
+    print(
+        f"{len(body) / 2**20:.0f} MB body: answered in {seconds:.2f} s; server RSS {rss_before:.0f} -> {rss_after:.0f} MB, "
+        f"peak {peak_before:.0f} -> {peak_after:.0f} MB"
+    )
     assert answer.startswith(b"HTTP/1.1 413") and b"--max-body-bytes" in answer, answer
     assert peak_after - peak_before < 20
 
     # Chunked (no Content-Length): cut off once past the limit.
     head = head.replace(f"Content-Length: {len(body)}".encode(), b"Transfer-Encoding: chunked")
     chunk = b"x" * 65536
-    answer = _post_streaming(server.http_port, head, [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (4 * MAX_BODY // len(chunk)))
+    answer = _post_streaming(
+        server.http_port, head, [b"%x\r\n%s\r\n" % (len(chunk), chunk)] * (4 * MAX_BODY // len(chunk))
+    )
     assert answer.startswith(b"HTTP/1.1 413"), answer
 
     # gRPC: the same limit on messages.
@@ -154,8 +177,10 @@ def _read_until_closed(sock):
 def test_stalled_clients_are_dropped(server):
     started = time.monotonic()
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=CLIENT_TIMEOUT_S + 10) as stalled_body:
-        stalled_body.sendall(f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                             'Content-Length: 100\r\n\r\n{"instances"'.encode())
+        stalled_body.sendall(
+            f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            'Content-Length: 100\r\n\r\n{"instances"'.encode()
+        )
         assert _read_until_closed(stalled_body).startswith(b"HTTP/1.1 408")
     with socket.create_connection(("127.0.0.1", server.http_port), timeout=CLIENT_TIMEOUT_S + 10) as stalled_headers:
         stalled_headers.sendall(b"POST /v1/models/digits:pre")
@@ -168,8 +193,11 @@ def test_stalled_clients_are_dropped(server):
 def _model_calls(server):
     with urllib.request.urlopen(server.base_url + "/metrics", timeout=30) as response:
         text = response.read().decode()
-    values = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
-              if line.startswith("distml_model_call_images_")}
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line.startswith("distml_model_call_images_")
+    }
     return values["distml_model_call_images_count"], values["distml_model_call_images_sum"]
 
 
@@ -184,8 +212,10 @@ def test_large_client_batches_are_split_and_concurrent_requests_merged(server, t
 
     one_image = {"instances": images[:1].astype(int).tolist()}
     results = []
-    threads = [threading.Thread(target=lambda: results.append(server.post(f"/v1/models/{MODEL}:predict", one_image)))
-               for _ in range(24)]
+    threads = [
+        threading.Thread(target=lambda: results.append(server.post(f"/v1/models/{MODEL}:predict", one_image)))
+        for _ in range(24)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -201,8 +231,11 @@ def test_stale_control_file_is_ignored_and_removed(trained_models, tmp_path):
     bystander = subprocess.Popen(["sleep", "60"])  # SIGHUP would terminate it
     try:
         state_file = repo / MODEL / ".distml-serve.json"
-        state_file.write_text(json.dumps({"pid": bystander.pid, "http_port": 1, "grpc_port": 2, "model_name": MODEL,
-                                          "serving_version": 1}))
+        state_file.write_text(
+            json.dumps(
+                {"pid": bystander.pid, "http_port": 1, "grpc_port": 2, "model_name": MODEL, "serving_version": 1}
+            )
+        )
         result = deploy_local(repo, MODEL)
         time.sleep(0.2)
         assert bystander.poll() is None

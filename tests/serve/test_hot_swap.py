@@ -76,8 +76,10 @@ def test_no_server_running_prints_serve_command(trained_models, tmp_path):
 
 def test_swap_to_pushed_version_without_failing_requests(server, repo, trained_models, test_images):
     images = test_images[0][:4]
-    expected = {"1": local_predictions(trained_models["cnn"], images).tolist(),
-                "2": local_predictions(trained_models["dropout"], images).tolist()}
+    expected = {
+        "1": local_predictions(trained_models["cnn"], images).tolist(),
+        "2": local_predictions(trained_models["dropout"], images).tolist(),
+    }
     with Load(server, images) as load:
         while len(load.results) < 5 and not load.failures:
             time.sleep(0.1)
@@ -93,7 +95,7 @@ def test_swap_to_pushed_version_without_failing_requests(server, repo, trained_m
     assert all(ids == expected[version] for version, ids in load.results)
     # Once version 2 answered, version 1 never answers again (allowing for requests in flight at the switch).
     first_v2 = versions.index("2")
-    assert versions[first_v2 + len(load._threads):].count("1") == 0
+    assert versions[first_v2 + len(load._threads) :].count("1") == 0
 
 
 def test_broken_version_is_logged_and_old_one_keeps_serving(server, repo, trained_models, test_images):
@@ -115,8 +117,14 @@ def test_sigterm_finishes_in_flight_requests_and_exits_cleanly(repo, test_images
     big = {"instances": np.repeat(test_images[0], 100, axis=0).astype(int).tolist()}
     # A grace period long enough for the request to finish on a loaded machine (a request cut
     # at its end fails the test, which is what a grace period of 0 does).
-    server = Server(repo, MODEL, tmp_path / "serve.log", max_batch_size=len(big["instances"]), poll_interval=NO_POLLING,
-                    grace_period=90)
+    server = Server(
+        repo,
+        MODEL,
+        tmp_path / "serve.log",
+        max_batch_size=len(big["instances"]),
+        poll_interval=NO_POLLING,
+        grace_period=90,
+    )
     try:
         _sigterm_under_load(server, repo, test_images, big)
     finally:
@@ -147,7 +155,9 @@ def _sigterm_under_load(server, repo, test_images, big):
     assert len(body["predictions"]) == len(big["instances"])
     # Requests sent before the signal got answers; later ones found the port closed (never a 5xx).
     assert load.results
-    assert all(failure.startswith(("URLError", "ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected"))
-               for failure in load.failures), load.failures
+    assert all(
+        failure.startswith(("URLError", "ConnectionRefusedError", "ConnectionResetError", "RemoteDisconnected"))
+        for failure in load.failures
+    ), load.failures
     assert read_server_state(repo, MODEL) is None
     assert not (repo / MODEL / ".distml-serve.json").exists()

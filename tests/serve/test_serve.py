@@ -68,14 +68,18 @@ def test_kserve_rest_client_v1_and_v2(served, expected):
         v1 = InferenceRESTClient(RESTConfig(protocol="v1", retries=0))
         v2 = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
         try:
-            v1_body = await v1.infer(served.base_url, {"instances": [{"b64": png_b64(im)} for im in images]}, model_name=MODEL)
+            v1_body = await v1.infer(
+                served.base_url, {"instances": [{"b64": png_b64(im)} for im in images]}, model_name=MODEL
+            )
             pixels = InferInput("images", list(images.shape), "FP32")
             pixels.set_data_from_numpy(images.astype(np.float32), binary_data=False)
             pngs = InferInput("images", [len(images)], "BYTES", [png_b64(im) for im in images])
             binary = InferInput("images", list(images.shape), "UINT8")  # V2 binary tensor extension
             binary.set_data_from_numpy(images, binary_data=True)
-            responses = [await v2.infer(served.base_url, InferRequest(MODEL, [tensor]), model_name=MODEL)
-                         for tensor in (pixels, pngs, binary)]
+            responses = [
+                await v2.infer(served.base_url, InferRequest(MODEL, [tensor]), model_name=MODEL)
+                for tensor in (pixels, pngs, binary)
+            ]
         finally:
             await v1.close()
             await v2.close()
@@ -141,8 +145,11 @@ def test_grpc_refuses_negative_dims_overflow_and_unknown_versions(served, expect
         client = InferenceGRPCClient(served.grpc_url, retries=0)
         codes = []
         try:
-            for request in (InferRequest(MODEL, [unbounded]), InferRequest(MODEL, [overflow]),
-                            InferRequest(MODEL, [good], model_version="7")):
+            for request in (
+                InferRequest(MODEL, [unbounded]),
+                InferRequest(MODEL, [overflow]),
+                InferRequest(MODEL, [good], model_version="7"),
+            ):
                 try:
                     await client.infer(request)
                     codes.append("OK")
@@ -159,8 +166,12 @@ def test_grpc_refuses_negative_dims_overflow_and_unknown_versions(served, expect
             await client.close()
 
     codes, served_v1, live, ready = asyncio.run(calls())
-    assert codes == [grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                     grpc.StatusCode.UNIMPLEMENTED]
+    assert codes == [
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.UNIMPLEMENTED,
+    ]
     assert served_v1.model_version == "1"
     assert live and ready  # the unload was refused: the model still answers
     assert "Traceback" not in served.log()
@@ -168,8 +179,16 @@ def test_grpc_refuses_negative_dims_overflow_and_unknown_versions(served, expect
 
 def test_versioned_urls_and_unknown_versions(served, expected):
     images, _, class_ids = expected
-    body = {"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "FP32",
-                        "data": images[0].astype(float).reshape(-1).tolist()}]}
+    body = {
+        "inputs": [
+            {
+                "name": "images",
+                "shape": [1, 28, 28, 1],
+                "datatype": "FP32",
+                "data": images[0].astype(float).reshape(-1).tolist(),
+            }
+        ]
+    }
     status, response = served.post(f"/v2/models/{MODEL}/versions/1/infer", body)
     assert status == 200 and response["model_version"] == "1", response
     assert response["outputs"][0]["data"] == [int(class_ids[0])]
@@ -193,30 +212,69 @@ def test_no_client_can_unload_the_model(served, expected):
 
 def _bad_requests(image):
     good_pixels = image.astype(int).tolist()
-    v2 = lambda **tensor: {"inputs": [{"name": "images", "shape": [1, 28, 28, 1], "datatype": "FP32",  # noqa: E731
-                                       "data": image.astype(float).reshape(-1).tolist(), **tensor}]}
+    v2 = lambda **tensor: {
+        "inputs": [
+            {
+                "name": "images",
+                "shape": [1, 28, 28, 1],
+                "datatype": "FP32",  # noqa: E731
+                "data": image.astype(float).reshape(-1).tolist(),
+                **tensor,
+            }
+        ]
+    }
     return {
         # case: (path suffix, body, content type, words the error must contain)
         "v1 wrong shape": (":predict", {"instances": [good_pixels[:27]]}, None, "expected shape [28, 28, 1]"),
         "v1 wrong dtype": (":predict", {"instances": [[["a"] * 28] * 28]}, None, "expected numeric pixel values"),
         "v1 out of range": (":predict", {"instances": [[[-5] * 28] * 28]}, None, "expected pixel values 0-255"),
         "v1 empty batch": (":predict", {"instances": []}, None, "empty batch"),
-        "v1 batch too large": (":predict", {"instances": [good_pixels] * (MAX_BATCH + 1)}, None, f"--max-batch-size {MAX_BATCH}"),
-        "v1 undecodable image": (":predict", {"instances": [{"b64": "aGVsbG8gd29ybGQ="}]}, None, "expected a PNG or JPEG"),
+        "v1 batch too large": (
+            ":predict",
+            {"instances": [good_pixels] * (MAX_BATCH + 1)},
+            None,
+            f"--max-batch-size {MAX_BATCH}",
+        ),
+        "v1 undecodable image": (
+            ":predict",
+            {"instances": [{"b64": "aGVsbG8gd29ybGQ="}]},
+            None,
+            "expected a PNG or JPEG",
+        ),
         "v1 not base64": (":predict", {"instances": [{"b64": "%%%"}]}, None, "base64"),
         "v1 malformed json": (":predict", b'{"instances": [', None, "Unrecognized request format"),
         "v1 no instances": (":predict", {"inputs": []}, None, '"instances"'),
         "v1 not json": (":predict", b"hello", "text/plain", '"instances"'),
-        "v2 wrong shape": ("/infer", v2(shape=[1, 28, 28, 3], data=[0] * 28 * 28 * 3), None, "expected shape [N, 28, 28, 1]"),
+        "v2 wrong shape": (
+            "/infer",
+            v2(shape=[1, 28, 28, 3], data=[0] * 28 * 28 * 3),
+            None,
+            "expected shape [N, 28, 28, 1]",
+        ),
         "v2 shape/data mismatch": ("/infer", v2(data=[1, 2, 3]), None, "does not match its declared shape"),
         "v2 wrong dtype": ("/infer", v2(datatype="BOOL"), None, "datatype BOOL is not accepted"),
         "v2 out of range": ("/infer", v2(data=[256.0] * 784), None, "expected pixel values 0-255"),
         "v2 empty batch": ("/infer", v2(shape=[0, 28, 28, 1], data=[]), None, "empty batch"),
         # -1 used to pass the batch check, then numpy inferred the batch from the data.
-        "v2 negative batch": ("/infer", v2(shape=[-1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)), None, "non-negative"),
+        "v2 negative batch": (
+            "/infer",
+            v2(shape=[-1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)),
+            None,
+            "non-negative",
+        ),
         "v2 uint8 overflow": ("/infer", v2(datatype="UINT8", data=[300] * 784), None, "datatype UINT8"),
-        "v2 batch too large": ("/infer", v2(shape=[MAX_BATCH + 1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)), None, "--max-batch-size"),
-        "v2 undecodable image": ("/infer", v2(shape=[1], datatype="BYTES", data=["aGVsbG8gd29ybGQ="]), None, "expected a PNG or JPEG"),
+        "v2 batch too large": (
+            "/infer",
+            v2(shape=[MAX_BATCH + 1, 28, 28, 1], data=[0] * 784 * (MAX_BATCH + 1)),
+            None,
+            "--max-batch-size",
+        ),
+        "v2 undecodable image": (
+            "/infer",
+            v2(shape=[1], datatype="BYTES", data=["aGVsbG8gd29ybGQ="]),
+            None,
+            "expected a PNG or JPEG",
+        ),
         "v2 malformed json": ("/infer", b'{"inputs": [{"name": ', None, "expected a V2 inference request"),
         "v2 missing fields": ("/infer", {"inputs": [{"name": "images"}]}, None, "expected a V2 inference request"),
     }

@@ -50,8 +50,11 @@ def expand(text, env):
 
 
 def trainer_container(runtime):
-    (rjob,) = [r for r in runtime["spec"]["template"]["spec"]["replicatedJobs"]
-               if r["template"]["metadata"]["labels"].get("trainer.kubeflow.org/trainjob-ancestor-step") == "trainer"]
+    (rjob,) = [
+        r
+        for r in runtime["spec"]["template"]["spec"]["replicatedJobs"]
+        if r["template"]["metadata"]["labels"].get("trainer.kubeflow.org/trainjob-ancestor-step") == "trainer"
+    ]
     (container,) = [c for c in rjob["template"]["spec"]["template"]["spec"]["containers"] if c["name"] == "node"]
     return rjob["name"], container
 

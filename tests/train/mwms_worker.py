@@ -71,8 +71,12 @@ def step(strategy, task, args):
         # plain gradient step shows whether the loss was averaged over the global batch.
         optimizer = keras.optimizers.SGD(learning_rate=0.5)
         optimizer.build(model.trainable_variables)
-        epoch_sums = tf.Variable([0.0, 0.0], trainable=False, synchronization=tf.VariableSynchronization.ON_READ,
-                                 aggregation=tf.VariableAggregation.SUM)
+        epoch_sums = tf.Variable(
+            [0.0, 0.0],
+            trainable=False,
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.SUM,
+        )
     initial = [w.copy() for w in model.get_weights()]
     step_fn = make_replica_step(model, optimizer, global_batch, epoch_sums)
 
@@ -82,8 +86,12 @@ def step(strategy, task, args):
 
     train_step(tf.constant(images[mine]), tf.constant(labels[mine]))
     loss_sum, correct = tf.function(epoch_sums.read_value)().numpy()
-    return {"rank": task.rank, "loss_sum": float(loss_sum), "correct": float(correct),
-            "updates": [(w - w0).tolist() for w, w0 in zip(model.get_weights(), initial)]}
+    return {
+        "rank": task.rank,
+        "loss_sum": float(loss_sum),
+        "correct": float(correct),
+        "updates": [(w - w0).tolist() for w, w0 in zip(model.get_weights(), initial)],
+    }
 
 
 def main():

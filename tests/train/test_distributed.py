@@ -31,8 +31,16 @@ def run_workers(mode, args, tmp_path, workers=WORKERS):
         env.pop("TF_CONFIG", None)
         if addresses:
             env["TF_CONFIG"] = tf_config.build(addresses, index)
-        procs.append(subprocess.Popen([sys.executable, "-m", "tests.train.mwms_worker", mode, str(out), json.dumps(args)],
-                                      cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "tests.train.mwms_worker", mode, str(out), json.dumps(args)],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
         outs.append(out)
     try:
         logs = [p.communicate(timeout=240)[0] for p in procs]
@@ -68,8 +76,11 @@ def numbered_dataset(tmp_path_factory):
 
 def test_each_epoch_every_example_is_read_once_by_exactly_one_worker(numbered_dataset, tmp_path):
     steps = TRAIN_EXAMPLES // (PER_REPLICA_BATCH * WORKERS)
-    results = run_workers("read", {"dataset": str(numbered_dataset), "per_replica_batch": PER_REPLICA_BATCH,
-                                   "steps": steps, "seed": 3}, tmp_path)
+    results = run_workers(
+        "read",
+        {"dataset": str(numbered_dataset), "per_replica_batch": PER_REPLICA_BATCH, "steps": steps, "seed": 3},
+        tmp_path,
+    )
     assert sorted(r["rank"] for r in results) == list(range(WORKERS))
     for path in ("cpu", "gpu"):  # the GPU path: the strategy's distribute_datasets_from_function
         per_worker = [set(r[path]["ids"]) for r in results]

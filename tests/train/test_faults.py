@@ -70,7 +70,11 @@ def test_a_mount_point_and_a_pre_created_folder_work_as_model_dir(digits_dataset
     given.mkdir()
     inode = os.stat(given).st_ino
     train(digits_dataset, given, **FAST)
-    assert os.stat(given).st_ino == inode and (given / "metrics.json").is_file() and (given / "1" / "saved_model.pb").is_file()
+    assert (
+        os.stat(given).st_ino == inode
+        and (given / "metrics.json").is_file()
+        and (given / "1" / "saved_model.pb").is_file()
+    )
     with tmpfs(tmp_path / "mnt") as mount:
         train(digits_dataset, mount, checkpoint_dir=tmp_path / "ckpt", **FAST)
         assert os.path.ismount(mount)
@@ -79,15 +83,36 @@ def test_a_mount_point_and_a_pre_created_folder_work_as_model_dir(digits_dataset
 
 def test_a_read_only_model_dir_fails_before_training(digits_dataset, tmp_path):
     with tmpfs(tmp_path / "ro", "ro") as mount:
-        with pytest.raises(UsageError, match=f"--model-dir {mount / 'model'} is not writable here .*Read-only file system"):
+        with pytest.raises(
+            UsageError, match=f"--model-dir {mount / 'model'} is not writable here .*Read-only file system"
+        ):
             train(digits_dataset, mount / "model", **FAST)
 
 
 def test_a_full_volume_is_one_error_and_the_supervisor_does_not_retry_it(digits_dataset, tmp_path):
     with tmpfs(tmp_path / "tiny", "size=64k") as mount:
-        result = run_cli("train", "--dataset", digits_dataset, "--model-dir", mount, "--launcher", "local",
-                         "--workers", "1", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16",
-                         "--checkpoint-dir", tmp_path / "ckpt", "--max-restarts", "2", check=False)
+        result = run_cli(
+            "train",
+            "--dataset",
+            digits_dataset,
+            "--model-dir",
+            mount,
+            "--launcher",
+            "local",
+            "--workers",
+            "1",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "16",
+            "--checkpoint-dir",
+            tmp_path / "ckpt",
+            "--max-restarts",
+            "2",
+            check=False,
+        )
     assert result.returncode == 1
     assert "restarting" not in result.stderr
     error = result.stderr.strip().splitlines()[-1]
@@ -96,10 +121,12 @@ def test_a_full_volume_is_one_error_and_the_supervisor_does_not_retry_it(digits_
 
 def _die_holding_a_temporary(path):
     """A process that creates an owned temporary at `path` and is SIGKILLed inside it."""
-    code = ("import os, signal, sys\n"
-            "from distml.components.common.files import owned_temporary\n"
-            "with owned_temporary(__import__('pathlib').Path(sys.argv[1])):\n"
-            "    os.kill(os.getpid(), signal.SIGKILL)\n")
+    code = (
+        "import os, signal, sys\n"
+        "from distml.components.common.files import owned_temporary\n"
+        "with owned_temporary(__import__('pathlib').Path(sys.argv[1])):\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     assert subprocess.run([sys.executable, "-c", code, str(path)]).returncode == -signal.SIGKILL
     assert path.exists()
 
@@ -115,9 +142,25 @@ def test_litter_of_killed_processes_is_removed_by_the_next_run_never_a_live_one(
     killed_scratch = Path(tempfile.gettempdir()) / temporary_name("distml-litter-worker-1")
     _die_holding_a_temporary(killed_scratch)
     with owned_temporary(tmp_path / temporary_name("model")) as live:
-        result = run_cli("train", "--dataset", digits_dataset, "--model-dir", model_dir, "--launcher", "local",
-                         "--workers", "2", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "16",
-                         "--run-id", "litter")
+        result = run_cli(
+            "train",
+            "--dataset",
+            digits_dataset,
+            "--model-dir",
+            model_dir,
+            "--launcher",
+            "local",
+            "--workers",
+            "2",
+            "--epochs",
+            "1",
+            "--steps-per-epoch",
+            "2",
+            "--batch-size",
+            "16",
+            "--run-id",
+            "litter",
+        )
         assert live.exists()  # its writer (this process) holds the lock
         assert not killed_export.exists()
     assert result.returncode == 0
@@ -131,14 +174,34 @@ def test_two_workers_resume_past_a_truncated_newest_checkpoint(digits_dataset, t
     """The operator's case: a group's newest checkpoint is damaged, the run is started again
     with its --run-id; the chief sets the damaged one aside and both workers restore the older."""
     model_dir = tmp_path / "model"
-    common = ["--dataset", digits_dataset, "--model-dir", model_dir, "--launcher", "local", "--workers", "2",
-              "--steps-per-epoch", "4", "--batch-size", "16", "--checkpoint-every", "2", "--run-id", "group",
-              "--max-restarts", "0"]
+    common = [
+        "--dataset",
+        digits_dataset,
+        "--model-dir",
+        model_dir,
+        "--launcher",
+        "local",
+        "--workers",
+        "2",
+        "--steps-per-epoch",
+        "4",
+        "--batch-size",
+        "16",
+        "--checkpoint-every",
+        "2",
+        "--run-id",
+        "group",
+        "--max-restarts",
+        "0",
+    ]
     run_cli("train", *common, "--epochs", "1", "--keep-checkpoints")
     for path in sorted(model_dir.rglob("*"), reverse=True):
         path.unlink() if path.is_file() else path.rmdir()
     model_dir.rmdir()
-    checkpoints = check(TrainConfig(dataset_dir=str(digits_dataset), model_dir=str(model_dir), run_id="group")).run_checkpoint_dir / "checkpoints"
+    checkpoints = (
+        check(TrainConfig(dataset_dir=str(digits_dataset), model_dir=str(model_dir), run_id="group")).run_checkpoint_dir
+        / "checkpoints"
+    )
     truncate(checkpoints / "ckpt-2.data-00000-of-00001")
     result = run_cli("train", *common, "--epochs", "2")
     assert f"set aside: {checkpoints / 'ckpt-2.data-00000-of-00001'}" in result.stderr

@@ -13,19 +13,22 @@ from distml.components.train.models import MODELS
 from tests.conftest import run_cli
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"model_type": "resnet9000"}, r"unknown model type 'resnet9000' \(known: cnn, dropout, batch_norm\)"),
-    ({"workers": 0, "launcher": "local"}, r"--workers must be at least 1"),
-    ({"batch_size": 2000}, r"global batch 2000 .* larger than the train split \(1437 examples\)"),
-    ({"batch_size": 800, "workers": 2, "launcher": "local"}, r"global batch 1600 .* larger than the train split"),
-    ({"workers": 9, "launcher": "local"}, r"9 workers but the train split has only 8 shards"),
-    ({"epochs": 0}, r"--epochs must be at least 1"),
-    ({"lr_schedule": "warp"}, r"unknown --lr-schedule 'warp'"),
-    ({"precision": "float8"}, r"unknown --precision 'float8' \(known: auto, float32, mixed_bfloat16\)"),
-    ({"launcher": "slurm"}, r"unknown launcher 'slurm'"),
-    ({"workers": 2}, r"in-process launcher runs one worker"),
-    ({"run_id": "Bad Run"}, r"--run-id must be lowercase"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"model_type": "resnet9000"}, r"unknown model type 'resnet9000' \(known: cnn, dropout, batch_norm\)"),
+        ({"workers": 0, "launcher": "local"}, r"--workers must be at least 1"),
+        ({"batch_size": 2000}, r"global batch 2000 .* larger than the train split \(1437 examples\)"),
+        ({"batch_size": 800, "workers": 2, "launcher": "local"}, r"global batch 1600 .* larger than the train split"),
+        ({"workers": 9, "launcher": "local"}, r"9 workers but the train split has only 8 shards"),
+        ({"epochs": 0}, r"--epochs must be at least 1"),
+        ({"lr_schedule": "warp"}, r"unknown --lr-schedule 'warp'"),
+        ({"precision": "float8"}, r"unknown --precision 'float8' \(known: auto, float32, mixed_bfloat16\)"),
+        ({"launcher": "slurm"}, r"unknown launcher 'slurm'"),
+        ({"workers": 2}, r"in-process launcher runs one worker"),
+        ({"run_id": "Bad Run"}, r"--run-id must be lowercase"),
+    ],
+)
 def test_bad_parameters_are_usage_errors(digits_dataset, tmp_path, kwargs, message):
     with pytest.raises(UsageError, match=message):
         train(digits_dataset, tmp_path / "model", **kwargs)
@@ -48,7 +51,8 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     result = run_cli("train", "--dataset", tmp_path / "nowhere", "--model-dir", tmp_path / "m", check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"distml train: error: {tmp_path / 'nowhere'} is not a dataset artifact (no metadata.json); run `distml ingest` first"]
+        f"distml train: error: {tmp_path / 'nowhere'} is not a dataset artifact (no metadata.json); run `distml ingest` first"
+    ]
 
 
 def test_help_lists_every_model_type():
@@ -59,10 +63,24 @@ def test_help_lists_every_model_type():
 
 
 def test_worker_arguments_reproduce_the_config():
-    config = check(TrainConfig(dataset_dir="/d", model_dir="/m", model_type="dropout", epochs=3, steps_per_epoch=7,
-                               batch_size=16, learning_rate=0.0025, lr_schedule="cosine", seed=5,
-                               checkpoint_dir="/c", checkpoint_every=4, keep_checkpoints=True, version="3",
-                               precision="mixed_bfloat16"))
+    config = check(
+        TrainConfig(
+            dataset_dir="/d",
+            model_dir="/m",
+            model_type="dropout",
+            epochs=3,
+            steps_per_epoch=7,
+            batch_size=16,
+            learning_rate=0.0025,
+            lr_schedule="cosine",
+            seed=5,
+            checkpoint_dir="/c",
+            checkpoint_every=4,
+            keep_checkpoints=True,
+            version="3",
+            precision="mixed_bfloat16",
+        )
+    )
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args(["--launcher", "worker", *worker_args(config)])
@@ -75,8 +93,15 @@ def test_each_model_type_trains_a_few_steps(digits_dataset, tmp_path):
 
     for model_type in MODELS:
         model_dir = tmp_path / model_type
-        metrics = train(digits_dataset, model_dir, model_type=model_type, epochs=1, steps_per_epoch=3, batch_size=8,
-                        lr_schedule="cosine")
+        metrics = train(
+            digits_dataset,
+            model_dir,
+            model_type=model_type,
+            epochs=1,
+            steps_per_epoch=3,
+            batch_size=8,
+            lr_schedule="cosine",
+        )
         assert metrics["steps"] == 3 and metrics["history"][0]["steps"] == 3
         info = json.loads((model_dir / "1" / "assets.extra" / "model.json").read_text())
         assert info["model_type"] == model_type

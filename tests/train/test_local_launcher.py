@@ -27,10 +27,27 @@ def test_two_local_workers_train_a_model_that_serves_as_well_as_it_trained(digit
     from distml.components.ingest.reader import read_split
 
     model_dir = tmp_path / "cnn"
-    result = run_cli("train", "--dataset", digits_dataset, "--model-dir", model_dir, "--launcher", "local",
-                     "--workers", 2, "--epochs", 2, "--batch-size", 32, "--run-id", "two-workers")
+    result = run_cli(
+        "train",
+        "--dataset",
+        digits_dataset,
+        "--model-dir",
+        model_dir,
+        "--launcher",
+        "local",
+        "--workers",
+        2,
+        "--epochs",
+        2,
+        "--batch-size",
+        32,
+        "--run-id",
+        "two-workers",
+    )
     log = result.stderr
-    assert "[worker 1]" in log and re.search(r"\[worker 0\] .*epoch 2/2: loss [\d.]+, accuracy [\d.]+, \d+ examples/s", log)
+    assert "[worker 1]" in log and re.search(
+        r"\[worker 0\] .*epoch 2/2: loss [\d.]+, accuracy [\d.]+, \d+ examples/s", log
+    )
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["num_workers"] == 2 and metrics["replicas"] == 2 and metrics["global_batch_size"] == 64
     assert metrics["steps"] == metrics["total_steps"] == 2 * (1437 // 64)
@@ -53,9 +70,30 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
     Each restarted group resumes where the last checkpoint left it, keeps the epochs already
     logged, and ends on the planned step."""
     model_dir = tmp_path / "model"
-    command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir", str(model_dir),
-               "--launcher", "local", "--workers", "2", "--epochs", "3", "--batch-size", "16",
-               "--checkpoint-every", "10", "--max-restarts", "2", "--timeout", "500"]
+    command = [
+        sys.executable,
+        "-m",
+        "distml",
+        "train",
+        "--dataset",
+        str(digits_dataset),
+        "--model-dir",
+        str(model_dir),
+        "--launcher",
+        "local",
+        "--workers",
+        "2",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--checkpoint-every",
+        "10",
+        "--max-restarts",
+        "2",
+        "--timeout",
+        "500",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     worker_1_pid, attempt, signalled, log = None, 0, [], []
     for line in proc.stderr:
@@ -90,8 +128,24 @@ def test_killed_and_preempted_workers_restart_the_group_from_the_last_checkpoint
 def test_no_worker_outlives_its_supervisor(digits_dataset, tmp_path, sig):
     """SIGTERM: the supervisor stops its group and exits 143. SIGKILL: the kernel kills the
     workers (PR_SET_PDEATHSIG). Either way no worker runs on, and no model is written."""
-    command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset), "--model-dir",
-               str(tmp_path / "model"), "--launcher", "local", "--workers", "2", "--epochs", "100", "--timeout", "300"]
+    command = [
+        sys.executable,
+        "-m",
+        "distml",
+        "train",
+        "--dataset",
+        str(digits_dataset),
+        "--model-dir",
+        str(tmp_path / "model"),
+        "--launcher",
+        "local",
+        "--workers",
+        "2",
+        "--epochs",
+        "100",
+        "--timeout",
+        "300",
+    ]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     workers, ready, log = [], set(), []
     try:

@@ -17,7 +17,9 @@ def test_worker_zero_is_chief_without_a_chief_task():
 
 
 def test_a_chief_task_is_the_chief_and_counts_as_a_worker():
-    text = json.dumps({"cluster": {"chief": ["c:1"], "worker": ["w:1"], "ps": ["p:1"]}, "task": {"type": "worker", "index": 0}})
+    text = json.dumps(
+        {"cluster": {"chief": ["c:1"], "worker": ["w:1"], "ps": ["p:1"]}, "task": {"type": "worker", "index": 0}}
+    )
     task = tf_config.parse(text)
     assert (task.is_chief, task.num_workers, task.rank) == (False, 2, 1)
     chief = tf_config.parse(text.replace('"type": "worker"', '"type": "chief"'))

@@ -50,8 +50,14 @@ def test_a_trainjob_naming_only_the_runtime_gets_its_defaults():
 
 
 def base_env(**overrides):
-    env = {"JOB_COMPLETION_INDEX": "1", tf_config.JOBSET_NAME: "js", tf_config.REPLICATED_JOB: "workers",
-           tf_config.JOB_INDEX: "2", tf_config.NUM_WORKERS: "2", tf_config.WORKER_PORT: "5000"}
+    env = {
+        "JOB_COMPLETION_INDEX": "1",
+        tf_config.JOBSET_NAME: "js",
+        tf_config.REPLICATED_JOB: "workers",
+        tf_config.JOB_INDEX: "2",
+        tf_config.NUM_WORKERS: "2",
+        tf_config.WORKER_PORT: "5000",
+    }
     return {**env, **overrides}
 
 

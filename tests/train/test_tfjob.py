@@ -22,8 +22,15 @@ from distml.components.train.tfjob import (
 )
 from tests.conftest import load_fixture, run_cli
 
-CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/batch_norm",
-                           model_type="batch_norm", epochs=4, run_id="r20250101-abc123"))
+CONFIG = check(
+    TrainConfig(
+        dataset_dir=f"{k8s.DATASETS_MOUNT}/digits",
+        model_dir=f"{k8s.MODELS_MOUNT}/candidates/batch_norm",
+        model_type="batch_norm",
+        epochs=4,
+        run_id="r20250101-abc123",
+    )
+)
 GPU = TFJobOptions(gpus=2, queue=k8s.LOCAL_QUEUE, priority_class=k8s.PRIORITY_PRODUCTION)
 
 
@@ -38,12 +45,18 @@ def test_gpu_tfjob_runs_the_worker_entrypoint_with_gpus_queue_and_priority():
     assert job["metadata"]["name"] == "train-batch-norm-r20250101-abc123"
     assert job["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
     assert job["metadata"]["labels"][k8s.PRIORITY_LABEL] == k8s.PRIORITY_PRODUCTION
-    assert job["spec"]["runPolicy"]["schedulingPolicy"] == {"priorityClass": k8s.PRIORITY_PRODUCTION, "queue": k8s.LOCAL_QUEUE}
+    assert job["spec"]["runPolicy"]["schedulingPolicy"] == {
+        "priorityClass": k8s.PRIORITY_PRODUCTION,
+        "queue": k8s.LOCAL_QUEUE,
+    }
     worker = job["spec"]["tfReplicaSpecs"]["Worker"]
     assert worker["replicas"] == 4 and worker["restartPolicy"] == "OnFailure"
     pod = worker["template"]["spec"]
     assert pod["priorityClassName"] == k8s.PRIORITY_PRODUCTION
-    assert pod["serviceAccountName"] == k8s.TRAINER_SERVICE_ACCOUNT and pod["securityContext"] == k8s.pod_security_context()
+    assert (
+        pod["serviceAccountName"] == k8s.TRAINER_SERVICE_ACCOUNT
+        and pod["securityContext"] == k8s.pod_security_context()
+    )
     assert pod["nodeSelector"] == k8s.gpu_scheduling(2)["nodeSelector"]
     (container,) = pod["containers"]
     assert container["image"] == k8s.GPU_IMAGE
@@ -63,7 +76,9 @@ def test_cpu_tfjob_has_no_gpu_scheduling_or_kueue_labels():
 
 
 def test_worker_thread_pools_follow_the_container_cpu_limit():
-    (container,) = tfjob_manifest(CONFIG, 2, TFJobOptions(cpu="3"))["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
+    (container,) = tfjob_manifest(CONFIG, 2, TFJobOptions(cpu="3"))["spec"]["tfReplicaSpecs"]["Worker"]["template"][
+        "spec"
+    ]["containers"]
     env = {e["name"]: e for e in container["env"]}
     assert container["resources"]["limits"]["cpu"] == "3"
     for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS"):
@@ -76,9 +91,24 @@ def test_paths_outside_the_pod_volumes_are_refused():
 
 
 def test_cli_dry_run_prints_a_valid_manifest(tmp_path, validate_manifests):
-    result = run_cli("train", "--launcher", "tfjob", "--dry-run", "--workers", 3, "--gpus", 1,
-                     "--dataset", f"{k8s.DATASETS_MOUNT}/digits", "--model-dir", f"{k8s.MODELS_MOUNT}/m/cnn",
-                     "--queue", k8s.LOCAL_QUEUE, "--priority-class", k8s.PRIORITY_BATCH)
+    result = run_cli(
+        "train",
+        "--launcher",
+        "tfjob",
+        "--dry-run",
+        "--workers",
+        3,
+        "--gpus",
+        1,
+        "--dataset",
+        f"{k8s.DATASETS_MOUNT}/digits",
+        "--model-dir",
+        f"{k8s.MODELS_MOUNT}/m/cnn",
+        "--queue",
+        k8s.LOCAL_QUEUE,
+        "--priority-class",
+        k8s.PRIORITY_BATCH,
+    )
     job = yaml.safe_load(result.stdout)
     assert job["kind"] == "TFJob" and job["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 3
     (tmp_path / "job.yaml").write_text(result.stdout)
@@ -86,8 +116,10 @@ def test_cli_dry_run_prints_a_valid_manifest(tmp_path, validate_manifests):
 
 
 def test_launcher_modules_import_without_tensorflow():
-    code = ("import sys, distml.components.train, distml.components.train.cli, distml.components.train.tfjob, "
-            "distml.components.train.local; assert 'tensorflow' not in sys.modules, 'tensorflow imported'")
+    code = (
+        "import sys, distml.components.train, distml.components.train.cli, distml.components.train.tfjob, "
+        "distml.components.train.local; assert 'tensorflow' not in sys.modules, 'tensorflow imported'"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -123,8 +155,14 @@ def test_wait_follows_the_real_condition_order_to_success(caplog):
     tfjobs = FakeTFJobs("created", "running", "restarting", "running", "succeeded")
     assert wait_for_tfjob(tfjobs, FakePods(), "job", "ns", poll_interval_s=0) == "Succeeded"
     assert tfjobs.polls == 5
-    assert "TFJob job: Running (PS: active 2, succeeded 0, failed 0; Worker: active 4, succeeded 0, failed 0)" in caplog.text
-    assert "TFJob job: Restarting (PS: active 2, succeeded 0, failed 0; Worker: active 3, succeeded 0, failed 1)" in caplog.text
+    assert (
+        "TFJob job: Running (PS: active 2, succeeded 0, failed 0; Worker: active 4, succeeded 0, failed 0)"
+        in caplog.text
+    )
+    assert (
+        "TFJob job: Restarting (PS: active 2, succeeded 0, failed 0; Worker: active 3, succeeded 0, failed 1)"
+        in caplog.text
+    )
     assert "TFJob job: Created (" in caplog.text
 
 
@@ -136,12 +174,25 @@ def test_current_condition_is_the_last_true_one():
 
 
 def test_wait_names_the_failing_pods_reason():
-    terminated = client.V1ContainerState(terminated=client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled"))
-    pod = client.V1Pod(metadata=client.V1ObjectMeta(name="job-worker-1"), status=client.V1PodStatus(
-        phase="Failed", container_statuses=[client.V1ContainerStatus(
-            name="tensorflow", image="i", image_id="", ready=False, restart_count=3, state=terminated)]))
-    with pytest.raises(DistmlError, match=r"TFJob ns/job failed: TFJob kubeflow/dist-mnist-for-e2e-test has failed "
-                                          r"because 1 Worker replica\(s\) failed.; job-worker-1: OOMKilled \(exit 137\)"):
+    terminated = client.V1ContainerState(
+        terminated=client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled")
+    )
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name="job-worker-1"),
+        status=client.V1PodStatus(
+            phase="Failed",
+            container_statuses=[
+                client.V1ContainerStatus(
+                    name="tensorflow", image="i", image_id="", ready=False, restart_count=3, state=terminated
+                )
+            ],
+        ),
+    )
+    with pytest.raises(
+        DistmlError,
+        match=r"TFJob ns/job failed: TFJob kubeflow/dist-mnist-for-e2e-test has failed "
+        r"because 1 Worker replica\(s\) failed.; job-worker-1: OOMKilled \(exit 137\)",
+    ):
         wait_for_tfjob(FakeTFJobs("running", "failed"), FakePods(pod), "job", "ns", poll_interval_s=0)
 
 
@@ -158,8 +209,12 @@ def test_launch_creates_the_tfjob_and_waits_for_it(kube):
     lifecycle = ["created", "running", "succeeded"]
     kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES[lifecycle[min(reads, 3) - 1]])
     result = launch_tfjob(CONFIG, 2, FAST, timeout=30)
-    assert result == {"tfjob": job["metadata"]["name"], "namespace": "distml", "status": "Succeeded",
-                      "model_dir": CONFIG.model_dir}
+    assert result == {
+        "tfjob": job["metadata"]["name"],
+        "namespace": "distml",
+        "status": "Succeeded",
+        "model_dir": CONFIG.model_dir,
+    }
     verb, path, body = kube.requests[0]
     assert (verb, path) == ("create", "/apis/kubeflow.org/v1/namespaces/distml/tfjobs")
     assert body == job  # exactly the manifest --dry-run prints
@@ -168,9 +223,17 @@ def test_launch_creates_the_tfjob_and_waits_for_it(kube):
 
 def test_launch_reports_a_failed_job_with_its_pods(kube):
     kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES["failed"])
-    kube.pods = [client.ApiClient().sanitize_for_serialization(client.V1Pod(
-        metadata=client.V1ObjectMeta(name="w-0"), status=client.V1PodStatus(phase="Pending", reason="Unschedulable")))]
-    with pytest.raises(DistmlError, match=r"failed: TFJob .* has failed because 1 Worker replica\(s\) failed.; w-0: Unschedulable"):
+    kube.pods = [
+        client.ApiClient().sanitize_for_serialization(
+            client.V1Pod(
+                metadata=client.V1ObjectMeta(name="w-0"),
+                status=client.V1PodStatus(phase="Pending", reason="Unschedulable"),
+            )
+        )
+    ]
+    with pytest.raises(
+        DistmlError, match=r"failed: TFJob .* has failed because 1 Worker replica\(s\) failed.; w-0: Unschedulable"
+    ):
         launch_tfjob(CONFIG, 2, FAST, timeout=30)
     selector = [r[2] for r in kube.requests if r[1].endswith("/pods")]
     assert selector == [{"labelSelector": f"training.kubeflow.org/job-name={job_name(CONFIG)}"}]
@@ -206,7 +269,10 @@ def test_volumes_datasets_read_only_and_shared_memory_only_for_gpus():
         return {v["name"]: v for v in pod["volumes"]}, {m["name"]: m for m in pod["containers"][0]["volumeMounts"]}
 
     gpu_volumes, gpu_mounts = volumes(tfjob_manifest(CONFIG, 2, GPU))
-    assert gpu_volumes["dshm"] == {"name": "dshm", "emptyDir": {"medium": "Memory"}} and gpu_mounts["dshm"]["mountPath"] == "/dev/shm"
+    assert (
+        gpu_volumes["dshm"] == {"name": "dshm", "emptyDir": {"medium": "Memory"}}
+        and gpu_mounts["dshm"]["mountPath"] == "/dev/shm"
+    )
     cpu_volumes, cpu_mounts = volumes(tfjob_manifest(CONFIG, 2))
     assert "dshm" not in cpu_volumes and "dshm" not in cpu_mounts
     assert cpu_volumes["datasets"]["persistentVolumeClaim"] == {"claimName": k8s.DATASETS_PVC, "readOnly": True}
@@ -221,13 +287,21 @@ def test_backoff_limit_zero_is_allowed_negative_numbers_are_not():
 
 
 def test_a_condition_not_true_is_never_current():
-    status = {"conditions": [{"type": "Running", "status": "True"}, {"type": "Failed", "status": "Unknown"},
-                             {"type": "Succeeded", "status": "False"}]}
+    status = {
+        "conditions": [
+            {"type": "Running", "status": "True"},
+            {"type": "Failed", "status": "Unknown"},
+            {"type": "Succeeded", "status": "False"},
+        ]
+    }
     assert condition(status)["type"] == "Running"
 
 
 def test_run_policy_defaults_and_no_ttl_when_none():
     assert tfjob_manifest(CONFIG, 2)["spec"]["runPolicy"] == {
-        "cleanPodPolicy": "Running", "backoffLimit": 3, "ttlSecondsAfterFinished": 86400}
+        "cleanPodPolicy": "Running",
+        "backoffLimit": 3,
+        "ttlSecondsAfterFinished": 86400,
+    }
     keep = tfjob_manifest(CONFIG, 2, TFJobOptions(ttl_seconds_after_finished=None))["spec"]["runPolicy"]
     assert "ttlSecondsAfterFinished" not in keep

@@ -28,22 +28,33 @@ from distml.components.train.trainjob import (
 )
 from tests.conftest import REPO, load_fixture, run_cli
 
-CONFIG = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
-                           model_type="cnn", epochs=2, run_id="r20260101-abc123"))
+CONFIG = check(
+    TrainConfig(
+        dataset_dir=f"{k8s.DATASETS_MOUNT}/digits",
+        model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
+        model_type="cnn",
+        epochs=2,
+        run_id="r20260101-abc123",
+    )
+)
 GPU = TrainJobOptions(gpus=2, queue=k8s.LOCAL_QUEUE, priority_class=k8s.PRIORITY_PRODUCTION)
 NAME = "train-cnn-r20260101-abc123"
 
 STATUSES = load_fixture("trainjob/statuses.yaml")  # recorded from kubeflow/trainer, see the file
 QUEUED, RUNNING, SUCCEEDED, FAILED_STATUS = (STATUSES[k] for k in ("queued", "running", "complete", "failed"))
 IN_POD = {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "HOSTNAME": "train-step-pod", "POD_NAMESPACE": k8s.NAMESPACE}
-STEP_POD = {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": "train-step-pod", "namespace": k8s.NAMESPACE, "uid": "pod-uid-1"},
-            "status": {"phase": "Running"}}
+STEP_POD = {
+    "apiVersion": "v1",
+    "kind": "Pod",
+    "metadata": {"name": "train-step-pod", "namespace": k8s.NAMESPACE, "uid": "pod-uid-1"},
+    "status": {"phase": "Running"},
+}
 KEY = (PLURAL, k8s.NAMESPACE, NAME)
 
 
 def scripted(*statuses):
     """A controller that moves the TrainJob through `statuses`, one per read, then stays."""
+
     def controller(obj, reads):
         obj["status"] = copy.deepcopy(statuses[min(reads, len(statuses)) - 1])
 
@@ -59,8 +70,9 @@ def cluster(kube):
 
 def run(manifest=None, environ=IN_POD, **kwargs):
     custom, core = kubernetes_apis()
-    return run_trainjob(custom, core, manifest or trainjob_manifest(CONFIG, 2), poll_interval_s=0, environ=environ,
-                        **kwargs)
+    return run_trainjob(
+        custom, core, manifest or trainjob_manifest(CONFIG, 2), poll_interval_s=0, environ=environ, **kwargs
+    )
 
 
 def verbs(kube):
@@ -72,8 +84,11 @@ def verbs(kube):
 
 def test_runtimes_trainjobs_and_generated_files_validate_against_the_trainer_crds(tmp_path, validate_manifests):
     docs = [trainer_runtime.runtime_manifest(gpus=g, namespace=ns) for g in (False, True) for ns in (None, "team-a")]
-    docs += [trainjob_manifest(CONFIG, 4, GPU), trainjob_manifest(CONFIG, 2),
-             trainjob_manifest(CONFIG, 2, TrainJobOptions(runtime="my-tf", runtime_kind="TrainingRuntime", image="me/tf:1"))]
+    docs += [
+        trainjob_manifest(CONFIG, 4, GPU),
+        trainjob_manifest(CONFIG, 2),
+        trainjob_manifest(CONFIG, 2, TrainJobOptions(runtime="my-tf", runtime_kind="TrainingRuntime", image="me/tf:1")),
+    ]
     path = tmp_path / "trainer.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     assert "7 checked, 0 invalid, 0 not checked" in validate_manifests(path)
@@ -84,7 +99,8 @@ def test_the_runtime_is_shaped_as_trainer_s_own_runtimes():
     runtime = trainer_runtime.runtime_manifest()
     (rjob,) = runtime["spec"]["template"]["spec"]["replicatedJobs"]
     assert rjob["name"] == "node" and rjob["template"]["metadata"]["labels"] == {
-        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"}
+        "trainer.kubeflow.org/trainjob-ancestor-step": "trainer"
+    }
     assert set(runtime["spec"]["mlPolicy"]) == {"numNodes"}  # plainML: Trainer has no TensorFlow policy
     pod = rjob["template"]["spec"]["template"]["spec"]
     (container,) = pod["containers"]
@@ -96,8 +112,9 @@ def test_the_runtime_is_shaped_as_trainer_s_own_runtimes():
     assert "$(DISTML_JOBSET_NAME)" in " ".join(container["args"]) and tf_config.JOBSET_NAME in env
     assert pod["securityContext"] == k8s.pod_security_context() and pod["automountServiceAccountToken"] is False
     assert rjob["template"]["spec"]["backoffLimit"] == 0 and pod["restartPolicy"] == "Never"
-    gpu_pod = trainer_runtime.runtime_manifest(gpus=True)["spec"]["template"]["spec"]["replicatedJobs"][0][
-        "template"]["spec"]["template"]["spec"]
+    gpu_pod = trainer_runtime.runtime_manifest(gpus=True)["spec"]["template"]["spec"]["replicatedJobs"][0]["template"][
+        "spec"
+    ]["template"]["spec"]
     assert gpu_pod["tolerations"] and gpu_pod["containers"][0]["image"] == k8s.GPU_IMAGE
     assert "tolerations" not in pod and k8s.GPU_RESOURCE not in container["resources"]["limits"]
 
@@ -107,8 +124,11 @@ def test_gpu_trainjob_carries_workers_gpus_queue_and_priority():
     assert job["metadata"]["name"] == NAME
     assert job["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
     assert job["metadata"]["labels"][k8s.PRIORITY_LABEL] == k8s.PRIORITY_PRODUCTION
-    assert job["spec"]["runtimeRef"] == {"name": trainer_runtime.GPU_RUNTIME, "apiGroup": GROUP,
-                                         "kind": "ClusterTrainingRuntime"}
+    assert job["spec"]["runtimeRef"] == {
+        "name": trainer_runtime.GPU_RUNTIME,
+        "apiGroup": GROUP,
+        "kind": "ClusterTrainingRuntime",
+    }
     trainer = job["spec"]["trainer"]
     assert trainer["numNodes"] == 4 and {"name": tf_config.NUM_WORKERS, "value": "4"} in trainer["env"]
     assert trainer["resourcesPerNode"]["limits"][k8s.GPU_RESOURCE] == "2"
@@ -122,10 +142,13 @@ def test_gpu_trainjob_carries_workers_gpus_queue_and_priority():
 
 
 def test_argo_placeholders_pass_through_the_builder():
-    config = dataclasses.replace(CONFIG, dataset_dir="{{inputs.parameters.dataset-dir}}",
-                                 run_id="{{workflow.uid}}")
-    options = TrainJobOptions(name="{{inputs.parameters.job-name}}", gpus="{{inputs.parameters.gpus}}",
-                              runtime="{{inputs.parameters.runtime}}", priority_class="{{workflow.parameters.priority}}")
+    config = dataclasses.replace(CONFIG, dataset_dir="{{inputs.parameters.dataset-dir}}", run_id="{{workflow.uid}}")
+    options = TrainJobOptions(
+        name="{{inputs.parameters.job-name}}",
+        gpus="{{inputs.parameters.gpus}}",
+        runtime="{{inputs.parameters.runtime}}",
+        priority_class="{{workflow.parameters.priority}}",
+    )
     job = trainjob_manifest(config, "{{inputs.parameters.workers}}", options)
     trainer = job["spec"]["trainer"]
     assert trainer["numNodes"] == "{{inputs.parameters.workers}}"
@@ -172,8 +195,20 @@ def test_a_worker_without_run_id_takes_the_trainjob_s_name():
 
 
 def test_dry_run_prints_the_trainjob():
-    out = run_cli("train", "--dataset", f"{k8s.DATASETS_MOUNT}/d", "--model-dir", f"{k8s.MODELS_MOUNT}/m",
-                  "--launcher", "trainjob", "--workers", "3", "--run-id", "r1", "--dry-run").stdout
+    out = run_cli(
+        "train",
+        "--dataset",
+        f"{k8s.DATASETS_MOUNT}/d",
+        "--model-dir",
+        f"{k8s.MODELS_MOUNT}/m",
+        "--launcher",
+        "trainjob",
+        "--workers",
+        "3",
+        "--run-id",
+        "r1",
+        "--dry-run",
+    ).stdout
     job = yaml.safe_load(out)
     assert job["kind"] == "TrainJob" and job["spec"]["trainer"]["numNodes"] == 3
 
@@ -187,22 +222,45 @@ def test_waits_through_kueue_suspension_to_complete_owned_by_the_step_pod(cluste
     assert result["status"] == "Complete" and result["trainjob"] == NAME
     verb, path, body = next(r for r in cluster.requests if r[0] == "create")
     assert path == f"/apis/{GROUP}/{VERSION}/namespaces/{k8s.NAMESPACE}/{PLURAL}"
-    assert body["metadata"]["ownerReferences"] == [{"apiVersion": "v1", "kind": "Pod", "name": "train-step-pod",
-                                                    "uid": "pod-uid-1", "controller": False,
-                                                    "blockOwnerDeletion": False}]
+    assert body["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": "train-step-pod",
+            "uid": "pod-uid-1",
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+    ]
     assert verbs(cluster) == ["create", "get", "get", "get", "get"]  # finished: nothing to clean up
     assert KEY in cluster.objects
 
 
 def test_failed_trainjob_is_reported_with_its_reason_and_kept_for_its_logs(cluster):
     cluster.on_read[PLURAL] = scripted(RUNNING, FAILED_STATUS)
-    cluster.pods.append({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{NAME}-node-0-1-x7k2p", "namespace": k8s.NAMESPACE},
-        "status": {"phase": "Failed", "containerStatuses": [{
-            "name": "node", "image": k8s.IMAGE, "imageID": "", "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}})
-    with pytest.raises(TrainJobFailed, match=r"failed: FailedJobs jobset failed .*node-0-1-x7k2p: OOMKilled \(exit 137\)"):
+    cluster.pods.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"{NAME}-node-0-1-x7k2p", "namespace": k8s.NAMESPACE},
+            "status": {
+                "phase": "Failed",
+                "containerStatuses": [
+                    {
+                        "name": "node",
+                        "image": k8s.IMAGE,
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}},
+                    }
+                ],
+            },
+        }
+    )
+    with pytest.raises(
+        TrainJobFailed, match=r"failed: FailedJobs jobset failed .*node-0-1-x7k2p: OOMKilled \(exit 137\)"
+    ):
         run()
     selector = [r[2] for r in cluster.requests if r[1].endswith("/pods")]
     assert selector == [{"labelSelector": f"jobset.sigs.k8s.io/jobset-name={NAME}"}]
@@ -220,6 +278,7 @@ def test_timeout_deletes_the_trainjob_in_the_foreground(cluster):
 
 def test_sigterm_during_the_wait_deletes_the_trainjob(cluster):
     """SIGTERM (a cancelled KFP run or Argo step) arrives while the launcher waits."""
+
     def running_then_sigterm(obj, reads):
         obj["status"] = copy.deepcopy(RUNNING)
         if reads == 2:

@@ -34,8 +34,15 @@ def start_pods(pods, mounts, address_map, logs, attempt):
         with open(log_path, "a") as log:
             log.write(f"--- {hostname} attempt {attempt}\n")
             log.flush()
-            procs.append(subprocess.Popen([sys.executable, "-m", "distml", *argv[1:]], env=process_env, stdout=log,
-                                          stderr=subprocess.STDOUT, preexec_fn=die_with_parent()))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "distml", *argv[1:]],
+                    env=process_env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    preexec_fn=die_with_parent(),
+                )
+            )
     return procs
 
 
@@ -48,8 +55,16 @@ def wait_for(predicate, procs, timeout):
 
 
 def test_a_trainjob_group_trains_loses_a_worker_and_resumes_from_its_checkpoint(digits_dataset, tmp_path):
-    config = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/digits", model_dir=f"{k8s.MODELS_MOUNT}/trainjobs/cnn",
-                               model_type="cnn", epochs=2, batch_size=16, checkpoint_every=10))
+    config = check(
+        TrainConfig(
+            dataset_dir=f"{k8s.DATASETS_MOUNT}/digits",
+            model_dir=f"{k8s.MODELS_MOUNT}/trainjobs/cnn",
+            model_type="cnn",
+            epochs=2,
+            batch_size=16,
+            checkpoint_every=10,
+        )
+    )
     trainjob = trainjob_manifest(config, WORKERS)
     name = trainjob["metadata"]["name"]
     mounts = {k8s.DATASETS_MOUNT: digits_dataset.parent, k8s.MODELS_MOUNT: tmp_path / "models"}
