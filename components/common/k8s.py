@@ -5,6 +5,8 @@ Plain dicts in the API's camelCase, so they drop into manifests built by hand, b
 by the kubernetes client's models alike.
 """
 
+from __future__ import annotations
+
 # Names shared by the components, the pipelines and manifests/ (which creates these objects).
 NAMESPACE = "distml"
 IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image; the GPU flavour is IMAGE + "-gpu"
@@ -36,12 +38,12 @@ PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
-def is_placeholder(value):
+def is_placeholder(value: object) -> bool:
     """An orchestrator expression (Argo `{{inputs.parameters.x}}`), resolved when the workflow runs."""
     return isinstance(value, str) and "{{" in value
 
 
-def pod_security_context():
+def pod_security_context() -> dict[str, object]:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS_USER,
@@ -51,7 +53,7 @@ def pod_security_context():
     }
 
 
-def container_security_context():
+def container_security_context() -> dict[str, object]:
     return {
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
@@ -60,7 +62,13 @@ def container_security_context():
     }
 
 
-def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
+def resources(
+    cpu: str | int | float = "1",
+    memory: str = "2Gi",
+    gpus: int | str = 0,
+    cpu_limit: str | int | float | None = None,
+    memory_limit: str | None = None,
+) -> dict[str, dict[str, str]]:
     """Requests and limits; GPUs are requested and limited alike, as the device plugin requires.
     A GPU count known only at run time (a placeholder) is always written: "0" requests none."""
     requests = {"cpu": str(cpu), "memory": str(memory)}
@@ -70,7 +78,7 @@ def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
     return {"requests": requests, "limits": limits}
 
 
-def trainer_env():
+def trainer_env() -> list[dict[str, object]]:
     """Environment of a TensorFlow worker container. Its thread pools follow the container's
     CPU limit (rounded up to whole cores): TensorFlow would size them to the node's cores and
     oversubscribe the limit."""
@@ -86,7 +94,7 @@ def trainer_env():
     ]
 
 
-def kueue_labels(queue=None, priority_class=None):
+def kueue_labels(queue: str | None = None, priority_class: str | None = None) -> dict[str, str]:
     labels = {}
     if queue:
         labels[QUEUE_LABEL] = queue
@@ -95,7 +103,7 @@ def kueue_labels(queue=None, priority_class=None):
     return labels
 
 
-def gpu_scheduling(gpus):
+def gpu_scheduling(gpus: int | str) -> dict[str, object]:
     """Node selector and toleration that put GPU pods on GPU nodes (and only those). With a
     count known only at run time: the toleration alone (harmless without GPUs; the GPU
     request is what puts a pod on a GPU node)."""
@@ -107,7 +115,7 @@ def gpu_scheduling(gpus):
     return {"nodeSelector": {"nvidia.com/gpu.present": "true"}, **toleration}
 
 
-def load_client_config():
+def load_client_config() -> None:
     """Configure the kubernetes client: the pod's service account, else the local kubeconfig."""
     from kubernetes import config
 
@@ -124,7 +132,7 @@ def load_client_config():
             ) from None
 
 
-def training_volumes(gpus):
+def training_volumes(gpus: int | str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """A training worker pod's volumes and its container's mounts (TFJob and the TrainJob
     runtime): the datasets and models PVCs, and for GPUs a memory-backed /dev/shm (NCCL
     exchanges tensors through it; 64 MB is too small)."""

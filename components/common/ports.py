@@ -3,7 +3,7 @@
 import socket
 
 
-def free_ports(count):
+def free_ports(count: int) -> list[int]:
     """Ports the OS hands out as free now (held open together so they differ)."""
     sockets = []
     try:
