@@ -1,13 +1,32 @@
 """What the KFP monitor step does around the core: drift.json as the step's artifact, the
 report with its charts inlined (the KFP UI renders one Markdown file), PSI per feature as
-metrics."""
+metrics. `run_kfp` is what the generated component.py calls."""
 
 import base64
 import json
 import tempfile
 from pathlib import Path
 
+from distml.components.common.model_artifact import repository_path
 from distml.components.monitor.report import DISTRIBUTIONS_CHART, REPORT_FILE, SCORES_CHART
+
+
+def run_kfp(*, reference_dataset, request_log, drift_report, scores, report, model_repo, models_root, **options):
+    result = monitor_step(
+        reference_dataset.path,
+        drift_report.path,
+        request_logs=[request_log],
+        model_repo=repository_path(model_repo, models_root),
+        **options,
+    )
+    for name, value in result["metrics"].items():
+        scores.log_metric(name, value)
+    with open(scores.path, "w") as f:  # kfp.local treats a cached artifact whose file is missing as a miss
+        json.dump(result["metrics"], f)
+    with open(report.path, "w") as f:
+        f.write(result["report_markdown"])
+    drift_report.metadata.update(result["summary"])
+    return result["retrain"]
 
 
 def monitor_step(reference_dataset, drift_report_path, **options):

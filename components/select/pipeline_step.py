@@ -7,8 +7,8 @@ import json
 import tempfile
 from pathlib import Path
 
+from distml.components.common.model_artifact import repository_path
 from distml.components.select.report import CHARTS, HTML_REPORT_FILE
-from distml.components.select.spec import repository_path
 
 
 def run_kfp(

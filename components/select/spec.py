@@ -1,8 +1,6 @@
 """The select component's parameters: the one declaration the CLI, the KFP component, the
 Argo template and the core's defaults are derived from."""
 
-from pathlib import Path
-
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
 
@@ -133,8 +131,3 @@ SPEC = ComponentSpec(
 )
 
 DEFAULTS = SPEC.defaults()
-
-
-def repository_path(model_repo, models_root):
-    """The repository's directory: `model_repo` under `models_root` unless it is absolute."""
-    return Path(models_root or ".") / model_repo if model_repo else None
