@@ -35,7 +35,7 @@ def monitor(
         request_log: request log files or folders: `distml serve` JSON lines, KServe logger CloudEvents (the CLI: this or --current-dataset)
         model_repo: instead of --model: the newest version in this model repository, a folder under --models-root or an absolute path
         models_root: what a relative --model-repo is under (empty: the working directory)
-        model_name: model name in --model-repo
+        model_name: model name in the repository
         psi_threshold: PSI a feature must reach to drift
         alpha: false-alarm budget of one run, split over the tests (Bonferroni)
         min_samples: images needed to decide

@@ -4,6 +4,7 @@ the thresholds). numpy-free, so `distml monitor --help` stays fast."""
 
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
+from distml.components.common.repository_params import repository_params
 
 # Where `distml request-sink` stores a cluster's request logs, one folder per served model
 # (docs/monitoring.md): the KFP pipeline's and the Argo template's default.
@@ -62,29 +63,12 @@ SPEC = ComponentSpec(
             group=REFERENCE,
             help="the served model (artifact or SavedModel version directory)",
         ),
-        # The served model is the repository's newest version; a cluster has one repository
-        # (as select pushes to it); a bare command line is told where.
-        Param(
-            "model_repo",
-            str,
-            "",
-            cluster_default=k8s.MODEL_REPO_FOLDER,
-            metavar="DIR",
-            group=REFERENCE,
-            help="instead of --model: the newest version in this model repository, a folder under "
+        # The served model: the repository's newest version.
+        *repository_params(
+            "instead of --model: the newest version in this model repository, a folder under "
             "--models-root or an absolute path",
-        ),
-        Param(
-            "models_root",
-            str,
-            "",
-            cluster_default=k8s.MODELS_MOUNT,
-            on=frozenset({CLI, KFP}),
-            metavar="DIR",
             group=REFERENCE,
-            help="what a relative --model-repo is under (empty: the working directory)",
         ),
-        Param("model_name", str, k8s.MODEL_NAME, group=REFERENCE, help="model name in --model-repo"),
         Param(
             "request_log",
             str,

@@ -420,7 +420,7 @@ def _library_metadata():
     return {
         "labels": {"app.kubernetes.io/name": LIBRARY_NAME, "app.kubernetes.io/part-of": "distml"},
         "annotations": {
-            "workflows.argoproj.io/description": "distml components: ingest, train (TFJob), select, deploy (KServe), monitor.",
+            "workflows.argoproj.io/description": "distml components: ingest, train (TFJob), select, deploy (KServe).",
         },
     }
 
