@@ -68,9 +68,9 @@ def main(argv=None):
 
     from distml.components.common.model_artifact import resolve_version_dir
     from distml.components.ingest.reader import load_metadata
-    from distml.components.monitor import defaults
     from distml.components.monitor.core import reference_profile
     from distml.components.monitor.profiles import Model
+    from distml.components.monitor.spec import DEFAULTS
 
     root = workdir(args.workdir)
     print_machine()
@@ -80,10 +80,10 @@ def main(argv=None):
     reference, _ = reference_profile(dataset, metadata, model)
     images, labels = load_split(dataset, "test")
     thresholds = {
-        "psi": defaults.DEFAULT_PSI_THRESHOLD,
-        "alpha": defaults.DEFAULT_ALPHA,
-        "min_samples": min(defaults.DEFAULT_MIN_SAMPLES, args.samples),
-        "max_accuracy_drop": defaults.DEFAULT_MAX_ACCURACY_DROP,
+        "psi": DEFAULTS.psi_threshold,
+        "alpha": DEFAULTS.alpha,
+        "min_samples": min(DEFAULTS.min_samples, args.samples),
+        "max_accuracy_drop": DEFAULTS.max_accuracy_drop,
     }
     rng = np.random.default_rng(args.seed)
     log_dir = root / "drift-log"

@@ -10,8 +10,9 @@ deploy and the model server read it.
     <repo>/<model_name>/<N>/           the model repository: version directories numbered 1, 2, ...
 
 Signature SIGNATURE (`serving_default`): one input INPUT_NAME (`images`, float32
-[None, H, W, C], raw 0-255 pixels) -> OUTPUTS `probabilities` float32 [None, K] and
-`class_ids` int64 [None]. UINT8_SIGNATURE takes the same images as uint8.
+[None, H, W, C], raw 0-255 pixels) -> OUTPUTS PROBABILITIES (`probabilities`, float32
+[None, K]) and CLASS_IDS (`class_ids`, int64 [None]); `signature_problem` checks a loaded
+one, `predict` calls it. UINT8_SIGNATURE takes the same images as uint8.
 
 One rule resolves every version: a version directory is complete when it holds both
 saved_model.pb and model.json; a model directory (a train output or a repository's model
@@ -37,14 +38,18 @@ from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.files import STALE_AFTER_S, owned_temporary, remove_stale_temporaries, temporary_name
 
 if TYPE_CHECKING:
+    import numpy as np
     import tensorflow as tf
+    from numpy.typing import ArrayLike
 
 log = logging.getLogger("distml")
 
 SIGNATURE = "serving_default"
 UINT8_SIGNATURE = "serving_uint8"
 INPUT_NAME = "images"
-OUTPUTS = ("probabilities", "class_ids")
+PROBABILITIES = "probabilities"  # float32 [None, K]
+CLASS_IDS = "class_ids"  # int64 [None]
+OUTPUTS = (PROBABILITIES, CLASS_IDS)
 SAVED_MODEL_FILE = "saved_model.pb"
 MODEL_INFO = Path("assets.extra") / "model.json"
 KERAS_FILE = "model.keras"
@@ -67,6 +72,12 @@ def check_model_name(name: str) -> str:
 
 def model_base(repo: Path | str, model_name: str) -> Path:
     return Path(repo) / model_name
+
+
+def repository_path(model_repo: Path | str, models_root: Path | str) -> Path | None:
+    """The repository's directory: `model_repo` under `models_root` (empty: the working
+    directory) unless it is absolute; None without a `model_repo`."""
+    return Path(models_root or ".") / model_repo if model_repo else None
 
 
 def is_version_dir(path: Path | str) -> bool:
@@ -154,10 +165,19 @@ def signature_problem(
     missing = [name for name in OUTPUTS if name not in outputs]
     if missing:
         return f"signature {SIGNATURE} lacks outputs {missing}"
-    predicted = outputs["probabilities"].shape[-1]
+    predicted = outputs[PROBABILITIES].shape[-1]
     if num_classes is not None and predicted is not None and predicted != num_classes:
         return f"it predicts {predicted} classes, expected {num_classes}"
     return None
+
+
+def predict(signature: tf.types.experimental.ConcreteFunction, images: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities [N, K], class_ids [N]) of a loaded `serving_default` on images [N, H, W, C]
+    (pixels 0-255, any numeric dtype)."""
+    import tensorflow as tf
+
+    outputs = signature(**{INPUT_NAME: tf.cast(images, tf.float32)})
+    return outputs[PROBABILITIES].numpy(), outputs[CLASS_IDS].numpy()
 
 
 def directory_digest(path: Path | str) -> str:

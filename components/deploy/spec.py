@@ -1,8 +1,11 @@
 """The deploy component's parameters: the one declaration the CLI, the KFP component, the
 Argo templates and the InferenceService builder's defaults are derived from."""
 
+from dataclasses import replace
+
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, REQUIRED, ComponentSpec, Param
+from distml.components.common.repository_params import MODEL_REPO, MODELS_ROOT
 from distml.components.serve.server import DEFAULTS as SERVE_DEFAULTS
 
 TARGETS = ("local", "kserve")
@@ -49,23 +52,15 @@ SPEC = ComponentSpec(
             on=frozenset({CLI}),
             help="also write the result JSON here (for orchestrator outputs)",
         ),
-        Param(
-            "model_repo",
-            str,
-            "",
-            cluster_default=k8s.MODEL_REPO_FOLDER,
+        replace(
+            MODEL_REPO,
             flag="--repo",
             on=frozenset({CLI, KFP}),
             group=LOCAL,
             help="model repository: a folder under models_root or an absolute path (local: required)",
         ),
-        Param(
-            "models_root",
-            str,
-            "",
-            cluster_default=k8s.MODELS_MOUNT,
-            on=frozenset({KFP}),
-            help="what a relative model_repo is under: the models volume on a cluster",
+        replace(
+            MODELS_ROOT, on=frozenset({KFP}), help="what a relative model_repo is under: the models volume on a cluster"
         ),
         Param(
             "model_dir",

@@ -30,15 +30,11 @@ import numpy as np
 from distml.components.common.errors import UsageError
 from distml.components.common.files import write_text_atomic
 from distml.components.common.image_features import IMAGE_FEATURES
+from distml.components.common.model_artifact import MODEL_INFO
 from distml.components.ingest.reader import load_metadata
 from distml.components.monitor import drift, profiles
-from distml.components.monitor.defaults import (
-    DEFAULT_ALPHA,
-    DEFAULT_MAX_ACCURACY_DROP,
-    DEFAULT_MIN_SAMPLES,
-    DEFAULT_PSI_THRESHOLD,
-)
 from distml.components.monitor.request_log import read_traffic
+from distml.components.monitor.spec import DEFAULTS
 
 log = logging.getLogger("distml")
 
@@ -52,18 +48,20 @@ def monitor(
     datasets_root: Path | str | None = None,
     model: Path | str | None = None,
     model_repo: Path | str | None = None,
-    model_name: str | None = None,
+    model_name: str | None = DEFAULTS.model_name,
     request_logs: Sequence[Path | str] = (),
     current_dataset: Path | str | None = None,
     current_splits: Sequence[str] | None = None,
-    reference_split: str = "train",
+    reference_split: str = DEFAULTS.reference_split,
     output_dir: Path | str | None = None,
-    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
-    alpha: float = DEFAULT_ALPHA,
-    min_samples: int = DEFAULT_MIN_SAMPLES,
-    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+    psi_threshold: float = DEFAULTS.psi_threshold,
+    alpha: float = DEFAULTS.alpha,
+    min_samples: int = DEFAULTS.min_samples,
+    max_accuracy_drop: float = DEFAULTS.max_accuracy_drop,
 ) -> dict[str, object]:
-    """Compare the current population with the reference; return the report (and write it to `output_dir`)."""
+    """Compare the current population with the reference; return the report (and write it to `output_dir`).
+
+    The parameters and their defaults are declared in spec.py."""
     _check_arguments(request_logs, current_dataset, psi_threshold, alpha, min_samples, max_accuracy_drop)
     saved_model_dir = resolve_model(model, model_repo, model_name)
     reference_dataset = resolve_reference_dataset(reference_dataset, datasets_root, saved_model_dir)
@@ -360,11 +358,9 @@ def resolve_reference_dataset(
         raise UsageError(
             "--datasets-root finds the training data from the model's model.json: give --model or --model-repo too"
         )
-    info_path = Path(saved_model_dir) / "assets.extra" / "model.json"
+    info_path = Path(saved_model_dir) / MODEL_INFO
     if not info_path.is_file():
-        raise UsageError(
-            f"{saved_model_dir} has no assets.extra/model.json naming its dataset: give --reference-dataset"
-        )
+        raise UsageError(f"{saved_model_dir} has no {MODEL_INFO} naming its dataset: give --reference-dataset")
     fingerprint = json.loads(info_path.read_text()).get("dataset_fingerprint")
     root = Path(datasets_root)
     for metadata_path in sorted(root.glob("*/metadata.json")):

@@ -20,6 +20,7 @@ import numpy as np
 
 from distml.components.common.errors import UsageError
 from distml.components.common.image_features import IMAGE_FEATURES, feature_histogram
+from distml.components.common.model_artifact import INPUT_NAME, SIGNATURE, predict
 from distml.components.common.progress import progress
 from distml.components.ingest.reader import load_metadata, read_split
 from distml.components.ingest.statistics import STATISTICS_FILE, STATISTICS_FORMAT, SplitStatistics
@@ -86,23 +87,20 @@ class Model:
         self.path = Path(saved_model_dir)
         try:
             self._loaded = tf.saved_model.load(str(self.path))
-            self._fn = self._loaded.signatures["serving_default"]
+            self._fn = self._loaded.signatures[SIGNATURE]
         except (OSError, ValueError, KeyError, tf.errors.OpError) as e:
             raise UsageError(
-                f"model {self.path} cannot be loaded as a SavedModel with a serving_default signature: "
+                f"model {self.path} cannot be loaded as a SavedModel with a {SIGNATURE} signature: "
                 f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
             ) from None
-        shape = list(self._fn.structured_input_signature[1]["images"].shape)[1:]
+        shape = list(self._fn.structured_input_signature[1][INPUT_NAME].shape)[1:]
         if shape != list(metadata["image_shape"]):
             raise UsageError(
                 f"model {self.path} takes images {shape}, the reference dataset has {metadata['image_shape']}"
             )
 
     def predict(self, images):
-        import tensorflow as tf
-
-        out = self._fn(images=tf.cast(images, tf.float32))
-        return out["probabilities"].numpy(), out["class_ids"].numpy()
+        return predict(self._fn, images)
 
 
 def dataset_predictions(model, dataset_dir, metadata, splits):

@@ -4,7 +4,8 @@ import json
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError
-from distml.components.select.spec import SPEC, repository_path
+from distml.components.common.model_artifact import repository_path
+from distml.components.select.spec import SPEC
 
 
 def add_arguments(parser):

@@ -5,7 +5,7 @@ import math
 import time
 
 from distml.components.common.errors import UsageError
-from distml.components.common.model_artifact import INPUT_NAME, SIGNATURE, signature_problem
+from distml.components.common.model_artifact import INPUT_NAME, SIGNATURE, predict, signature_problem
 from distml.components.common.progress import progress
 from distml.components.ingest.reader import read_split
 from distml.components.select.metrics import ConfusionAccumulator
@@ -55,10 +55,7 @@ class ServingModel:
 
     def predict(self, images):
         """(probabilities [N,K] float, class_ids [N] int) for uint8 images [N,H,W,C]."""
-        import tensorflow as tf
-
-        out = self.fn(**{INPUT_NAME: tf.cast(images, tf.float32)})
-        return out["probabilities"].numpy(), out["class_ids"].numpy()
+        return predict(self.fn, images)
 
 
 def evaluate(model, dataset_dir, metadata, split, batch_size):

@@ -2,13 +2,13 @@
 artifact, and the outputs the Kubeflow UI renders (metrics per candidate, the winner's
 confusion matrix, the report). `run_kfp` is what the generated component.py calls."""
 
-import base64
 import json
 import tempfile
 from pathlib import Path
 
+from distml.components.common.kfp_outputs import inline_charts, log_metrics
+from distml.components.common.model_artifact import repository_path
 from distml.components.select.report import CHARTS, HTML_REPORT_FILE
-from distml.components.select.spec import repository_path
 
 
 def run_kfp(
@@ -32,12 +32,9 @@ def run_kfp(
         baseline=baseline or None,
         **options,
     )
-    for name, value in result["metrics"].items():
-        evaluation.log_metric(name, value)
+    log_metrics(evaluation, result["metrics"])
     confusion_matrix.log_confusion_matrix(result["class_names"], result["confusion_matrix"])
     # kfp.local treats a cached artifact whose file is missing as a cache miss.
-    with open(evaluation.path, "w") as f:
-        json.dump(result["metrics"], f)
     with open(confusion_matrix.path, "w") as f:
         json.dump({"class_names": result["class_names"], "matrix": result["confusion_matrix"]}, f)
     with open(report.path, "w") as f:
@@ -55,7 +52,7 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
             dataset_artifact, candidate_paths, output_dir=report_dir, follow_location=True, **options
         )
         report = (Path(report_dir) / "report.md").read_text()
-        report = _inline_charts(report, Path(report_dir))
+        report = inline_charts(report, report_dir, CHARTS)
         report_html = (Path(report_dir) / HTML_REPORT_FILE).read_text()
     Path(selection_path).write_text(json.dumps(selection, indent=2) + "\n")
     metrics = {}
@@ -79,13 +76,3 @@ def select_step(dataset_artifact, candidate_paths, selection_path, **options):
             "pushed_path": pushed.get("path", ""),
         },
     }
-
-
-def _inline_charts(markdown, folder):
-    """The KFP UI renders one Markdown file: embed the PNG charts as data URIs."""
-    for chart in CHARTS:
-        path = folder / chart
-        if path.is_file():
-            data = base64.b64encode(path.read_bytes()).decode()
-            markdown = markdown.replace(f"({chart})", f"(data:image/png;base64,{data})")
-    return markdown

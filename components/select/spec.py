@@ -1,10 +1,8 @@
 """The select component's parameters: the one declaration the CLI, the KFP component, the
 Argo template and the core's defaults are derived from."""
 
-from pathlib import Path
-
-from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
+from distml.components.common.repository_params import repository_params
 
 # select.metrics.HIGHER_IS_BETTER's keys, repeated so `distml --help` needs no numpy.
 METRICS = ("accuracy", "loss", "macro_precision", "macro_recall", "macro_f1")
@@ -54,26 +52,10 @@ SPEC = ComponentSpec(
             metavar="DIR",
             help="where selection.json, report.md and the PNG charts go",
         ),
-        # A bare command line has nowhere to push unless told; a cluster has one repository.
-        Param(
-            "model_repo",
-            str,
-            "",
-            cluster_default=k8s.MODEL_REPO_FOLDER,
-            metavar="DIR",
-            help="model repository to push the blessed winner to, as <repo>/<model-name>/<N>/: a folder under "
-            "--models-root or an absolute path (empty: only evaluate)",
+        *repository_params(
+            "model repository to push the blessed winner to, as <repo>/<model-name>/<N>/: a folder under "
+            "--models-root or an absolute path (empty: only evaluate)"
         ),
-        Param(
-            "models_root",
-            str,
-            "",
-            cluster_default=k8s.MODELS_MOUNT,
-            on=frozenset({CLI, KFP}),
-            metavar="DIR",
-            help="what a relative --model-repo is under (empty: the working directory)",
-        ),
-        Param("model_name", str, k8s.MODEL_NAME, help="model name in the repository"),
         Param(
             "metric", str, "accuracy", choices=METRICS, help="what the winner is chosen by (loss is lower-is-better)"
         ),
@@ -133,8 +115,3 @@ SPEC = ComponentSpec(
 )
 
 DEFAULTS = SPEC.defaults()
-
-
-def repository_path(model_repo, models_root):
-    """The repository's directory: `model_repo` under `models_root` unless it is absolute."""
-    return Path(models_root or ".") / model_repo if model_repo else None

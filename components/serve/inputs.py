@@ -3,7 +3,7 @@
 Accepted forms (H, W, C from the served model's model.json):
 - V1 `{"instances": [...]}`: each instance a pixel array [H, W, C] (or [H, W] when C == 1)
   of values 0-255, or `{"b64": "<base64 PNG/JPEG>"}` (the TF Serving / KServe V1 convention);
-  `{"images": <either>}` (TF Serving's named-input row form) is unwrapped.
+  `{"images": <either>}` (TF Serving's named-input row form, by the signature's input name) is unwrapped.
 - V2 (REST or gRPC): one input tensor, numeric [N, H, W, C] (or [N, H, W]) of values 0-255,
   or BYTES [N] (or [N, 1]) of PNG/JPEG images, raw or base64-encoded.
 
@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from distml.components.common.model_artifact import INPUT_NAME
 
 if TYPE_CHECKING:
     from kserve import InferInput
@@ -215,8 +217,8 @@ def decode_v1(payload: object, image_shape: Sequence[int], max_batch_size: int |
 
 
 def _decode_instance(item, image_shape, what):
-    if isinstance(item, dict) and set(item) == {"images"}:
-        item = item["images"]
+    if isinstance(item, dict) and set(item) == {INPUT_NAME}:
+        item = item[INPUT_NAME]
     if isinstance(item, dict):
         if set(item) != {"b64"}:
             raise InvalidRequest(

@@ -13,13 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from distml.components.common.errors import DistmlError
-from distml.components.common.model_artifact import read_model_info
+from distml.components.common.model_artifact import SIGNATURE, predict, read_model_info, signature_problem
 
 log = logging.getLogger("distml.serve")
-
-SIGNATURE = "serving_default"
-INPUT_NAME = "images"
-OUTPUTS = ("probabilities", "class_ids")
 
 
 class ModelLoadError(DistmlError):
@@ -37,10 +33,8 @@ class LoadedModel:
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, C] pixels 0-255 -> (probabilities float32 [N, K], class_ids int64 [N])."""
-        import tensorflow as tf
-
-        outputs = self._signature(**{INPUT_NAME: tf.constant(images, dtype=tf.float32)})
-        return outputs["probabilities"].numpy(), outputs["class_ids"].numpy().astype(np.int64)
+        probabilities, class_ids = predict(self._signature, images)
+        return probabilities, class_ids.astype(np.int64)
 
 
 def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iterable[int] = ()) -> LoadedModel:
@@ -59,7 +53,9 @@ def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iter
     signature = loaded.signatures.get(SIGNATURE)
     if signature is None:
         raise ModelLoadError(f"{version_dir} has no {SIGNATURE!r} signature (has {sorted(loaded.signatures)})")
-    _check_signature(signature, image_shape, version_dir)
+    problem = signature_problem(signature, image_shape, len(class_names))
+    if problem:
+        raise ModelLoadError(f"{version_dir} does not follow the model artifact contract: {problem}")
     model = LoadedModel(version, version_dir, image_shape, class_names, signature, loaded)
     try:
         probabilities, class_ids = model.predict(np.zeros((1, *image_shape), np.float32))
@@ -76,20 +72,3 @@ def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iter
     except Exception as e:
         raise ModelLoadError(f"{version_dir} fails on a warm-up batch of {n}: {type(e).__name__}: {e}") from e
     return model
-
-
-def _check_signature(signature, image_shape, version_dir):
-    _, inputs = signature.structured_input_signature
-    spec = inputs.get(INPUT_NAME)
-    if spec is None or len(inputs) != 1:
-        raise ModelLoadError(
-            f"{version_dir}: signature {SIGNATURE} must take one input {INPUT_NAME!r}, takes {sorted(inputs)}"
-        )
-    if spec.dtype.name != "float32" or list(spec.shape)[1:] != list(image_shape):
-        raise ModelLoadError(
-            f"{version_dir}: input {INPUT_NAME!r} is {spec.dtype.name} {spec.shape}, "
-            f"model.json says float32 [None, {', '.join(map(str, image_shape))}]"
-        )
-    missing = [name for name in OUTPUTS if name not in signature.structured_outputs]
-    if missing:
-        raise ModelLoadError(f"{version_dir}: signature {SIGNATURE} lacks outputs {missing}")

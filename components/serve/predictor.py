@@ -15,6 +15,7 @@ from kserve import InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferOutput
 
+from distml.components.common.model_artifact import CLASS_IDS, INPUT_NAME, PROBABILITIES
 from distml.components.serve.inputs import InvalidRequest, PixelBatch, decode_v1, decode_v2
 
 if TYPE_CHECKING:
@@ -55,15 +56,15 @@ class DistmlModel(Model):
 
     def get_input_types(self) -> list[dict[str, object]]:
         served = self._served()
-        return [{"name": "images", "datatype": "FP32", "shape": [-1, *served.image_shape]}]
+        return [{"name": INPUT_NAME, "datatype": "FP32", "shape": [-1, *served.image_shape]}]
 
     def get_output_types(self) -> list[dict[str, object]]:
         served = self._served()
         k = len(served.class_names)
         return [
-            {"name": "class_ids", "datatype": "INT64", "shape": [-1]},
+            {"name": CLASS_IDS, "datatype": "INT64", "shape": [-1]},
             {"name": "class_names", "datatype": "BYTES", "shape": [-1]},
-            {"name": "probabilities", "datatype": "FP32", "shape": [-1, k]},
+            {"name": PROBABILITIES, "datatype": "FP32", "shape": [-1, k]},
         ]
 
     def serving_version(self) -> int | None:
@@ -133,11 +134,11 @@ class DistmlModel(Model):
     def _v2_response(self, request, served, probabilities, class_ids, names):
         n = len(class_ids)
         outputs = [
-            InferOutput("class_ids", [n], "INT64", class_ids.tolist()),
+            InferOutput(CLASS_IDS, [n], "INT64", class_ids.tolist()),
             InferOutput("class_names", [n], "BYTES", names),
             # Flat, row-major data: what gRPC contents require and REST V2 allows.
             InferOutput(
-                "probabilities",
+                PROBABILITIES,
                 list(probabilities.shape),
                 "FP32",
                 probabilities.astype(np.float32).reshape(-1).tolist(),

@@ -14,17 +14,10 @@ import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from distml.components.common.model_artifact import is_version_dir, list_versions
+from distml.components.common.model_artifact import latest_version
 from distml.components.serve.loaded_model import LoadedModel, ModelLoadError, load_version
 
 log = logging.getLogger("distml.serve")
-
-
-def newest_complete_version(repo: Path | str, model_name: str) -> int | None:
-    for version in reversed(list_versions(repo, model_name)):
-        if is_version_dir(Path(repo) / model_name / str(version)):
-            return version
-    return None
 
 
 def files_fingerprint(directory: Path | str) -> tuple[tuple[str, int, int], ...]:
@@ -63,10 +56,10 @@ class VersionWatcher:
     def refresh(self) -> bool:
         """Load the newest complete version if it is not the one served. True if it swapped."""
         with self._load_lock:
-            version = newest_complete_version(self.repo, self.model_name)
-            if version is None or (self.current is not None and version == self.current.version):
+            newest = latest_version(self.repo, self.model_name)
+            if newest is None or (self.current is not None and newest[0] == self.current.version):
                 return False
-            version_dir = self.repo / self.model_name / str(version)
+            version, version_dir = newest
             fingerprint = files_fingerprint(version_dir)
             if self._failed.get(version) == fingerprint:
                 return False

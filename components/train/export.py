@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 
 from distml.components.common.model_artifact import (
+    CLASS_IDS,
     INPUT_NAME,
     KERAS_FILE,
     MODEL_INFO,
     OUTPUTS,
+    PROBABILITIES,
     SIGNATURE,
     UINT8_SIGNATURE,
 )
@@ -53,7 +55,7 @@ def evaluate_saved_model(saved_model_dir, dataset_dir, split, batch_size=256):
     loss_sum, correct, count = 0.0, 0, 0
     for images, labels in read_split(dataset_dir, split, batch_size=batch_size, shuffle=False):
         out = serve(**{INPUT_NAME: tf.cast(images, tf.float32)})
-        loss_sum += float(tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, out["probabilities"])))
-        correct += int(tf.reduce_sum(tf.cast(out["class_ids"] == labels, tf.int32)))
+        loss_sum += float(tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(labels, out[PROBABILITIES])))
+        correct += int(tf.reduce_sum(tf.cast(out[CLASS_IDS] == labels, tf.int32)))
         count += int(tf.shape(labels)[0])
     return {f"{split}_loss": loss_sum / count, f"{split}_accuracy": correct / count, f"{split}_examples": count}

@@ -5,21 +5,17 @@ the result into the step's output artifact, so KFP stores and tracks it like any
 `run_kfp` is what the generated component.py calls with the component's arguments."""
 
 import hashlib
-import json
 import shutil
 from pathlib import Path
 
 from distml.components.common.files import atomic_directory
+from distml.components.common.kfp_outputs import log_metrics
 
 
 def run_kfp(*, dataset, model, metrics, **parameters):
     """The KFP component's body: train, then log the metrics and describe the model artifact."""
     result = train_step(dataset.path, model.path, model.uri, **parameters)
-    for name, value in result["metrics"].items():
-        metrics.log_metric(name, value)
-    # kfp.local treats a cached artifact whose file is missing as a cache miss.
-    with open(metrics.path, "w") as f:
-        json.dump(result["metrics"], f)
+    log_metrics(metrics, result["metrics"])
     model.metadata.update(result["metadata"])
 
 

@@ -16,6 +16,8 @@ parameter with a default, so callers pass only what differs.
               outputs url
     deploy-rollout  `distml deploy --target kserve`: generation-aware wait and rollback;
               outputs result
+    monitor   `distml monitor` on the served model's request log, against the dataset it was
+              trained on (found under the datasets volume); outputs retrain
 
 A component template's inputs, their defaults and its command line come from the
 component's spec.py; the TFJob and the InferenceService from the components' builders
@@ -45,6 +47,7 @@ from distml.components.common.params import ARGO, REQUIRED
 from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.spec import SPEC as DEPLOY
 from distml.components.ingest.spec import SPEC as INGEST
+from distml.components.monitor.spec import SPEC as MONITOR
 from distml.components.select.spec import SPEC as SELECT
 from distml.components.train.config import config_from_values
 from distml.components.train.spec import SPEC as TRAIN
@@ -56,6 +59,7 @@ LIBRARY_NAME = "distml-components"
 OUTPUTS_DIR = "/tmp/outputs"
 MEMOIZE_MAX_AGE = "168h"
 USAGE_ERROR_EXIT_CODE = 2  # distml's UsageError: retrying cannot help
+RUN_DIR = f"{k8s.MODELS_MOUNT}/runs/{{{{workflow.name}}}}"  # a workflow run's folder on the models volume
 
 # The library's own parameters (not one component's): images and scheduling.
 LIBRARY_DEFAULTS = {
@@ -72,7 +76,7 @@ def _defaults():
     """Every input's default: the library's, then each component's (its spec's cluster
     default). A name two components share must have one default."""
     defaults = dict(LIBRARY_DEFAULTS)
-    for spec in (INGEST, TRAIN, SELECT, DEPLOY):
+    for spec in (INGEST, TRAIN, SELECT, DEPLOY, MONITOR):
         for name, default in spec.argo_inputs():
             if default is REQUIRED:
                 continue
@@ -373,6 +377,32 @@ def deploy_rollout_template():
     )
 
 
+def monitor_template():
+    return Container(
+        name="monitor",
+        inputs=inputs(*argo_names(MONITOR), "image", "priority-class"),
+        image=param("image"),
+        command=["distml", "monitor"],
+        args=MONITOR.argo_args(
+            param,
+            fixed={
+                "datasets_root": k8s.DATASETS_MOUNT,
+                "models_root": k8s.MODELS_MOUNT,
+                "request_log": f"{param(MONITOR['request_log_dir'].argo)}/{param(MONITOR['model_name'].argo)}",
+                "output_dir": f"{RUN_DIR}/monitor",
+                "retrain_out": f"{OUTPUTS_DIR}/retrain",
+            },
+        ),
+        outputs=[output_file("retrain")],
+        volumes=[datasets_volume(read_only=True), models_volume(), outputs_volume()],
+        resources=resources("1", "2Gi"),
+        security_context=container_security_context(),
+        active_deadline_seconds="1800",
+        retry_strategy=retry_transient(2),
+        **pod_defaults(),
+    )
+
+
 def templates():
     return [
         ingest_template(),
@@ -382,6 +412,7 @@ def templates():
         select_template(),
         deploy_template(),
         deploy_rollout_template(),
+        monitor_template(),
     ]
 
 

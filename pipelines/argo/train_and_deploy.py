@@ -25,7 +25,7 @@ MODEL_TYPES = list(MODELS)
 WORKFLOW_PRIORITY = 10  # among workflows waiting for the controller; the cron run yields to it
 CRON_PRIORITY = 0
 WORKFLOW_DEADLINE_SECONDS = 6 * 3600
-RUN_DIR = f"{k8s.MODELS_MOUNT}/runs/{{{{workflow.name}}}}"
+RUN_DIR = library.RUN_DIR
 
 # What each task passes through from the workflow's parameters (the rest is wiring).
 INGEST_PARAMETERS = (*dataset_key.DATA_PARAMETERS, "slim-image", "priority-class")

@@ -11,9 +11,7 @@ from distml.components.common import k8s
 
 COMPILED_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
 COMPILED_MONITOR_PIPELINE = "pipelines/kfp/compiled/monitor_and_retrain.yaml"
-COMPONENTS = ("ingest", "train", "select", "deploy")
-# Components whose component.py is still written by hand (not yet derived from a spec).
-HAND_WRITTEN_COMPONENTS = ("monitor",)
+COMPONENTS = ("ingest", "train", "select", "deploy", "monitor")
 PARAMETERS_DOC = "docs/parameters.md"
 
 
@@ -43,10 +41,7 @@ def render_parameters_doc():
 def render():
     """{path relative to the source tree: YAML text}, compiled from the component.py files
     as they are (`distml compile` writes the sources first, then reloads them)."""
-    components = [
-        getattr(importlib.import_module(f"distml.components.{name}.component"), name)
-        for name in (*COMPONENTS, *HAND_WRITTEN_COMPONENTS)
-    ]
+    components = [getattr(importlib.import_module(f"distml.components.{name}.component"), name) for name in COMPONENTS]
     from distml.pipelines.kfp.train_and_deploy import train_and_deploy
 
     files = {f"components/{c.name}/component.yaml": _compile_to_text(c) for c in components}

@@ -16,13 +16,15 @@ Schedule it with the KFP client:
 from kfp import dsl
 
 from distml.components.common import k8s
+from distml.components.common.params import KFP
 from distml.components.ingest.component import ingest
-from distml.components.monitor import defaults
 from distml.components.monitor.component import monitor
+from distml.components.monitor.spec import REQUEST_LOGS
+from distml.components.monitor.spec import SPEC as MONITOR
 from distml.pipelines.kfp.train_and_deploy import I, S, _on_cluster, train_and_deploy
 
 PIPELINE_NAME = "monitor-and-retrain"
-REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
+M = MONITOR.defaults(KFP)
 
 
 @dsl.pipeline(
@@ -33,12 +35,12 @@ def monitor_and_retrain(
     num_shards: int = I.num_shards,
     store_root: str = k8s.DATASETS_MOUNT,
     request_log: str = f"{REQUEST_LOGS}/{S.model_name}",
-    models_root: str = k8s.MODELS_MOUNT,
-    model_repo: str = S.model_repo,
-    model_name: str = S.model_name,
-    psi_threshold: float = defaults.DEFAULT_PSI_THRESHOLD,
-    alpha: float = defaults.DEFAULT_ALPHA,
-    min_samples: int = defaults.DEFAULT_MIN_SAMPLES,
+    models_root: str = M.models_root,
+    model_repo: str = M.model_repo,
+    model_name: str = M.model_name,
+    psi_threshold: float = M.psi_threshold,
+    alpha: float = M.alpha,
+    min_samples: int = M.min_samples,
     image: str = k8s.IMAGE,
 ):
     reference = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
