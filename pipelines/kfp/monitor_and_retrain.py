@@ -56,8 +56,8 @@ def monitor_and_retrain(
     check.set_display_name("monitor").set_container_image(image).set_caching_options(
         False
     )  # the log grows between runs
-    _on_cluster(reference, timeout_s=3600)
-    _on_cluster(check, timeout_s=1800)
+    _on_cluster(reference, step="ingest", timeout_s=3600)
+    _on_cluster(check, step="monitor", timeout_s=1800)
     with dsl.If(check.outputs["Output"] == True, name="if-drift"):  # noqa: E712 (a KFP condition)
         train_and_deploy(
             dataset=dataset,

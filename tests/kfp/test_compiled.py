@@ -8,6 +8,8 @@ from kfp import compiler, components, dsl
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from distml.components.common import k8s
+from distml.components.common.params import KFP
+from distml.components.train.spec import SPEC as TRAIN
 from distml.pipelines import generated
 from distml.pipelines.kfp.compile import COMPILED_PIPELINE
 
@@ -48,8 +50,21 @@ def test_the_pipeline_carries_the_cluster_settings():
     train = executors["exec-train"]
     assert {m["mountPath"] for m in train["pvcMount"]} == {k8s.DATASETS_MOUNT, k8s.MODELS_MOUNT}
     assert train["podMetadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
-    assert train["tolerations"][0]["key"] == k8s.GPU_RESOURCE
     assert all("activeDeadlineSeconds" in e for e in executors.values())
+    # The train step only waits for the TFJob: the workers hold the GPUs and tolerate their taint.
+    assert not any("tolerations" in e for e in executors.values())
+    containers = spec["deploymentSpec"]["executors"]
+    for step in ("ingest", "train", "select", "deploy"):
+        wanted = k8s.STEP_RESOURCES[step]
+        resources = containers[f"exec-{step}"]["container"]["resources"]
+        assert (resources["resourceCpuRequest"], resources["resourceMemoryRequest"]) == (
+            wanted["requests"]["cpu"],
+            wanted["requests"]["memory"],
+        )
+        assert (resources["resourceCpuLimit"], resources["resourceMemoryLimit"]) == (
+            wanted["limits"]["cpu"],
+            wanted["limits"]["memory"],
+        )
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
     deploy = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
@@ -84,6 +99,16 @@ def test_gpu_trainings_get_the_gpu_image_parameter():
     train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
     assert train["gpu_image"] == {"componentInputParameter": "pipelinechannel--gpu_image"}
     assert train["image"] == {"componentInputParameter": "pipelinechannel--image"}
+
+
+def test_the_training_workers_cpu_and_memory_are_run_parameters():
+    spec, _ = _documents(COMPILED_PIPELINE)
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    train_defaults = TRAIN.defaults(KFP)
+    assert (root["cpu"]["defaultValue"], root["memory"]["defaultValue"]) == (train_defaults.cpu, train_defaults.memory)
+    train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["cpu"] == {"componentInputParameter": "pipelinechannel--cpu"}
+    assert train["memory"] == {"componentInputParameter": "pipelinechannel--memory"}
 
 
 def test_another_team_composes_a_pipeline_from_component_yaml(tmp_path):
