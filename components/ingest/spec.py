@@ -39,6 +39,16 @@ SPEC = ComponentSpec(
             help="a shared volume (e.g. /mnt/datasets): the artifact goes to <store-root>/<fingerprint[:20]>, "
             "written once for every run that asks for the same data",
         ),
+        # Only a cache key: KFP caches a step on its inputs, and `dataset` stays the same text
+        # when the files behind it change.
+        Param(
+            "dataset_version",
+            str,
+            "",
+            on=frozenset({KFP}),
+            help="the version of the data behind `dataset`; a new value makes KFP ingest again instead of reusing "
+            "its cache. distml run fills it with the content fingerprint; `distml dataset-version DATASET` prints it",
+        ),
         Param("num_shards", int, 0, help="TFRecord shards per split (0: 8, more for datasets above 512 MB)"),
         # Nothing reads a validation split (training and select evaluate on test): holding
         # one out by default would only shrink the training data.

@@ -48,6 +48,11 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
     num_shards = arguments.get("num_shards", 0)
     if 0 < num_shards < workers:
         raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")
+    from distml.components.ingest.sources import resolved_dataset_version
+
+    # kfp.local caches ingest on its inputs: the data's version makes new files a new input.
+    dataset = arguments.get("dataset", I.dataset)
+    arguments.setdefault("dataset_version", resolved_dataset_version(dataset))
     workdir = Path(workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -67,7 +72,6 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     board = StepBoard(["ingest", *(f"train {t}" for t in model_types), "select", "deploy"], out)
-    dataset = arguments.get("dataset", I.dataset)
     board.print(
         f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
         f"full log: {log_path}"

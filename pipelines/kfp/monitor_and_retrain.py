@@ -30,6 +30,7 @@ REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
 )
 def monitor_and_retrain(
     dataset: str = I.dataset,
+    dataset_version: str = I.dataset_version,
     num_shards: int = I.num_shards,
     store_root: str = k8s.DATASETS_MOUNT,
     request_log: str = f"{REQUEST_LOGS}/{S.model_name}",
@@ -41,7 +42,7 @@ def monitor_and_retrain(
     min_samples: int = defaults.DEFAULT_MIN_SAMPLES,
     image: str = k8s.IMAGE,
 ):
-    reference = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
+    reference = ingest(dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root)
     reference.set_display_name("reference data").set_container_image(image)
     check = monitor(
         reference_dataset=reference.outputs["dataset_artifact"],
@@ -61,6 +62,7 @@ def monitor_and_retrain(
     with dsl.If(check.outputs["Output"] == True, name="if-drift"):  # noqa: E712 (a KFP condition)
         train_and_deploy(
             dataset=dataset,
+            dataset_version=dataset_version,
             num_shards=num_shards,
             store_root=store_root,
             models_root=models_root,

@@ -64,6 +64,7 @@ def build_pipeline(for_cluster=True):
     )
     def train_and_deploy(
         dataset: str = I.dataset,
+        dataset_version: str = I.dataset_version,
         num_shards: int = I.num_shards,
         model_types: List[str] = MODEL_TYPES,
         workers: int = T.workers,
@@ -91,7 +92,9 @@ def build_pipeline(for_cluster=True):
         model_repo: str = S.model_repo,
         model_name: str = S.model_name,
     ) -> dsl.Artifact:
-        ingest_task = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
+        ingest_task = ingest(
+            dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root
+        )
         ingest_task.set_display_name("ingest").set_container_image(image).set_retry(
             num_retries=2, backoff_duration="30s"
         )
