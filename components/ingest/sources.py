@@ -11,7 +11,7 @@ import logging
 import socket
 from pathlib import Path
 
-from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.errors import UsageError
 from distml.components.common.preprocessing import preprocess, preprocessing_params
 from distml.components.ingest.dataset_version import DIGITS_BUILDER, IMAGE_SUFFIXES, dataset_version
 
@@ -135,11 +135,12 @@ def _tfds_source(name, version, spec, *, data_dir, download, image_size):
 
 
 def _require_network(spec):
-    """TFDS retries DNS for minutes without a network; find out in seconds instead."""
+    """TFDS retries DNS for minutes without a network; find out in seconds instead. A usage
+    error (exit 2): no retry reaches a host this machine cannot reach, other arguments do."""
     try:
         socket.create_connection((TFDS_DOWNLOAD_HOST, 443), timeout=5).close()
     except OSError as e:
-        raise DistmlError(
+        raise UsageError(
             f"cannot download {spec}: {TFDS_DOWNLOAD_HOST} is unreachable ({e.strerror or e}); "
             f"pass --data-dir with the dataset already prepared, or use the offline dataset: --dataset digits"
         ) from None

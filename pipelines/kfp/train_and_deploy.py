@@ -65,6 +65,7 @@ def build_pipeline(for_cluster=True):
     def train_and_deploy(
         dataset: str = I.dataset,
         dataset_version: str = I.dataset_version,
+        tfds_data_dir: str = I.tfds_data_dir,
         num_shards: int = I.num_shards,
         model_types: List[str] = MODEL_TYPES,
         workers: int = T.workers,
@@ -93,11 +94,15 @@ def build_pipeline(for_cluster=True):
         model_name: str = S.model_name,
     ) -> dsl.Artifact:
         ingest_task = ingest(
-            dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root
+            dataset=dataset,
+            dataset_version=dataset_version,
+            tfds_data_dir=tfds_data_dir,
+            num_shards=num_shards,
+            store_root=store_root,
         )
-        ingest_task.set_display_name("ingest").set_container_image(image).set_retry(
-            num_retries=2, backoff_duration="30s"
-        )
+        # No retries: KFP retries every failure alike, and ingest's are the data's (an unknown
+        # dataset, no network for TFDS, an unreadable image), the same on every attempt.
+        ingest_task.set_display_name("ingest").set_container_image(image)
 
         with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
             train_task = train(

@@ -67,6 +67,9 @@ def test_the_pipeline_carries_the_cluster_settings():
         )
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
+    # KFP retries every failure alike; ingest's (a bad dataset, no network for TFDS) recur.
+    assert "retryPolicy" not in tasks["ingest"]
+    assert tasks["ingest"]["inputs"]["parameters"]["tfds_data_dir"] == {"componentInputParameter": "tfds_data_dir"}
     deploy = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
     assert deploy["cachingOptions"].get("enableCache", False) is False
     assert tasks["for-loop-1"]["iteratorPolicy"]["parallelismLimit"] == 3
