@@ -13,7 +13,7 @@ from kfp.dsl import Dataset, Output
 def ingest(
     dataset_artifact: Output[Dataset],
     dataset: str = "digits",
-    store_root: str = "",
+    store_root: str = "/mnt/datasets",
     dataset_version: str = "",
     num_shards: int = 0,
     validation_fraction: float = 0.0,

@@ -1,6 +1,7 @@
 """The ingest component's parameters: the one declaration the CLI, the KFP component, the
 Argo template and the core's defaults are derived from."""
 
+from distml.components.common import k8s
 from distml.components.common.params import CLI, KFP, ComponentSpec, Param
 
 SPEC = ComponentSpec(
@@ -30,10 +31,13 @@ SPEC = ComponentSpec(
             metavar="DIR",
             help="artifact directory to create (or give --store-root)",
         ),
+        # The KFP component is for clusters (train's launcher there is a TFJob, whose pods read
+        # only the datasets volume); the command line asks for --output or --store-root.
         Param(
             "store_root",
             str,
             "",
+            cluster_default=k8s.DATASETS_MOUNT,
             on=frozenset({CLI, KFP}),
             metavar="DIR",
             help="a shared volume (e.g. /mnt/datasets): the artifact goes to <store-root>/<fingerprint[:20]>, "

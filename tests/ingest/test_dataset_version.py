@@ -87,9 +87,9 @@ def test_kfp_local_ingests_again_after_images_are_added(tmp_path):
 
     @dsl.pipeline(name="ingest-only")
     def ingest_only(dataset: str, dataset_version: str) -> dsl.Dataset:
-        return ingest(dataset=dataset, dataset_version=dataset_version, num_shards=1, test_fraction=0.3).outputs[
-            "dataset_artifact"
-        ]
+        return ingest(
+            dataset=dataset, dataset_version=dataset_version, store_root="", num_shards=1, test_fraction=0.3
+        ).outputs["dataset_artifact"]
 
     def examples():
         metadata = json.loads(

@@ -4,7 +4,6 @@ another team can build a pipeline from the checked-in component.yaml files."""
 import pytest
 import yaml
 from google.protobuf import json_format
-from kfp import compiler, components, dsl
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from distml.components.common import k8s
@@ -114,21 +113,37 @@ def test_the_training_workers_cpu_and_memory_are_run_parameters():
     assert train["memory"] == {"componentInputParameter": "pipelinechannel--memory"}
 
 
-def test_another_team_composes_a_pipeline_from_component_yaml(tmp_path):
-    ingest = components.load_component_from_file(str(ROOT / "components/ingest/component.yaml"))
-    train = components.load_component_from_file(str(ROOT / "components/train/component.yaml"))
+def _reuse_example():
+    """The Python block of docs/kfp.md's "Reusing single components"."""
+    section = (ROOT / "docs" / "kfp.md").read_text().split("## Reusing single components", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
 
-    @dsl.pipeline(name="their-training")
-    def their_pipeline(dataset: str = "tfds:mnist"):
-        data = ingest(dataset=dataset, num_shards=4)
-        train(dataset=data.outputs["dataset_artifact"], model_type="batch_norm", workers=4, epochs=2)
 
-    out = tmp_path / "theirs.yaml"
-    compiler.Compiler().compile(their_pipeline, str(out))
-    spec = yaml.safe_load(out.read_text())
+def test_the_documented_component_reuse_compiles_into_a_pipeline_that_works_on_a_cluster(tmp_path, monkeypatch):
+    """Another team's few lines from docs/kfp.md, run as written: the pipeline they compile gives
+    ingest the datasets volume and the train step (a TFJob launcher) the paths its pods can read."""
+    (tmp_path / "components").symlink_to(ROOT / "components")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_reuse_example(), "docs/kfp.md", "exec"), {})
+    spec, platform = yaml.safe_load_all((tmp_path / "my_training.yaml").read_text())
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     assert set(spec["root"]["dag"]["tasks"]) == {"ingest", "train"}
     assert spec["root"]["dag"]["tasks"]["train"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"] == {
         "outputArtifactKey": "dataset_artifact",
         "producerTask": "ingest",
     }
+    inputs = {name: c["inputDefinitions"]["parameters"] for name, c in spec["components"].items()}
+    store_root = inputs["comp-ingest"]["store_root"]["defaultValue"]
+    assert inputs["comp-train"]["launcher"]["defaultValue"] == "tfjob"
+    assert inputs["comp-train"]["models_root"]["defaultValue"] == k8s.MODELS_MOUNT
+    mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor in ("exec-ingest", "exec-train"):
+        assert {(m["constant"], m["mountPath"]) for m in mounts[executor]["pvcMount"]} == {
+            (k8s.DATASETS_PVC, k8s.DATASETS_MOUNT),
+            (k8s.MODELS_PVC, k8s.MODELS_MOUNT),
+        }
+    # What the TFJob launcher demands of the dataset the ingest step writes there.
+    from distml.components.train.config import TrainConfig
+    from distml.components.train.tfjob import check_paths
+
+    check_paths(TrainConfig(dataset_dir=f"{store_root}/0123456789abcdef0123", model_dir=f"{k8s.MODELS_MOUNT}/m"))
