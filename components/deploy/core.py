@@ -24,6 +24,7 @@ from distml.components.common.model_artifact import (
     push,
     resolve_version_dir,
 )
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.spec import DEFAULTS
 from distml.components.serve.control import read_server_state, signal_server
@@ -31,7 +32,7 @@ from distml.components.serve.control import read_server_state, signal_server
 log = logging.getLogger("distml.deploy")
 
 
-def serve_command(repo, model_name, http_port=8080, grpc_port=8081):
+def serve_command(repo, model_name, http_port=HTTP_PORT, grpc_port=GRPC_PORT):
     return shlex.join(
         [
             "distml",

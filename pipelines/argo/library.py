@@ -42,7 +42,7 @@ from hera.workflows import models as m
 
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, REQUIRED
-from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.manifest import build_inference_service, storage_uri_for
 from distml.components.deploy.spec import SPEC as DEPLOY
 from distml.components.ingest.spec import SPEC as INGEST
 from distml.components.select.spec import SPEC as SELECT
@@ -308,7 +308,7 @@ def select_template():
 
 def storage_uri():
     """The model's folder in the repository on the models volume, as KServe reads it."""
-    return f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}"
+    return storage_uri_for(param("model-name"), param("model-repo"))
 
 
 def deploy_template():

@@ -103,6 +103,15 @@ def test_gpu_trainings_get_the_gpu_image_parameter():
     assert train["image"] == {"componentInputParameter": "pipelinechannel--image"}
 
 
+def test_the_runs_model_name_reaches_select_and_deploy_which_names_the_service_after_it():
+    spec, _ = _documents(COMPILED_PIPELINE)
+    select = spec["root"]["dag"]["tasks"]["select"]["inputs"]["parameters"]
+    deploy = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]["inputs"]["parameters"]
+    assert select["model_name"] == {"componentInputParameter": "model_name"}
+    assert deploy["model_name"] == {"componentInputParameter": "pipelinechannel--model_name"}
+    assert "service_name" not in deploy  # empty: the service is named after the model
+
+
 def test_the_training_workers_cpu_and_memory_are_run_parameters():
     spec, _ = _documents(COMPILED_PIPELINE)
     root = spec["root"]["inputDefinitions"]["parameters"]
