@@ -10,6 +10,8 @@ a free lock is only trusted once the temporary is older than STALE_AFTER_S, sinc
 every network filesystem carries locks between hosts.
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import fcntl
@@ -20,6 +22,7 @@ import shutil
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
@@ -29,7 +32,7 @@ OWNER_SUFFIX = ".owner"
 STALE_AFTER_S = 3600.0  # a free owner lock from another kernel is trusted after this long
 
 
-def sha256_file(path, chunk_size=1 << 20):
+def sha256_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(chunk_size), b""):
@@ -44,17 +47,17 @@ def _boot_id():
         return socket.gethostname()
 
 
-def temporary_name(final_name):
+def temporary_name(final_name: str) -> str:
     """A hidden name for a temporary of `final_name`: `.<final_name>.tmp-<random>`."""
     return f".{final_name}{TMP_MARK}{uuid.uuid4().hex[:12]}"
 
 
-def is_temporary_name(name):
+def is_temporary_name(name: str) -> bool:
     return name.startswith(".") and TMP_MARK in name and not name.endswith(OWNER_SUFFIX)
 
 
 @contextlib.contextmanager
-def owned_temporary(path, *, directory=True):
+def owned_temporary(path: Path | str, *, directory: bool = True) -> Iterator[Path]:
     """Create `path` (a directory, or nothing when `directory` is False: the caller creates a
     file there) with its locked owner file; remove both on every exit this process sees."""
     path = Path(path)
@@ -90,7 +93,9 @@ def _age_s(path):
         return 0.0
 
 
-def remove_stale_temporaries(folder, match=is_temporary_name, stale_after_s=STALE_AFTER_S):
+def remove_stale_temporaries(
+    folder: Path | str, match: Callable[[str], bool] = is_temporary_name, stale_after_s: float = STALE_AFTER_S
+) -> list[Path]:
     """Remove the temporaries in `folder` (names for which `match` is true) whose writer is
     gone; return the paths removed. Safe while other processes write there."""
     folder = Path(folder)
@@ -141,7 +146,7 @@ def _entries(folder):
     return [p for p in Path(folder).iterdir() if not (p.name.startswith(".") and TMP_MARK in p.name)]
 
 
-def check_output_dir(path, *, what="output", replace_existing=False):
+def check_output_dir(path: Path | str, *, what: str = "output", replace_existing: bool = False) -> None:
     """Fail in one line before any work if `path` cannot become an output directory: it must
     be absent or an empty directory (stale temporaries aside; any directory with
     `replace_existing`), and writable."""
@@ -162,7 +167,7 @@ def check_output_dir(path, *, what="output", replace_existing=False):
     check_writable(probe_dir, what=f"{what} {path}")
 
 
-def check_writable(folder, *, what=None):
+def check_writable(folder: Path | str, *, what: str | None = None) -> None:
     """Create and remove a file in `folder`: the one test a read-only mount cannot pass."""
     folder = Path(folder)
     probe = folder / temporary_name("write-probe")
@@ -174,7 +179,9 @@ def check_writable(folder, *, what=None):
 
 
 @contextlib.contextmanager
-def atomic_directory(final_path, *, last=None, replace_existing=False):
+def atomic_directory(
+    final_path: Path | str, *, last: str | None = None, replace_existing: bool = False
+) -> Iterator[Path]:
     """Yield a staging directory whose content appears at `final_path` complete or not at all.
 
     - `final_path` absent: the staging directory is a hidden sibling, renamed into place.
@@ -221,7 +228,7 @@ def atomic_directory(final_path, *, last=None, replace_existing=False):
             raise
 
 
-def write_text_atomic(path, text):
+def write_text_atomic(path: Path | str, text: str) -> None:
     """Write a file via a temporary sibling and rename, so readers never see half of it."""
     path = Path(path)
     tmp = path.parent / temporary_name(path.name)

@@ -5,7 +5,10 @@ Every feature maps an image batch (pixels 0-255, [N, H, W, C], any numeric dtype
 value in [0, 1] per image. Cheap: three reductions over the pixels, numpy only.
 """
 
+from __future__ import annotations
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 PIXEL_MAX = 255.0
 INK_THRESHOLD = 127.5  # a pixel brighter than mid-grey counts as ink (digits and Fashion-MNIST: light on black)
@@ -19,7 +22,7 @@ IMAGE_FEATURES = {
 }
 
 
-def image_features(images):
+def image_features(images: ArrayLike) -> dict[str, np.ndarray]:
     """{feature: float64 [N]} for a batch of images."""
     flat = np.asarray(images, dtype=np.float32).reshape(len(images), -1)
     return {
@@ -29,13 +32,13 @@ def image_features(images):
     }
 
 
-def feature_histogram(values, bins=FEATURE_BINS):
+def feature_histogram(values: ArrayLike, bins: int = FEATURE_BINS) -> np.ndarray:
     """Counts of `values` in `bins` equal bins over [0, 1] (1.0 falls in the last bin)."""
     index = np.clip((np.asarray(values, dtype=np.float64) * bins).astype(np.int64), 0, bins - 1)
     return np.bincount(index, minlength=bins)
 
 
-def pixel_histogram(images, bins=PIXEL_BINS):
+def pixel_histogram(images: ArrayLike, bins: int = PIXEL_BINS) -> np.ndarray:
     """Counts of every pixel of `images` in `bins` equal bins over 0-255."""
     pixels = np.asarray(images, dtype=np.float32).reshape(-1)
     index = np.clip((pixels * (bins / 256.0)).astype(np.int64), 0, bins - 1)

@@ -5,6 +5,8 @@ Plain dicts in the API's camelCase, so they drop into manifests built by hand, b
 by the kubernetes client's models alike.
 """
 
+from __future__ import annotations
+
 # Names shared by the components, the pipelines and manifests/ (which creates these objects).
 NAMESPACE = "distml"
 IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image
@@ -36,12 +38,12 @@ PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"
 GPU_RESOURCE = "nvidia.com/gpu"
 
 
-def is_placeholder(value):
+def is_placeholder(value: object) -> bool:
     """An orchestrator expression (Argo `{{inputs.parameters.x}}`), resolved when the workflow runs."""
     return isinstance(value, str) and "{{" in value
 
 
-def image_for(gpus, image="", gpu_image=""):
+def image_for(gpus: int | str, image: str = "", gpu_image: str = "") -> str:
     """The image of a pod with `gpus` GPUs: `gpu_image` (empty: GPU_IMAGE) when it asks for
     GPUs, else `image` (empty: IMAGE). TensorFlow-CPU on a reserved GPU would leave it idle.
     A count known only at run time (a placeholder) cannot choose here: `image`, and the
@@ -51,7 +53,7 @@ def image_for(gpus, image="", gpu_image=""):
     return image or IMAGE
 
 
-def pod_security_context():
+def pod_security_context() -> dict[str, object]:
     return {
         "runAsNonRoot": True,
         "runAsUser": RUN_AS_USER,
@@ -61,7 +63,7 @@ def pod_security_context():
     }
 
 
-def container_security_context():
+def container_security_context() -> dict[str, object]:
     return {
         "runAsNonRoot": True,
         "allowPrivilegeEscalation": False,
@@ -70,7 +72,13 @@ def container_security_context():
     }
 
 
-def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
+def resources(
+    cpu: str | int | float = "1",
+    memory: str = "2Gi",
+    gpus: int | str = 0,
+    cpu_limit: str | int | float | None = None,
+    memory_limit: str | None = None,
+) -> dict[str, dict[str, str]]:
     """Requests and limits; GPUs are requested and limited alike, as the device plugin requires.
     A GPU count known only at run time (a placeholder) is always written: "0" requests none."""
     requests = {"cpu": str(cpu), "memory": str(memory)}
@@ -92,7 +100,7 @@ STEP_RESOURCES = {
 }
 
 
-def trainer_env():
+def trainer_env() -> list[dict[str, object]]:
     """Environment of a TensorFlow worker container. Its thread pools follow the container's
     CPU limit (rounded up to whole cores): TensorFlow would size them to the node's cores and
     oversubscribe the limit."""
@@ -108,7 +116,7 @@ def trainer_env():
     ]
 
 
-def kueue_labels(queue=None, priority_class=None):
+def kueue_labels(queue: str | None = None, priority_class: str | None = None) -> dict[str, str]:
     labels = {}
     if queue:
         labels[QUEUE_LABEL] = queue
@@ -117,7 +125,7 @@ def kueue_labels(queue=None, priority_class=None):
     return labels
 
 
-def gpu_scheduling(gpus):
+def gpu_scheduling(gpus: int | str) -> dict[str, object]:
     """Node selector and toleration that put GPU pods on GPU nodes (and only those). With a
     count known only at run time: the toleration alone (harmless without GPUs; the GPU
     request is what puts a pod on a GPU node)."""
@@ -129,7 +137,7 @@ def gpu_scheduling(gpus):
     return {"nodeSelector": {"nvidia.com/gpu.present": "true"}, **toleration}
 
 
-def load_client_config():
+def load_client_config() -> None:
     """Configure the kubernetes client: the pod's service account, else the local kubeconfig."""
     from kubernetes import config
 
@@ -146,7 +154,7 @@ def load_client_config():
             ) from None
 
 
-def training_volumes(gpus):
+def training_volumes(gpus: int | str) -> tuple[list[dict[str, object]], list[dict[str, object]]]:
     """A training worker pod's volumes and its container's mounts (TFJob and the TrainJob
     runtime): the datasets and models PVCs, and for GPUs a memory-backed /dev/shm (NCCL
     exchanges tensors through it; 64 MB is too small)."""

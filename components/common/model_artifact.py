@@ -19,6 +19,8 @@ folder) resolves to its newest complete numeric version. No TensorFlow at import
 slim image, the KFP wrappers and the deploy core use this module.
 """
 
+from __future__ import annotations
+
 import contextlib
 import errno
 import json
@@ -27,10 +29,15 @@ import os
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.files import STALE_AFTER_S, owned_temporary, remove_stale_temporaries, temporary_name
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 log = logging.getLogger("distml")
 
@@ -50,7 +57,7 @@ class ModelArtifactError(UsageError):
     """A directory is not a model version that follows this contract."""
 
 
-def check_model_name(name):
+def check_model_name(name: str) -> str:
     if not name or not _MODEL_NAME.match(name):
         raise UsageError(
             f"model name {name!r} must be letters, digits, '.', '_' or '-' (a directory name in the repository)"
@@ -58,11 +65,11 @@ def check_model_name(name):
     return name
 
 
-def model_base(repo, model_name):
+def model_base(repo: Path | str, model_name: str) -> Path:
     return Path(repo) / model_name
 
 
-def is_version_dir(path):
+def is_version_dir(path: Path | str) -> bool:
     """A complete version directory: SavedModel plus distml's model.json."""
     path = Path(path)
     return (path / SAVED_MODEL_FILE).is_file() and (path / MODEL_INFO).is_file()
@@ -75,12 +82,12 @@ def _numeric_dirs(folder):
     return sorted((p for p in folder.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name))
 
 
-def list_versions(repo, model_name):
+def list_versions(repo: Path | str, model_name: str) -> list[int]:
     """Every version number taken under <repo>/<model_name>/, ascending (complete or not)."""
     return [int(p.name) for p in _numeric_dirs(model_base(repo, model_name))]
 
 
-def newest_complete_version(folder):
+def newest_complete_version(folder: Path | str) -> tuple[int, Path] | None:
     """(N, path) of the newest complete numeric version directory in `folder`, or None."""
     for path in reversed(_numeric_dirs(folder)):
         if is_version_dir(path):
@@ -88,12 +95,12 @@ def newest_complete_version(folder):
     return None
 
 
-def latest_version(repo, model_name):
+def latest_version(repo: Path | str, model_name: str) -> tuple[int, Path] | None:
     """(N, path) of the repository's newest complete version, or None when it has none."""
     return newest_complete_version(model_base(repo, model_name))
 
 
-def read_model_info(version_dir):
+def read_model_info(version_dir: Path | str) -> dict[str, object]:
     path = Path(version_dir) / MODEL_INFO
     try:
         return json.loads(path.read_text())
@@ -103,7 +110,7 @@ def read_model_info(version_dir):
         raise ModelArtifactError(f"{path} is not valid JSON ({e}): not a distml model version") from None
 
 
-def resolve_version_dir(model_dir, version=None):
+def resolve_version_dir(model_dir: Path | str, version: int | str | None = None) -> Path:
     """The version directory a path names: the path itself when it is a complete version,
     `<model_dir>/<version>` when `version` is given, else the newest complete version in it."""
     model_dir = Path(model_dir)
@@ -128,7 +135,11 @@ def resolve_version_dir(model_dir, version=None):
     return newest[1]
 
 
-def signature_problem(signature, image_shape=None, num_classes=None):
+def signature_problem(
+    signature: tf.types.experimental.ConcreteFunction,
+    image_shape: Sequence[int] | None = None,
+    num_classes: int | None = None,
+) -> str | None:
     """Why a loaded `serving_default` does not follow the contract (None when it does):
     one input `images` float32 [None, *image_shape], outputs probabilities [None, K] and class_ids."""
     _, inputs = signature.structured_input_signature
@@ -149,7 +160,7 @@ def signature_problem(signature, image_shape=None, num_classes=None):
     return None
 
 
-def directory_digest(path):
+def directory_digest(path: Path | str) -> str:
     """sha256 over every file's relative path and content: equal digests mean equal models."""
     import hashlib
 
@@ -178,7 +189,9 @@ def _claim(base, version):
         return False
 
 
-def push(version_dir, repo, model_name, version=None):
+def push(
+    version_dir: Path | str, repo: Path | str, model_name: str, version: int | str | None = None
+) -> tuple[int, Path]:
     """Copy a version directory into the repository as `<repo>/<model_name>/<N>/`; return (N, path).
 
     The copy is made in a hidden temporary first. Then a number is claimed: N = one past
@@ -215,7 +228,7 @@ def push(version_dir, repo, model_name, version=None):
     return number, path
 
 
-def remove_stale_claims(base, stale_after_s=STALE_AFTER_S):
+def remove_stale_claims(base: Path | str, stale_after_s: float = STALE_AFTER_S) -> None:
     """Remove empty version directories older than `stale_after_s`: claims of pushers killed
     between claiming a number and renaming their copy onto it (a live one takes milliseconds)."""
     now = time.time()

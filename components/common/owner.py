@@ -8,16 +8,25 @@ whose controller owner is a workload it manages as that workload's child and doe
 queue it on its own (with Kueue's pod integration on, step pods can be such workloads).
 """
 
+from __future__ import annotations
+
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kubernetes.client import CoreV1Api
 
 log = logging.getLogger("distml")
 
 SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-def pod_identity(environ=None, namespace_file=SERVICE_ACCOUNT_NAMESPACE):
+def pod_identity(
+    environ: Mapping[str, str] | None = None, namespace_file: Path | str = SERVICE_ACCOUNT_NAMESPACE
+) -> tuple[str, str] | None:
     """(pod name, namespace) of the pod this process runs in, or None outside a pod.
 
     POD_NAME / POD_NAMESPACE (downward API) when set; else the hostname, which Kubernetes
@@ -35,7 +44,12 @@ def pod_identity(environ=None, namespace_file=SERVICE_ACCOUNT_NAMESPACE):
     return (name, namespace) if name and namespace else None
 
 
-def step_pod_owner(core, namespace, environ=None, namespace_file=SERVICE_ACCOUNT_NAMESPACE):
+def step_pod_owner(
+    core: CoreV1Api,
+    namespace: str,
+    environ: Mapping[str, str] | None = None,
+    namespace_file: Path | str = SERVICE_ACCOUNT_NAMESPACE,
+) -> dict[str, object] | None:
     """The ownerReference (API dict) naming this pod, for an object in `namespace`; None when
     there is no pod, it is in another namespace, or it cannot be read."""
     from kubernetes.client.exceptions import ApiException

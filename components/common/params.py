@@ -16,8 +16,11 @@ parameter in Argo). `on` says which renderings carry it. A default that does not
 one rendering is a rendering's own choice only where a README says why (`cluster_default`).
 """
 
+from __future__ import annotations
+
 import argparse
 import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -46,18 +49,18 @@ class Param:
     cli_action: str | None = None  # "store_true" / "store_false" for flags without a value
 
     @property
-    def cli_flag(self):
+    def cli_flag(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
 
     @property
-    def argo(self):
+    def argo(self) -> str:
         return self.argo_name or self.name.replace("_", "-")
 
     @property
-    def required(self):
+    def required(self) -> bool:
         return self.default is REQUIRED
 
-    def default_for(self, surface):
+    def default_for(self, surface: str) -> object:
         if surface in (KFP, ARGO) and self.cluster_default is not REQUIRED:
             return self.cluster_default
         return self.default
@@ -72,17 +75,17 @@ class ComponentSpec:
     kfp_body: str = ""  # module whose `run_kfp(**arguments)` the KFP component calls
     by_name: dict = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "by_name", {p.name: p for p in self.params})
         assert len(self.by_name) == len(self.params), f"{self.name}: duplicate parameter names"
 
-    def __getitem__(self, name):
+    def __getitem__(self, name: str) -> Param:
         return self.by_name[name]
 
-    def on(self, surface):
+    def on(self, surface: str) -> list[Param]:
         return [p for p in self.params if surface in p.on]
 
-    def defaults(self, surface=CLI):
+    def defaults(self, surface: str = CLI) -> SimpleNamespace:
         """The defaults as attributes (`SPEC.defaults().epochs`): the core's keyword defaults,
         or with `surface` KFP or ARGO, a cluster pipeline's."""
         values = {p.name: p.default_for(surface) for p in self.params}
@@ -90,7 +93,12 @@ class ComponentSpec:
 
     # -- argparse ---------------------------------------------------------------------------
 
-    def add_arguments(self, parser, names=None, defaults=None):
+    def add_arguments(
+        self,
+        parser: argparse.ArgumentParser,
+        names: Iterable[str] | None = None,
+        defaults: Mapping[str, object] | None = None,
+    ) -> None:
         """Add the CLI flags (all of this spec's, or `names`); `defaults` overrides a few
         (a command that wraps the component, e.g. `distml run`)."""
         groups = {}
@@ -120,7 +128,7 @@ class ComponentSpec:
                 kwargs["help"] = argparse.SUPPRESS
             target.add_argument(p.cli_flag, **kwargs)
 
-    def cli_args(self, values, names=None):
+    def cli_args(self, values: Mapping[str, object], names: Iterable[str] | None = None) -> list[str]:
         """The command line that passes `values` ({name: value or placeholder}) to `distml <name>`."""
         args = []
         for p in self.on(CLI) if names is None else [self[n] for n in names]:
@@ -139,11 +147,11 @@ class ComponentSpec:
 
     # -- Argo -------------------------------------------------------------------------------
 
-    def argo_inputs(self):
+    def argo_inputs(self) -> list[tuple[str, object]]:
         """[(argo name, default or REQUIRED)] of the values an Argo template takes."""
         return [(p.argo, _argo_text(p.default_for(ARGO))) for p in self.on(ARGO)]
 
-    def argo_args(self, placeholder, fixed=None):
+    def argo_args(self, placeholder: Callable[[str], str], fixed: Mapping[str, object] | None = None) -> list[str]:
         """The command line of an Argo template: every Argo input as `placeholder(argo name)`;
         `fixed` ({name: text}) sets the others (output files, run-wide values)."""
         values = {p.name: placeholder(p.argo) for p in self.on(ARGO)}
@@ -152,7 +160,7 @@ class ComponentSpec:
 
     # -- KFP --------------------------------------------------------------------------------
 
-    def component_source(self, image):
+    def component_source(self, image: str) -> str:
         """The text of components/<name>/component.py."""
         params = self.on(KFP)
         artifacts = sorted({p.artifact for p in params if p.artifact})
@@ -196,7 +204,7 @@ class ComponentSpec:
         return "\n".join(lines) + "\n"
 
 
-def parameters_markdown(specs):
+def parameters_markdown(specs: Sequence[ComponentSpec]) -> str:
     """docs/parameters.md: every component's parameters, as each rendering names them."""
     lines = [
         "# Component parameters",

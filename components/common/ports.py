@@ -7,7 +7,7 @@ HTTP_PORT = 8080  # REST, V1 and V2: the port KServe routes to
 GRPC_PORT = 8081  # V2 gRPC: KServe's gRPC port
 
 
-def free_ports(count):
+def free_ports(count: int) -> list[int]:
     """Ports the OS hands out as free now (held open together so they differ)."""
     sockets = []
     try:

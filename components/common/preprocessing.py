@@ -11,15 +11,23 @@ into exactly the example the model was trained on: no train/serve skew.
 Needs numpy and Pillow, not TensorFlow (the server's request path uses it).
 """
 
+from __future__ import annotations
+
 import io
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from PIL.Image import Image as PILImage
 
 PREPROCESSING_KEY = "preprocessing"
 RESAMPLE = "bilinear"
 
 
-def preprocessing_params(image_shape):
+def preprocessing_params(image_shape: Sequence[int]) -> dict[str, object]:
     """The parameters for images of `image_shape` [H, W, C] (what ingest writes)."""
     height, width, channels = (int(d) for d in image_shape)
     if channels not in (1, 3):
@@ -27,13 +35,13 @@ def preprocessing_params(image_shape):
     return {"height": height, "width": width, "channels": channels, "resample": RESAMPLE}
 
 
-def params_of(info):
+def params_of(info: Mapping[str, object]) -> dict[str, object]:
     """The preprocessing parameters a dataset's metadata.json or a model's model.json records
     (older artifacts without them: what their image_shape implies)."""
     return info.get(PREPROCESSING_KEY) or preprocessing_params(info["image_shape"])
 
 
-def preprocess(image, params):
+def preprocess(image: PILImage | ArrayLike, params: Mapping[str, object]) -> np.ndarray:
     """A PIL image, or a uint8 array [h, w], [h, w, 1], [h, w, 3] or [h, w, 4] of any size
     -> uint8 array [H, W, C]: converted to grayscale (C=1) or RGB (C=3), then resized to
     H x W with bilinear resampling (not resized when it already is H x W)."""
@@ -50,7 +58,7 @@ def preprocess(image, params):
     return np.asarray(image, dtype=np.uint8).reshape(height, width, channels)
 
 
-def preprocess_encoded(data, params):
+def preprocess_encoded(data: bytes, params: Mapping[str, object]) -> np.ndarray:
     """PNG/JPEG bytes -> uint8 array [H, W, C], as `preprocess`."""
     from PIL import Image
 

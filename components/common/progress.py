@@ -1,13 +1,18 @@
 """Progress for long work: a bar on a terminal, periodic log lines otherwise (CI, pods)."""
 
+from __future__ import annotations
+
 import logging
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 log = logging.getLogger("distml")
+T = TypeVar("T")
 
 
-def progress(iterable, total=None, desc="", interval_s=10.0):
+def progress(iterable: Iterable[T], total: int | None = None, desc: str = "", interval_s: float = 10.0) -> Iterator[T]:
     """Iterate `iterable`, showing how far it got."""
     if sys.stderr.isatty():
         from tqdm import tqdm

@@ -6,14 +6,17 @@ With no "chief" task, worker 0 is the chief (MultiWorkerMirroredStrategy's rule)
 writes the final model.
 """
 
+from __future__ import annotations
+
 import json
 import os
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 
 from distml.components.common.errors import UsageError
 
 
-def build(worker_addresses, index, task_type="worker"):
+def build(worker_addresses: Sequence[str], index: int, task_type: str = "worker") -> str:
     """The TF_CONFIG JSON string for task `index` of a worker-only cluster."""
     if not 0 <= index < len(worker_addresses):
         raise ValueError(f"task index {index} outside a cluster of {len(worker_addresses)} workers")
@@ -29,14 +32,14 @@ class TaskInfo:
     rank: int = 0  # position among the training tasks (chief first): the input pipeline id
 
     @property
-    def name(self):
+    def name(self) -> str:
         return f"{self.task_type}-{self.index}"
 
 
 SINGLE_WORKER = TaskInfo("worker", 0, 1, True)
 
 
-def parse(text):
+def parse(text: str | None) -> TaskInfo:
     """TaskInfo from a TF_CONFIG string; an empty or missing one means a single worker."""
     if not text:
         return SINGLE_WORKER
@@ -59,7 +62,7 @@ def parse(text):
     return TaskInfo(task_type, index, num_workers, is_chief, rank)
 
 
-def from_environment(environ=None):
+def from_environment(environ: Mapping[str, str] | None = None) -> TaskInfo:
     return parse((environ if environ is not None else os.environ).get("TF_CONFIG", ""))
 
 
@@ -100,7 +103,7 @@ JOBSET_ANNOTATIONS = {  # kubernetes-sigs/jobset api/jobset/v1alpha2/jobset_type
 }
 
 
-def jobset_env(num_workers, port):
+def jobset_env(num_workers: int | str, port: int) -> list[dict[str, object]]:
     """The container env (Kubernetes API dicts) a runtime's worker needs for `from_jobset`."""
     env = [
         {"name": name, "valueFrom": {"fieldRef": {"fieldPath": f"metadata.annotations['{key}']"}}}
@@ -109,12 +112,12 @@ def jobset_env(num_workers, port):
     return env + [{"name": NUM_WORKERS, "value": str(num_workers)}, {"name": WORKER_PORT, "value": str(port)}]
 
 
-def jobset_hostname(jobset, replicated_job, job_index, pod_index):
+def jobset_hostname(jobset: str, replicated_job: str, job_index: int | str, pod_index: int | str) -> str:
     """A pod's hostname as JobSet and the Job controller make it."""
     return f"{jobset}-{replicated_job}-{job_index}-{pod_index}"
 
 
-def from_jobset(environ):
+def from_jobset(environ: Mapping[str, str]) -> str | None:
     """The TF_CONFIG string of this pod of a JobSet, or None when `environ` is not a JobSet pod's."""
     if JOB_COMPLETION_INDEX not in environ or JOBSET_NAME not in environ:
         return None
@@ -149,7 +152,7 @@ def from_jobset(environ):
     return build(addresses, index)
 
 
-def export_from_jobset(environ=None):
+def export_from_jobset(environ: MutableMapping[str, str] | None = None) -> TaskInfo:
     """Set TF_CONFIG from JobSet's env when it is absent; return the TaskInfo either way."""
     environ = os.environ if environ is None else environ
     if not environ.get("TF_CONFIG"):

@@ -7,10 +7,13 @@
 Importable without TensorFlow, kserve or kfp (the slim image and the KFP wrapper use it).
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import shlex
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
@@ -32,7 +35,7 @@ from distml.components.serve.control import read_server_state, signal_server
 log = logging.getLogger("distml.deploy")
 
 
-def serve_command(repo, model_name, http_port=HTTP_PORT, grpc_port=GRPC_PORT):
+def serve_command(repo: Path | str, model_name: str, http_port: int = HTTP_PORT, grpc_port: int = GRPC_PORT) -> str:
     return shlex.join(
         [
             "distml",
@@ -49,7 +52,15 @@ def serve_command(repo, model_name, http_port=HTTP_PORT, grpc_port=GRPC_PORT):
     )
 
 
-def deploy_local(repo, model_name, model_dir=None, *, version=None, wait_s=0.0, poll_s=0.2):
+def deploy_local(
+    repo: Path | str,
+    model_name: str,
+    model_dir: Path | str | None = None,
+    *,
+    version: int | str | None = None,
+    wait_s: float = 0.0,
+    poll_s: float = 0.2,
+) -> dict[str, object]:
     """Push `model_dir`'s version into <repo>/<model_name>/ (unless it is already the newest) and
     signal a running server; with `wait_s`, wait until that server serves it.
 
@@ -106,13 +117,19 @@ def _wait_for_switch(repo, model_name, version, wait_s, poll_s):
         time.sleep(poll_s)
 
 
-def manifest_yaml(manifest):
+def manifest_yaml(manifest: Mapping[str, object]) -> str:
     return yaml.safe_dump(manifest, sort_keys=False, default_flow_style=False)
 
 
 def deploy_kserve(
-    name, *, dry_run=False, timeout_s=DEFAULTS.timeout, rollback=True, manifest_out=None, **manifest_options
-):
+    name: str,
+    *,
+    dry_run: bool = False,
+    timeout_s: float = DEFAULTS.timeout,
+    rollback: bool = True,
+    manifest_out: Path | str | None = None,
+    **manifest_options: object,
+) -> dict[str, object]:
     """Build the InferenceService (see manifest.build_inference_service for the options) and,
     unless `dry_run`, create or patch it, wait for Ready and roll back on failure.
 
@@ -134,5 +151,5 @@ def deploy_kserve(
     return result
 
 
-def result_json(result):
+def result_json(result: Mapping[str, object]) -> str:
     return json.dumps({k: v for k, v in result.items() if k not in ("manifest", "yaml")}, indent=2)

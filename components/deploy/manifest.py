@@ -51,13 +51,13 @@ def check_service_name(name):
     return name
 
 
-def service_name_for(model_name, service_name=""):
+def service_name_for(model_name: str, service_name: str = "") -> str:
     """The InferenceService that serves `model_name`: `service_name` if given, else the model's
     own name, so the model name a run sets (the KFP UI's model_name) names the service too."""
     return service_name or model_name
 
 
-def storage_uri_for(model_name, model_repo=k8s.MODEL_REPO_FOLDER):
+def storage_uri_for(model_name: str, model_repo: str = k8s.MODEL_REPO_FOLDER) -> str:
     """Where select pushes `model_name` (`<models volume>/<model_repo>/<model_name>`), as KServe
     reads it: pvc://<models claim>/<repo>/<model>. `model_repo` is a folder of the models volume,
     or an absolute path under its mount; placeholders pass through."""

@@ -7,12 +7,15 @@ Artifact layout (a directory):
     validation-...                          only with --validation-fraction
 """
 
+from __future__ import annotations
+
 import datetime
 import hashlib
 import json
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
@@ -29,27 +32,27 @@ TARGET_SHARD_BYTES = 64 << 20
 MIN_DEFAULT_SHARDS = 8
 
 
-def default_num_shards(num_examples, image_shape):
+def default_num_shards(num_examples: int, image_shape: Sequence[int]) -> int:
     """Enough shards for 8 parallel readers, and no shard much above 64 MB."""
     total_bytes = num_examples * math.prod(image_shape)
     return max(MIN_DEFAULT_SHARDS, math.ceil(total_bytes / TARGET_SHARD_BYTES))
 
 
 def ingest(
-    dataset,
-    output_dir=None,
+    dataset: str,
+    output_dir: Path | str | None = None,
     *,
-    store_root=None,
-    num_shards=DEFAULTS.num_shards,
-    validation_fraction=DEFAULTS.validation_fraction,
-    seed=DEFAULTS.seed,
-    data_dir=None,
-    download=DEFAULTS.download,
-    image_size=None,
-    channels=None,
-    test_fraction=DEFAULTS.test_fraction,
-    allow_empty_classes=DEFAULTS.allow_empty_classes,
-):
+    store_root: Path | str | None = None,
+    num_shards: int | None = DEFAULTS.num_shards,
+    validation_fraction: float = DEFAULTS.validation_fraction,
+    seed: int = DEFAULTS.seed,
+    data_dir: Path | str | None = None,
+    download: bool = DEFAULTS.download,
+    image_size: tuple[int, int] | None = None,
+    channels: int | None = None,
+    test_fraction: float = DEFAULTS.test_fraction,
+    allow_empty_classes: bool = DEFAULTS.allow_empty_classes,
+) -> dict[str, object]:
     """Write `dataset` as sharded TFRecords to `output_dir`; return the artifact's metadata.
 
     If `output_dir` already holds an artifact with the same fingerprint it is reused.

@@ -22,7 +22,7 @@ DIGITS_BUILDER = "distml_digits"  # the offline TFDS builder behind `digits`
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})  # the files a folder source reads
 
 
-def dataset_version(dataset, tfds_version=""):
+def dataset_version(dataset: str, tfds_version: str = "") -> str:
     """The data version of `dataset` (see the module docstring); "" for a folder that does not
     exist or a spec ingest does not know (ingest itself then says what is wrong)."""
     if dataset.startswith(FOLDER):
@@ -36,7 +36,7 @@ def dataset_version(dataset, tfds_version=""):
     return f"{name}:{version or tfds_version or 'registered'}"
 
 
-def folder_version(root):
+def folder_version(root: Path | str) -> str:
     root = Path(root)
     if not root.is_dir():
         return ""

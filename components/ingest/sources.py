@@ -66,7 +66,7 @@ def open_source(
     raise UsageError(f"unknown dataset {spec!r}: use digits, tfds:NAME[:VERSION] or folder:PATH")
 
 
-def resolved_dataset_version(spec, data_dir=None):
+def resolved_dataset_version(spec: str, data_dir: str | None = None) -> str:
     """`dataset_version(spec)` with a TFDS dataset's version resolved by the installed TFDS
     (its registered code: no download, no network); a folder's needs no TensorFlow."""
     if spec == "digits":

@@ -17,9 +17,12 @@ The report (drift.json, format REPORT_FORMAT; report.md and PNG charts beside it
     status    "drift" | "no drift" | "insufficient data";  retrain  true | false;  reason (one line)
 """
 
+from __future__ import annotations
+
 import datetime
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,22 +47,22 @@ REPORT_JSON = "drift.json"
 
 
 def monitor(
-    reference_dataset=None,
+    reference_dataset: Path | str | None = None,
     *,
-    datasets_root=None,
-    model=None,
-    model_repo=None,
-    model_name=None,
-    request_logs=(),
-    current_dataset=None,
-    current_splits=None,
-    reference_split="train",
-    output_dir=None,
-    psi_threshold=DEFAULT_PSI_THRESHOLD,
-    alpha=DEFAULT_ALPHA,
-    min_samples=DEFAULT_MIN_SAMPLES,
-    max_accuracy_drop=DEFAULT_MAX_ACCURACY_DROP,
-):
+    datasets_root: Path | str | None = None,
+    model: Path | str | None = None,
+    model_repo: Path | str | None = None,
+    model_name: str | None = None,
+    request_logs: Sequence[Path | str] = (),
+    current_dataset: Path | str | None = None,
+    current_splits: Sequence[str] | None = None,
+    reference_split: str = "train",
+    output_dir: Path | str | None = None,
+    psi_threshold: float = DEFAULT_PSI_THRESHOLD,
+    alpha: float = DEFAULT_ALPHA,
+    min_samples: int = DEFAULT_MIN_SAMPLES,
+    max_accuracy_drop: float = DEFAULT_MAX_ACCURACY_DROP,
+) -> dict[str, object]:
     """Compare the current population with the reference; return the report (and write it to `output_dir`)."""
     _check_arguments(request_logs, current_dataset, psi_threshold, alpha, min_samples, max_accuracy_drop)
     saved_model_dir = resolve_model(model, model_repo, model_name)
@@ -101,7 +104,9 @@ def monitor(
     return report
 
 
-def reference_profile(dataset_dir, metadata, model=None, split="train"):
+def reference_profile(
+    dataset_dir: Path | str, metadata: Mapping[str, object], model: profiles.Model | None = None, split: str = "train"
+) -> tuple[dict[str, object], str]:
     """(profile, prediction split): the inputs' statistics of `split` and, with a model, its
     predictions on the held-out split (validation, else test)."""
     stats = profiles.load_statistics(dataset_dir, metadata)
@@ -112,7 +117,9 @@ def reference_profile(dataset_dir, metadata, model=None, split="train"):
     return reference, prediction_split
 
 
-def decide(reference, current, thresholds):
+def decide(
+    reference: Mapping[str, object], current: Mapping[str, object], thresholds: Mapping[str, float]
+) -> tuple[bool, list[str], list[dict[str, object]]]:
     """(retrain, drifted feature names, features) for two profiles: what the benchmark repeats."""
     features = compare(reference, current, thresholds["psi"], thresholds["alpha"], thresholds["max_accuracy_drop"])
     enough = (current["num_images"] or (current["predictions"] or {}).get("num", 0)) >= thresholds["min_samples"]
@@ -120,7 +127,13 @@ def decide(reference, current, thresholds):
     return bool(enough and drifted), drifted, features
 
 
-def compare(reference, current, psi_threshold, alpha, max_accuracy_drop):
+def compare(
+    reference: Mapping[str, object],
+    current: Mapping[str, object],
+    psi_threshold: float,
+    alpha: float,
+    max_accuracy_drop: float,
+) -> list[dict[str, object]]:
     """Score every feature both profiles have; decide which drifted (see drift.py)."""
     rows = []
     if current["num_images"]:  # a KServe logger in `response` mode sends predictions only
@@ -305,7 +318,7 @@ def _histograms(profile):
     return out
 
 
-def write_outputs(report, output_dir):
+def write_outputs(report: Mapping[str, object], output_dir: Path | str) -> None:
     """report.md and charts, then drift.json last (its presence means the report is complete)."""
     from distml.components.monitor.report import write_report
 
@@ -314,7 +327,7 @@ def write_outputs(report, output_dir):
     write_text_atomic(output_dir / REPORT_JSON, json.dumps(report, indent=1) + "\n")
 
 
-def resolve_model(model, model_repo, model_name):
+def resolve_model(model: Path | str | None, model_repo: Path | str | None, model_name: str | None) -> Path | None:
     """The SavedModel to judge: --model PATH, or the newest version of --model-repo/--model-name (the served one)."""
     from distml.components.common.model_artifact import resolve_version_dir
 
@@ -332,7 +345,9 @@ def resolve_model(model, model_repo, model_name):
     return None
 
 
-def resolve_reference_dataset(reference_dataset, datasets_root, saved_model_dir):
+def resolve_reference_dataset(
+    reference_dataset: Path | str | None, datasets_root: Path | str | None, saved_model_dir: Path | str | None
+) -> Path:
     """--reference-dataset, or the dataset under --datasets-root the model was trained on
     (model.json's dataset_fingerprint against each artifact's metadata.json)."""
     if reference_dataset:

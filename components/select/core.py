@@ -21,8 +21,11 @@ The returned dict is what `selection.json` holds (format SELECTION_FORMAT):
 No KFP import here: the KFP wrapper and the CLI both call this.
 """
 
+from __future__ import annotations
+
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from distml.components.common import model_artifact
@@ -43,21 +46,21 @@ BASELINE_LATEST = "latest"
 
 
 def select_models(
-    dataset_dir,
-    candidates=(),
+    dataset_dir: Path | str,
+    candidates: Sequence[Path | str] = (),
     *,
-    candidates_dir=None,
-    model_repo=None,
-    model_name=DEFAULTS.model_name,
-    metric=DEFAULTS.metric,
-    min_accuracy=DEFAULTS.min_accuracy,
-    min_improvement=DEFAULTS.min_improvement,
-    baseline=None,
-    output_dir=None,
-    split=DEFAULTS.split,
-    batch_size=DEFAULTS.batch_size,
-    follow_location=DEFAULTS.follow_location,
-):
+    candidates_dir: Path | str | None = None,
+    model_repo: Path | str | None = None,
+    model_name: str = DEFAULTS.model_name,
+    metric: str = DEFAULTS.metric,
+    min_accuracy: float = DEFAULTS.min_accuracy,
+    min_improvement: float = DEFAULTS.min_improvement,
+    baseline: Path | str | None = None,
+    output_dir: Path | str | None = None,
+    split: str = DEFAULTS.split,
+    batch_size: int = DEFAULTS.batch_size,
+    follow_location: bool = DEFAULTS.follow_location,
+) -> dict[str, object]:
     """Evaluate every candidate on `split`, bless the best, push it to `model_repo` if blessed.
 
     The parameters and their defaults are declared in spec.py. `baseline` is None, a model path, or "latest" (the newest version in the repository;
@@ -158,7 +161,7 @@ def select_models(
     return selection
 
 
-def write_outputs(selection, output_dir):
+def write_outputs(selection: Mapping[str, object], output_dir: Path | str) -> None:
     """selection.json (moved in last: its presence means the report is complete), report.md,
     report.html (self-contained), charts; into `output_dir` (created, or written into when it
     exists: an earlier selection there is replaced, selection.json first removed and last written)."""

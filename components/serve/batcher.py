@@ -14,13 +14,19 @@ warmed up when a version loads: oneDNN builds kernels per input shape, and a fir
 with a new shape took 30-110 ms here, stalling every request queued behind it.
 """
 
+from __future__ import annotations
+
 import asyncio
 import collections
 import concurrent.futures
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client import Histogram
+
+if TYPE_CHECKING:
+    from distml.components.serve.loaded_model import LoadedModel
 
 log = logging.getLogger("distml.serve")
 
@@ -40,7 +46,7 @@ class _Pending:
 
 
 class Batcher:
-    def __init__(self, model_batch_size=64, max_wait_s=0.0):
+    def __init__(self, model_batch_size: int = 64, max_wait_s: float = 0.0) -> None:
         self.model_batch_size = model_batch_size
         self.max_wait_s = max_wait_s
         self.batch_sizes = tuple(
@@ -52,7 +58,7 @@ class Batcher:
         # One thread: the model call uses TensorFlow's own thread pools; calls run one at a time.
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="distml-model")
 
-    async def predict(self, served, images):
+    async def predict(self, served: LoadedModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, C] -> (probabilities [N, K], class_ids [N]) from `served`."""
         loop = asyncio.get_running_loop()
         if self._task is None:

@@ -1,9 +1,11 @@
 """`distml serve`: the distml predictor's container entrypoint (KServe ModelServer)."""
 
+import argparse
+
 from distml.components.serve.server import DEFAULTS
 
 
-def add_arguments(parser):
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--repo", required=True, help="model repository root: serves <repo>/<model-name>/<newest N>/")
     parser.add_argument("--model-name", required=True, help="model folder in the repository (and the served name)")
@@ -72,7 +74,7 @@ def add_arguments(parser):
     )
 
 
-def run(args):
+def run(args: argparse.Namespace) -> None:
     from distml.components.serve.server import serve
 
     serve(

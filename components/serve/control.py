@@ -11,25 +11,32 @@ the pid cannot be recycled between the check and the signal.
 Linux only (/proc, pidfd); stdlib only (the deploy core imports this).
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import os
 import signal
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distml.components.common.files import write_text_atomic
+
+if TYPE_CHECKING:
+    from distml.components.serve.loaded_model import LoadedModel
 
 log = logging.getLogger("distml.serve")
 
 STATE_FILE = ".distml-serve.json"
 
 
-def state_path(repo, model_name):
+def state_path(repo: Path | str, model_name: str) -> Path:
     return Path(repo) / model_name / STATE_FILE
 
 
-def process_identity(pid):
+def process_identity(pid: int) -> dict[str, object] | None:
     """{"boot_id", "start_ticks", "cmdline"} of a running process, or None if there is none."""
     try:
         stat = Path(f"/proc/{int(pid)}/stat").read_text()
@@ -47,7 +54,7 @@ def _is_that_server(state):
     return identity is not None and all(state.get(key) == value for key, value in identity.items())
 
 
-def read_server_state(repo, model_name):
+def read_server_state(repo: Path | str, model_name: str) -> dict[str, object] | None:
     """The record of the live `distml serve` on this model, or None; a stale record is removed."""
     path = state_path(repo, model_name)
     try:
@@ -71,7 +78,7 @@ def read_server_state(repo, model_name):
     return None
 
 
-def signal_server(state, signum=signal.SIGHUP):
+def signal_server(state: Mapping[str, object], signum: int = signal.SIGHUP) -> bool:
     """Send `signum` to the server `state` names, if it still is that server. True if sent."""
     try:
         pidfd = os.pidfd_open(int(state["pid"]))
@@ -91,7 +98,7 @@ def signal_server(state, signum=signal.SIGHUP):
 class ServerState:
     """Best-effort record of this server (a read-only repository mount just skips it)."""
 
-    def __init__(self, repo, model_name, host, http_port, grpc_port):
+    def __init__(self, repo: Path | str, model_name: str, host: str, http_port: int, grpc_port: int) -> None:
         self.path = state_path(repo, model_name)
         self.fields = {
             "pid": os.getpid(),
@@ -102,14 +109,14 @@ class ServerState:
             "grpc_port": grpc_port,
         }
 
-    def update(self, model):
+    def update(self, model: LoadedModel) -> None:
         self.fields.update(serving_version=model.version, switched_at=time.time())
         try:
             write_text_atomic(self.path, json.dumps(self.fields, indent=2) + "\n")
         except OSError as e:
             log.debug("not recording server state in %s: %s", self.path, e)
 
-    def remove(self):
+    def remove(self) -> None:
         try:
             if json.loads(self.path.read_text()).get("pid") == os.getpid():
                 self.path.unlink()

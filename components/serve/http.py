@@ -13,14 +13,22 @@
 headers are not complete `client_timeout_s` after it opened or after the request began.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
 import re
+from typing import TYPE_CHECKING
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from distml.components.serve.predictor import VERSION_HEADER
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from distml.components.serve.predictor import DistmlModel
 
 log = logging.getLogger("distml.serve")
 
@@ -33,14 +41,22 @@ class _TooLarge(Exception):
 
 
 class RequestLimits:
-    def __init__(self, app, *, model, max_body_bytes, client_timeout_s, repository_extension):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        model: DistmlModel,
+        max_body_bytes: int,
+        client_timeout_s: float,
+        repository_extension: bool,
+    ) -> None:
         self.app = app
         self.model = model
         self.max_body_bytes = max_body_bytes
         self.client_timeout_s = client_timeout_s
         self.repository_extension = repository_extension
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope["path"]
@@ -125,7 +141,7 @@ async def _reply(send, status, error):
     await send({"type": "http.response.body", "body": body})
 
 
-def slow_client_protocol(client_timeout_s):
+def slow_client_protocol(client_timeout_s: float) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol, dropping connections whose request headers stall."""
 
     class SlowClientProtocol(HttpToolsProtocol):

@@ -11,13 +11,20 @@ Every rejection raises `InvalidRequest` with a message naming what was expected;
 server maps it to HTTP 400 / gRPC INVALID_ARGUMENT. Needs numpy and Pillow, not TensorFlow.
 """
 
+from __future__ import annotations
+
 import base64
 import binascii
 import functools
 import io
 import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from kserve import InferInput
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
@@ -34,14 +41,14 @@ def _shape_text(image_shape):
     return f"[{h}, {w}, {c}]{alt}"
 
 
-def check_batch_size(n, max_batch_size):
+def check_batch_size(n: int, max_batch_size: int | None) -> None:
     if n == 0:
         raise InvalidRequest("empty batch: expected at least one instance")
     if max_batch_size and n > max_batch_size:
         raise InvalidRequest(f"batch of {n} instances is larger than the server's --max-batch-size {max_batch_size}")
 
 
-def check_pixels(array, what):
+def check_pixels(array: np.ndarray, what: str) -> np.ndarray:
     """Pixel values must be finite numbers in 0-255 (the model rescales inside)."""
     if array.dtype.kind not in "iuf":
         raise InvalidRequest(f"{what}: expected numeric pixel values 0-255, got {_dtype_text(array)}")
@@ -59,7 +66,7 @@ def _dtype_text(array):
     return kinds.get(array.dtype.kind, str(array.dtype))
 
 
-def decode_image(data, image_shape, what="image"):
+def decode_image(data: bytes | str, image_shape: Sequence[int], what: str = "image") -> np.ndarray:
     """PNG/JPEG bytes (raw or base64, bytes or str) -> float32 [H, W, C] in 0-255."""
     from PIL import Image, UnidentifiedImageError
 
@@ -138,11 +145,11 @@ class PixelBatch:
 
     __slots__ = ("images",)
 
-    def __init__(self, images):
+    def __init__(self, images: np.ndarray) -> None:
         self.images = images
 
 
-def parse_v1_pixels(body, image_shape):
+def parse_v1_pixels(body: bytes, image_shape: Sequence[int]) -> PixelBatch | None:
     """Fast path for the common V1 body `{"instances": <numbers nested as [N, H, W, C]>}`:
     float32 [N, H, W, C] parsed in C without building a Python object per pixel, or None
     when the body is anything else (the generic JSON path then parses it and says what is wrong)."""
@@ -188,7 +195,7 @@ def _parse_unsigned_ints(text):
     return np.add.reduceat(values, starts)
 
 
-def decode_v1(payload, image_shape, max_batch_size=None):
+def decode_v1(payload: object, image_shape: Sequence[int], max_batch_size: int | None = None) -> np.ndarray:
     """A V1 body (or its PixelBatch) -> float32 [N, H, W, C]."""
     if isinstance(payload, PixelBatch):  # parsed for the version served then; a swap may have come since
         images = payload.images
@@ -225,7 +232,9 @@ def _decode_instance(item, image_shape, what):
     )
 
 
-def decode_v2(infer_inputs, image_shape, max_batch_size=None):
+def decode_v2(
+    infer_inputs: Sequence[InferInput], image_shape: Sequence[int], max_batch_size: int | None = None
+) -> np.ndarray:
     """V2 inputs (objects with .name, .datatype, .shape, .as_numpy()) -> float32 [N, H, W, C]."""
     h, w, c = image_shape
     expected = (

@@ -3,7 +3,10 @@
 Imports TensorFlow inside `load`: the server imports this, the deploy core does not.
 """
 
+from __future__ import annotations
+
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,7 +35,7 @@ class LoadedModel:
     _signature: object = field(repr=False)
     _keepalive: object = field(repr=False)  # the loaded SavedModel owns the signature's variables
 
-    def predict(self, images):
+    def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """float32 [N, H, W, C] pixels 0-255 -> (probabilities float32 [N, K], class_ids int64 [N])."""
         import tensorflow as tf
 
@@ -40,7 +43,7 @@ class LoadedModel:
         return outputs["probabilities"].numpy(), outputs["class_ids"].numpy().astype(np.int64)
 
 
-def load_version(version_dir, version, warmup_batch_sizes=()):
+def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iterable[int] = ()) -> LoadedModel:
     """Load, check the signature against model.json, and run one warm-up batch (plus one of each
     `warmup_batch_sizes`: oneDNN builds its kernels per input shape, 30-110 ms each on first use here)."""
     import tensorflow as tf

@@ -12,16 +12,22 @@ changes exactly that, by subclassing KServe's own classes:
 - client errors (4xx / gRPC INVALID_ARGUMENT, NOT_FOUND) log one line, no traceback.
 """
 
+from __future__ import annotations
+
 import asyncio
 import logging
+from collections.abc import Mapping, Sequence
 from concurrent import futures
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 import kserve
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from grpc import StatusCode, aio
+from kserve import InferRequest
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotLive, ServerNotReady, UnsupportedProtocol
+from kserve.model_repository import ModelRepository
 from kserve.model_server import app as kserve_app
 from kserve.protocol.dataplane import DataPlane
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -31,7 +37,10 @@ from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 
 from distml.components.serve.http import RequestLimits, slow_client_protocol
-from distml.components.serve.inputs import parse_v1_pixels
+from distml.components.serve.inputs import PixelBatch, parse_v1_pixels
+
+if TYPE_CHECKING:
+    from distml.components.serve.predictor import DistmlModel
 
 log = logging.getLogger("distml.serve")
 
@@ -46,13 +55,19 @@ _CLIENT_ERRORS = {
 
 
 class ServingDataPlane(DataPlane):
-    def __init__(self, model_registry, served_name):
+    def __init__(self, model_registry: ModelRepository, served_name: str) -> None:
         super().__init__(model_registry=model_registry)
         self.served_name = served_name
         self.repository_extension = False
         self.model = None  # the DistmlModel, set by ModelServer.start
 
-    def decode(self, body, headers, protocol_version="v1", model_name=None):
+    def decode(
+        self,
+        body: bytes | Mapping[str, object] | InferRequest,
+        headers: Mapping[str, str] | None,
+        protocol_version: str = "v1",
+        model_name: str | None = None,
+    ) -> tuple[PixelBatch | dict[str, object] | InferRequest, dict[str, object]]:
         # V1 pixel arrays: parsed straight to numpy (parse_v1_pixels), not to a Python object
         # per pixel, which was most of the event loop's time per request (py-spy).
         if (
@@ -72,13 +87,13 @@ class ServingDataPlane(DataPlane):
         model = self.model_registry.get_model(self.served_name)
         return model is not None and model.ready
 
-    async def live(self):
+    async def live(self) -> dict[str, str]:
         return {"status": "alive" if self._serving() else f"model {self.served_name} is not loaded"}
 
-    async def ready(self):
+    async def ready(self) -> bool:
         return self._serving()
 
-    def metadata(self):
+    def metadata(self) -> dict[str, object]:
         metadata = super().metadata()
         if not self.repository_extension:
             metadata["extensions"] = []
@@ -193,7 +208,16 @@ class _GRPCServer(GRPCServer):
 
 
 class ModelServer(kserve.ModelServer):
-    def __init__(self, *, served_name, host, max_body_bytes, client_timeout_s, repository_extension, **kwargs):
+    def __init__(
+        self,
+        *,
+        served_name: str,
+        host: str,
+        max_body_bytes: int,
+        client_timeout_s: float,
+        repository_extension: bool,
+        **kwargs: object,
+    ) -> None:
         super().__init__(enable_latency_logging=False, **kwargs)
         self.host = host
         self.max_body_bytes = max_body_bytes
@@ -202,7 +226,7 @@ class ModelServer(kserve.ModelServer):
         self.dataplane = ServingDataPlane(self.registered_models, served_name)
         self.dataplane.repository_extension = repository_extension
 
-    def start(self, models):
+    def start(self, models: Sequence[DistmlModel]) -> None:
         """KServe's start for one worker process, with the REST and gRPC servers above."""
         self._register_and_check_atleast_one_model_is_ready(models)
         (model,) = models

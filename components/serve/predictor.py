@@ -4,25 +4,32 @@ Responses carry, per image, the class id, the class name (from the version's mod
 and the probabilities, plus the version that produced them.
 """
 
+from __future__ import annotations
+
 import asyncio
 import uuid
+from typing import TYPE_CHECKING
 
 import numpy as np
 from kserve import InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferOutput
 
-from distml.components.serve.inputs import InvalidRequest, decode_v1, decode_v2
+from distml.components.serve.inputs import InvalidRequest, PixelBatch, decode_v1, decode_v2
+
+if TYPE_CHECKING:
+    from distml.components.serve.batcher import Batcher
+    from distml.components.serve.watcher import VersionWatcher
 
 
 class ModelVersionNotFound(ModelNotFound):
     """A request for a version this server does not serve: 404 (gRPC NOT_FOUND)."""
 
-    def __init__(self, model_name, requested, serving):
+    def __init__(self, model_name: str, requested: str, serving: int) -> None:
         super().__init__(model_name)
         self.reason = f"model {model_name} has no version {requested} here: this server serves version {serving}"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.reason
 
 
@@ -35,22 +42,22 @@ INLINE_DECODE_MAX_IMAGES = 4
 
 
 class DistmlModel(Model):
-    def __init__(self, name, watcher, max_batch_size, batcher):
+    def __init__(self, name: str, watcher: VersionWatcher, max_batch_size: int, batcher: Batcher) -> None:
         super().__init__(name)
         self.watcher = watcher
         self.max_batch_size = max_batch_size
         self.batcher = batcher
 
-    def load(self):
+    def load(self) -> bool:
         self.watcher.refresh()
         self.ready = self.watcher.current is not None
         return self.ready
 
-    def get_input_types(self):
+    def get_input_types(self) -> list[dict[str, object]]:
         served = self._served()
         return [{"name": "images", "datatype": "FP32", "shape": [-1, *served.image_shape]}]
 
-    def get_output_types(self):
+    def get_output_types(self) -> list[dict[str, object]]:
         served = self._served()
         k = len(served.class_names)
         return [
@@ -59,7 +66,7 @@ class DistmlModel(Model):
             {"name": "probabilities", "datatype": "FP32", "shape": [-1, k]},
         ]
 
-    def serving_version(self):
+    def serving_version(self) -> int | None:
         served = self.watcher.current
         return None if served is None else served.version
 
@@ -71,7 +78,12 @@ class DistmlModel(Model):
             raise ModelVersionNotFound(self.name, requested_version, served.version)
         return served
 
-    async def predict(self, payload, headers=None, response_headers=None):
+    async def predict(
+        self,
+        payload: InferRequest | dict[str, object] | PixelBatch,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> InferResponse | dict[str, object]:
         is_v2 = isinstance(payload, InferRequest)
         requested = payload.model_version if is_v2 else None  # gRPC: the request's model_version field
         requested = (headers or {}).get(VERSION_HEADER) or requested

@@ -15,6 +15,8 @@ control.py) so `distml deploy --target local` can signal it (SIGHUP = check the
 repository now); the file is removed on shutdown.
 """
 
+from __future__ import annotations
+
 import logging
 import signal
 import sys
@@ -58,22 +60,22 @@ def _import_kserve():
 
 
 def serve(
-    repo,
-    model_name,
+    repo: Path | str,
+    model_name: str,
     *,
-    served_name=None,
-    host=DEFAULTS["host"],
-    http_port=DEFAULTS["http_port"],
-    grpc_port=DEFAULTS["grpc_port"],
-    max_batch_size=DEFAULTS["max_batch_size"],
-    model_batch_size=DEFAULTS["model_batch_size"],
-    batch_wait_ms=DEFAULTS["batch_wait_ms"],
-    max_body_bytes=DEFAULTS["max_body_bytes"],
-    client_timeout_s=DEFAULTS["client_timeout_s"],
-    repository_extension=False,
-    poll_interval_s=DEFAULTS["poll_interval_s"],
-    grace_period_s=DEFAULTS["grace_period_s"],
-):
+    served_name: str | None = None,
+    host: str = DEFAULTS["host"],
+    http_port: int = DEFAULTS["http_port"],
+    grpc_port: int = DEFAULTS["grpc_port"],
+    max_batch_size: int = DEFAULTS["max_batch_size"],
+    model_batch_size: int = DEFAULTS["model_batch_size"],
+    batch_wait_ms: float = DEFAULTS["batch_wait_ms"],
+    max_body_bytes: int = DEFAULTS["max_body_bytes"],
+    client_timeout_s: float = DEFAULTS["client_timeout_s"],
+    repository_extension: bool = False,
+    poll_interval_s: float = DEFAULTS["poll_interval_s"],
+    grace_period_s: int = DEFAULTS["grace_period_s"],
+) -> None:
     """Serve the newest version of <repo>/<model_name>/ until SIGTERM/SIGINT; blocks."""
     check_model_name(model_name)
     model_root = Path(repo) / model_name

@@ -7,24 +7,27 @@ model and later ones use the new one. A version that fails to load is logged and
 until its files change; the old model keeps serving.
 """
 
+from __future__ import annotations
+
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from distml.components.common.model_artifact import is_version_dir, list_versions
-from distml.components.serve.loaded_model import ModelLoadError, load_version
+from distml.components.serve.loaded_model import LoadedModel, ModelLoadError, load_version
 
 log = logging.getLogger("distml.serve")
 
 
-def newest_complete_version(repo, model_name):
+def newest_complete_version(repo: Path | str, model_name: str) -> int | None:
     for version in reversed(list_versions(repo, model_name)):
         if is_version_dir(Path(repo) / model_name / str(version)):
             return version
     return None
 
 
-def files_fingerprint(directory):
+def files_fingerprint(directory: Path | str) -> tuple[tuple[str, int, int], ...]:
     """(path, size, mtime) of every file: changes when a version is re-copied or finishes copying."""
     entries = []
     for path in sorted(Path(directory).rglob("*")):
@@ -37,7 +40,14 @@ def files_fingerprint(directory):
 
 
 class VersionWatcher:
-    def __init__(self, repo, model_name, poll_interval_s=2.0, on_swap=None, warmup_batch_sizes=()):
+    def __init__(
+        self,
+        repo: Path | str,
+        model_name: str,
+        poll_interval_s: float = 2.0,
+        on_swap: Callable[[LoadedModel], None] | None = None,
+        warmup_batch_sizes: Iterable[int] = (),
+    ) -> None:
         self.repo = Path(repo)
         self.model_name = model_name
         self.poll_interval_s = poll_interval_s
@@ -50,7 +60,7 @@ class VersionWatcher:
         self._stopping = threading.Event()
         self._thread = None
 
-    def refresh(self):
+    def refresh(self) -> bool:
         """Load the newest complete version if it is not the one served. True if it swapped."""
         with self._load_lock:
             version = newest_complete_version(self.repo, self.model_name)
@@ -77,14 +87,14 @@ class VersionWatcher:
                 self.on_swap(model)
             return True
 
-    def start(self):
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._poll, name="distml-version-watcher", daemon=True)
         self._thread.start()
 
-    def wake(self):
+    def wake(self) -> None:
         self._wake.set()
 
-    def stop(self):
+    def stop(self) -> None:
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:

@@ -6,9 +6,14 @@ Importable without TensorFlow (the launchers start it where it runs), so a KFP w
 an orchestrating step can call it.
 """
 
+from __future__ import annotations
+
+import argparse
 import dataclasses
 import logging
 import os
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distml.components.common import tf_config
 from distml.components.common.errors import UsageError
@@ -17,34 +22,38 @@ from distml.components.ingest.reader import load_metadata
 from distml.components.train.config import TrainConfig, check, check_workers, config_from_values
 from distml.components.train.spec import DEFAULTS, LAUNCHERS
 
+if TYPE_CHECKING:
+    from distml.components.train.tfjob import TFJobOptions
+    from distml.components.train.trainjob import TrainJobOptions
+
 log = logging.getLogger("distml")
 
 
 def train(
-    dataset_dir,
-    model_dir,
+    dataset_dir: Path | str,
+    model_dir: Path | str,
     *,
-    model_type=DEFAULTS.model_type,
-    epochs=DEFAULTS.epochs,
-    steps_per_epoch=DEFAULTS.steps_per_epoch,
-    batch_size=DEFAULTS.batch_size,
-    learning_rate=DEFAULTS.learning_rate,
-    lr_schedule=DEFAULTS.lr_schedule,
-    seed=DEFAULTS.seed,
-    workers=DEFAULTS.workers,
-    launcher=DEFAULTS.launcher,
-    checkpoint_dir=DEFAULTS.checkpoint_dir,
-    checkpoint_every=DEFAULTS.checkpoint_every,
-    keep_checkpoints=DEFAULTS.keep_checkpoints,
-    max_restarts=DEFAULTS.max_restarts,
-    run_id=DEFAULTS.run_id,
-    version=DEFAULTS.version,
-    precision=DEFAULTS.precision,
-    startup_timeout=DEFAULTS.startup_timeout,
-    timeout=DEFAULTS.timeout,
-    tfjob=None,
-    trainjob=None,
-):
+    model_type: str = DEFAULTS.model_type,
+    epochs: int = DEFAULTS.epochs,
+    steps_per_epoch: int | None = DEFAULTS.steps_per_epoch,
+    batch_size: int = DEFAULTS.batch_size,
+    learning_rate: float = DEFAULTS.learning_rate,
+    lr_schedule: str = DEFAULTS.lr_schedule,
+    seed: int = DEFAULTS.seed,
+    workers: int = DEFAULTS.workers,
+    launcher: str = DEFAULTS.launcher,
+    checkpoint_dir: Path | str | None = DEFAULTS.checkpoint_dir,
+    checkpoint_every: int = DEFAULTS.checkpoint_every,
+    keep_checkpoints: int = DEFAULTS.keep_checkpoints,
+    max_restarts: int = DEFAULTS.max_restarts,
+    run_id: str | None = DEFAULTS.run_id,
+    version: int | str = DEFAULTS.version,
+    precision: str = DEFAULTS.precision,
+    startup_timeout: float = DEFAULTS.startup_timeout,
+    timeout: float | None = DEFAULTS.timeout,
+    tfjob: TFJobOptions | None = None,
+    trainjob: TrainJobOptions | None = None,
+) -> dict[str, object]:
     """Train one model variant; return its metrics (also in `<model_dir>/metrics.json`).
 
     The parameters and their defaults are declared in spec.py. `batch_size` is per
@@ -99,7 +108,7 @@ def train(
     )
 
 
-def check_inputs(config, workers):
+def check_inputs(config: TrainConfig, workers: int) -> None:
     """Fail before starting any worker if the dataset or the output folder cannot work."""
     metadata = load_metadata(config.dataset_dir)
     train_split = metadata["splits"].get("train")
@@ -126,14 +135,14 @@ def check_inputs(config, workers):
     check_writable(existing, what=f"checkpoint folder {checkpoints} (--checkpoint-dir)")
 
 
-def run_in_process(config):
+def run_in_process(config: TrainConfig) -> dict[str, object]:
     """One worker in this process, no TF_CONFIG (debugging, tests, small models)."""
     from distml.components.train.loop import train_worker
 
     return train_worker(config, tf_config.SINGLE_WORKER, distributed=False)
 
 
-def run_worker(config, attempt=0):
+def run_worker(config: TrainConfig, attempt: int = 0) -> dict[str, object] | None:
     """One worker of a group, configured by TF_CONFIG (a TFJob pod or a local launcher child)
     or by JobSet's names (a TrainJob pod on distml's runtime)."""
     from distml.components.train.loop import train_worker
@@ -148,7 +157,7 @@ def run_worker(config, attempt=0):
     return train_worker(config, task, distributed=True, attempt=attempt)
 
 
-def config_from_args(args):
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig a `distml train` command line describes."""
     return config_from_values(vars(args))
 
