@@ -9,8 +9,8 @@ from __future__ import annotations
 
 # Names shared by the components, the pipelines and manifests/ (which creates these objects).
 NAMESPACE = "distml"
-IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image; the GPU flavour is IMAGE + "-gpu"
-GPU_IMAGE = IMAGE + "-gpu"
+IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image
+GPU_IMAGE = IMAGE + "-gpu"  # TensorFlow with CUDA: what a pod that asks for GPUs runs
 SLIM_IMAGE = "ghcr.io/distml/distml-slim:0.1.0"  # no TensorFlow: steps that only call the Kubernetes API
 PIPELINE_SERVICE_ACCOUNT = "distml-pipeline"  # workflow / KFP step pods: create TFJobs and InferenceServices
 TRAINER_SERVICE_ACCOUNT = "distml-trainer"  # TFJob worker pods: no API access
@@ -41,6 +41,16 @@ GPU_RESOURCE = "nvidia.com/gpu"
 def is_placeholder(value: object) -> bool:
     """An orchestrator expression (Argo `{{inputs.parameters.x}}`), resolved when the workflow runs."""
     return isinstance(value, str) and "{{" in value
+
+
+def image_for(gpus: int | str, image: str = "", gpu_image: str = "") -> str:
+    """The image of a pod with `gpus` GPUs: `gpu_image` (empty: GPU_IMAGE) when it asks for
+    GPUs, else `image` (empty: IMAGE). TensorFlow-CPU on a reserved GPU would leave it idle.
+    A count known only at run time (a placeholder) cannot choose here: `image`, and the
+    orchestrator picks (the Argo library with an expression)."""
+    if not is_placeholder(gpus) and int(gpus) > 0:
+        return gpu_image or GPU_IMAGE
+    return image or IMAGE
 
 
 def pod_security_context() -> dict[str, object]:
@@ -76,6 +86,18 @@ def resources(
     if is_placeholder(gpus) or int(gpus):
         requests[GPU_RESOURCE] = limits[GPU_RESOURCE] = gpus if is_placeholder(gpus) else str(int(gpus))
     return {"requests": requests, "limits": limits}
+
+
+# Pipeline step pods (not the training workers: train's cpu/memory parameters size those).
+# The KFP train step only waits for its TFJob/TrainJob and copies the model; with the local
+# or in-process launcher it would train inside these limits.
+STEP_RESOURCES = {
+    "ingest": resources(cpu="1", memory="4Gi", cpu_limit="2", memory_limit="8Gi"),
+    "train": resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi"),
+    "select": resources(cpu="2", memory="4Gi", cpu_limit="2", memory_limit="6Gi"),
+    "deploy": resources(cpu="250m", memory="512Mi", cpu_limit="500m", memory_limit="1Gi"),
+    "monitor": resources(cpu="1", memory="2Gi", cpu_limit="2", memory_limit="4Gi"),
+}
 
 
 def trainer_env() -> list[dict[str, object]]:

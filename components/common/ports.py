@@ -1,6 +1,10 @@
-"""Free TCP ports on localhost, for local worker groups and servers."""
+"""The model server's ports (the same on a laptop and in an InferenceService) and free TCP
+ports on localhost, for local worker groups and servers."""
 
 import socket
+
+HTTP_PORT = 8080  # REST, V1 and V2: the port KServe routes to
+GRPC_PORT = 8081  # V2 gRPC: KServe's gRPC port
 
 
 def free_ports(count: int) -> list[int]:

@@ -13,7 +13,7 @@ def add_arguments(parser):
 
 def run(args):
     from distml.components.deploy.core import deploy_kserve, deploy_local, result_json
-    from distml.components.deploy.manifest import build_inference_service
+    from distml.components.deploy.manifest import build_inference_service, service_name_for
 
     if args.target == "local":
         if not args.model_repo:
@@ -24,7 +24,7 @@ def run(args):
         _report_local(result)
     else:
         result = deploy_kserve(
-            args.service_name or args.model_name,
+            service_name_for(args.model_name, args.service_name),
             dry_run=args.dry_run,
             timeout_s=args.timeout,
             rollback=args.rollback,

@@ -27,6 +27,7 @@ from distml.components.common.model_artifact import (
     push,
     resolve_version_dir,
 )
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.spec import DEFAULTS
 from distml.components.serve.control import read_server_state, signal_server
@@ -34,7 +35,7 @@ from distml.components.serve.control import read_server_state, signal_server
 log = logging.getLogger("distml.deploy")
 
 
-def serve_command(repo: Path | str, model_name: str, http_port: int = 8080, grpc_port: int = 8081) -> str:
+def serve_command(repo: Path | str, model_name: str, http_port: int = HTTP_PORT, grpc_port: int = GRPC_PORT) -> str:
     return shlex.join(
         [
             "distml",

@@ -16,10 +16,12 @@ a new predictor revision, even though the storage URI (the model's folder) is un
 """
 
 import re
+from pathlib import PurePosixPath
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
 from distml.components.common.k8s import is_placeholder
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.spec import (
     DEFAULTS,
     DEPLOYMENT_MODES,
@@ -32,7 +34,6 @@ API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 MODEL_VERSION_ANNOTATION = "distml.io/model-version"
-HTTP_PORT = 8080  # the port KServe routes to
 CANARY_PREFIX = "v"  # Standard mode: the canary predictor of model version N is named vN
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
@@ -50,8 +51,25 @@ def check_service_name(name):
     return name
 
 
-def default_storage_uri(model_name):
-    return f"pvc://{k8s.MODELS_PVC}/{model_name}"
+def service_name_for(model_name: str, service_name: str = "") -> str:
+    """The InferenceService that serves `model_name`: `service_name` if given, else the model's
+    own name, so the model name a run sets (the KFP UI's model_name) names the service too."""
+    return service_name or model_name
+
+
+def storage_uri_for(model_name: str, model_repo: str = k8s.MODEL_REPO_FOLDER) -> str:
+    """Where select pushes `model_name` (`<models volume>/<model_repo>/<model_name>`), as KServe
+    reads it: pvc://<models claim>/<repo>/<model>. `model_repo` is a folder of the models volume,
+    or an absolute path under its mount; placeholders pass through."""
+    repo = PurePosixPath(model_repo or k8s.MODEL_REPO_FOLDER)
+    mount = PurePosixPath(k8s.MODELS_MOUNT)
+    if repo.is_absolute():
+        if not repo.is_relative_to(mount):
+            raise UsageError(
+                f"model repository {model_repo} is not on the models volume ({k8s.MODELS_MOUNT}): KServe cannot read it"
+            )
+        repo = repo.relative_to(mount)
+    return f"pvc://{k8s.MODELS_PVC}/" + "/".join(part for part in (*repo.parts, model_name) if part != ".")
 
 
 def parse_pvc_uri(storage_uri):
@@ -71,6 +89,7 @@ def build_inference_service(
     model_name=None,
     model_version=DEFAULTS.model_version,
     storage_uri=None,
+    model_repo=k8s.MODEL_REPO_FOLDER,
     namespace=DEFAULTS.namespace,
     image=None,
     cpu=DEFAULTS.cpu,
@@ -95,7 +114,7 @@ def build_inference_service(
     deployment_mode = DEPRECATED_DEPLOYMENT_MODES.get(deployment_mode, deployment_mode) or None
     check_service_name(name)
     model_name = model_name or name
-    storage_uri = storage_uri or default_storage_uri(model_name)
+    storage_uri = storage_uri or storage_uri_for(model_name, model_repo)
     _check_numbers(gpus, min_replicas, max_replicas, canary_traffic_percent, max_batch_size)
     if runtime not in RUNTIMES:
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
@@ -120,7 +139,13 @@ def build_inference_service(
     else:
         claim, path = parse_pvc_uri(storage_uri)
         container, volume = _distml_container(
-            name, claim, path, image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE), resources, max_batch_size
+            name,
+            claim,
+            path,
+            image or (k8s.GPU_IMAGE if int(gpus) else k8s.IMAGE),
+            resources,
+            max_batch_size,
+            deployment_mode,
         )
         predictor["containers"] = [container]
         predictor["volumes"] = [volume]
@@ -188,7 +213,17 @@ def _tfserving_model(storage_uri, resources, runtime_version):
     return model
 
 
-def _distml_container(service_name, claim, path, image, resources, max_batch_size):
+def _ports(deployment_mode):
+    """The predictor's ports. Standard mode: REST and gRPC (KServe >= 0.19 routes both behind the
+    service's host, telling gRPC by a port name holding "grpc", kserve/kserve#5451). Knative
+    routes one port per container and refuses a second: REST only (gRPC stays inside the pod)."""
+    ports = [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}]
+    if deployment_mode == "Standard":
+        ports.append({"name": "grpc", "containerPort": GRPC_PORT, "protocol": "TCP"})
+    return ports
+
+
+def _distml_container(service_name, claim, path, image, resources, max_batch_size, deployment_mode):
     repo_path, _, model_folder = path.rpartition("/")
     repo = f"{k8s.MODELS_MOUNT}/{repo_path}" if repo_path else k8s.MODELS_MOUNT
     container = {
@@ -207,11 +242,11 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
             "--http-port",
             str(HTTP_PORT),
             "--grpc-port",
-            "8081",
+            str(GRPC_PORT),
             "--max-batch-size",
             str(int(max_batch_size)),
         ],
-        "ports": [{"name": "http1", "containerPort": HTTP_PORT, "protocol": "TCP"}],
+        "ports": _ports(deployment_mode),
         "resources": resources,
         "securityContext": k8s.container_security_context(),
         "volumeMounts": [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}],

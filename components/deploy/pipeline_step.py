@@ -5,20 +5,7 @@ generated component.py calls."""
 import json
 from pathlib import Path
 
-from distml.components.common import k8s
 from distml.components.common.errors import UsageError
-
-
-def storage_uri_for(model_repo, model_name):
-    """pvc://<models claim>/<path> for a repository on the models volume."""
-    repo = Path(model_repo)
-    mount = Path(k8s.MODELS_MOUNT)
-    if repo != mount and mount not in repo.parents:
-        raise UsageError(
-            f"model_repo {model_repo} is not on the models volume ({k8s.MODELS_MOUNT}): KServe cannot read it"
-        )
-    relative = repo.relative_to(mount)
-    return f"pvc://{k8s.MODELS_PVC}/{relative.as_posix() + '/' if str(relative) != '.' else ''}{model_name}"
 
 
 def run_kfp(*, selection, deployment, model_repo, models_root, **options):
@@ -56,13 +43,15 @@ def deploy_step(
         result = deploy_local(model_repo, model_name)
         summary = {"target": "local", "version": result["version"], "serve_command": result["serve_command"]}
     elif target == "kserve":
-        service_name = service_name or model_name
+        from distml.components.deploy.manifest import service_name_for, storage_uri_for
+
+        service_name = service_name_for(model_name, service_name)
         result = deploy_kserve(
             service_name,
             runtime=runtime,
             model_name=model_name,
             model_version=str(pushed["version"]),
-            storage_uri=storage_uri_for(model_repo, model_name),
+            storage_uri=storage_uri_for(model_name, model_repo),  # where select pushed it
             namespace=namespace,
             image=(image or None) if runtime == "distml" else None,
             cpu=cpu,

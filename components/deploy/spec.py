@@ -111,7 +111,8 @@ SPEC = ComponentSpec(
             "",
             on=frozenset({CLI}),
             group=KSERVE,
-            help=f"model folder with numbered versions (empty: pvc://{k8s.MODELS_PVC}/<model-name>)",
+            help=f"model folder with numbered versions (empty: where select pushes, "
+            f"pvc://{k8s.MODELS_PVC}/<--repo, default {k8s.MODEL_REPO_FOLDER}>/<model-name>)",
         ),
         Param(
             "image",

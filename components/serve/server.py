@@ -24,14 +24,15 @@ from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.model_artifact import check_model_name, list_versions
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.serve.control import ServerState
 
 log = logging.getLogger("distml.serve")
 
 DEFAULTS = {
     "host": "127.0.0.1",
-    "http_port": 8080,
-    "grpc_port": 8081,
+    "http_port": HTTP_PORT,
+    "grpc_port": GRPC_PORT,
     "max_batch_size": 1024,
     "model_batch_size": 64,
     "batch_wait_ms": 0.0,

@@ -27,6 +27,7 @@ def train_step(
     launcher,
     gpus,
     image,
+    gpu_image,
     namespace,
     queue,
     priority_class,
@@ -49,6 +50,7 @@ def train_step(
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
         cluster = dict(
             image=image,
+            gpu_image=gpu_image,
             namespace=namespace,
             gpus=gpus,
             cpu=cpu,

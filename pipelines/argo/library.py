@@ -44,7 +44,7 @@ from hera.workflows import models as m
 
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, REQUIRED
-from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.manifest import build_inference_service, storage_uri_for
 from distml.components.deploy.spec import SPEC as DEPLOY
 from distml.components.ingest.spec import SPEC as INGEST
 from distml.components.monitor.spec import SPEC as MONITOR
@@ -160,7 +160,7 @@ def dataset_key_template():
         command=["python"],
         source=Path(dataset_key.__file__).read_text(),
         env=[Env(name=dataset_key.env_name(p), value=param(p)) for p in dataset_key.DATA_PARAMETERS],
-        volumes=[outputs_volume()],
+        volumes=[datasets_volume(read_only=True), outputs_volume()],  # a folder dataset's files: the key
         outputs=[output_file("cache-key")],
         resources=resources("100m", "128Mi"),
         security_context=container_security_context(),
@@ -312,7 +312,7 @@ def select_template():
 
 def storage_uri():
     """The model's folder in the repository on the models volume, as KServe reads it."""
-    return f"pvc://{k8s.MODELS_PVC}/{param('model-repo')}/{param('model-name')}"
+    return storage_uri_for(param("model-name"), param("model-repo"))
 
 
 def deploy_template():

@@ -14,11 +14,11 @@ import urllib.request
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError
-from distml.components.common.ports import free_ports
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT, free_ports
 from distml.components.common.processes import die_with_parent
 
 READY_TIMEOUT_S = 120
-DEFAULT_PORTS = (8080, 8081)
+DEFAULT_PORTS = (HTTP_PORT, GRPC_PORT)
 
 
 def port_is_free(port):

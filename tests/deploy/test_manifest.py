@@ -5,8 +5,12 @@ import yaml
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
+from distml.components.common.params import KFP
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.core import deploy_kserve
-from distml.components.deploy.manifest import build_inference_service
+from distml.components.deploy.manifest import build_inference_service, storage_uri_for
+from distml.components.select.spec import SPEC as SELECT
+from distml.components.select.spec import repository_path
 from tests.conftest import run_cli
 
 VARIANTS = {
@@ -30,7 +34,7 @@ def test_tfserving_predictor_reads_the_model_folder_with_restricted_pods():
     predictor = isvc["spec"]["predictor"]
     assert isvc["metadata"]["namespace"] == k8s.NAMESPACE
     assert predictor["model"]["modelFormat"] == {"name": "tensorflow"}
-    assert predictor["model"]["storageUri"] == f"pvc://{k8s.MODELS_PVC}/digits"
+    assert predictor["model"]["storageUri"] == f"pvc://{k8s.MODELS_PVC}/{k8s.MODEL_REPO_FOLDER}/digits"
     assert predictor["serviceAccountName"] == k8s.PREDICTOR_SERVICE_ACCOUNT
     assert predictor["priorityClassName"] == k8s.PRIORITY_PRODUCTION
     assert predictor["securityContext"] == k8s.pod_security_context()
@@ -173,3 +177,34 @@ def test_service_names_up_to_45_characters():
     assert build_inference_service("d" * 45)["metadata"]["name"] == "d" * 45
     with pytest.raises(UsageError, match="at most 45 characters"):
         build_inference_service("d" * 46)
+
+
+@pytest.mark.parametrize("model_repo", [SELECT.defaults(KFP).model_repo, f"{k8s.MODELS_MOUNT}/team-a/repo"])
+def test_the_default_storage_uri_is_where_select_pushes(model_repo):
+    pushed = repository_path(model_repo, k8s.MODELS_MOUNT) / "digits"  # select's <repo>/<model>/<N>/ parent
+    expected = f"pvc://{k8s.MODELS_PVC}/{pushed.relative_to(k8s.MODELS_MOUNT).as_posix()}"
+    assert storage_uri_for("digits", model_repo) == expected
+    isvc = build_inference_service("digits", model_repo=model_repo)
+    assert isvc["spec"]["predictor"]["model"]["storageUri"] == expected
+    with pytest.raises(UsageError, match="not on the models volume"):
+        storage_uri_for("digits", "/srv/models")
+
+
+def test_cli_default_storage_uri_is_the_cluster_repository():
+    result = run_cli("deploy", "--target", "kserve", "--model-name", "fashion", "--dry-run")
+    uri = yaml.safe_load(result.stdout)["spec"]["predictor"]["model"]["storageUri"]
+    assert uri == storage_uri_for("fashion", SELECT.defaults(KFP).model_repo) == "pvc://distml-models/repo/fashion"
+
+
+def test_distml_predictor_declares_grpc_where_kserve_can_route_it():
+    def ports(mode):
+        container = build_inference_service("digits", runtime="distml", deployment_mode=mode)["spec"]["predictor"][
+            "containers"
+        ][0]
+        args = dict(zip(container["args"][::2], container["args"][1::2]))
+        assert (args["--http-port"], args["--grpc-port"]) == (str(HTTP_PORT), str(GRPC_PORT))
+        return {p["name"]: p["containerPort"] for p in container["ports"]}
+
+    assert ports("Standard") == {"http1": HTTP_PORT, "grpc": GRPC_PORT}
+    # Knative serves one port per container and refuses a second.
+    assert ports("Knative") == ports("") == {"http1": HTTP_PORT}

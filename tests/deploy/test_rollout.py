@@ -267,6 +267,36 @@ def test_deploy_kserve_applies_and_waits(kube, tmp_path):
     assert (tmp_path / "isvc.yaml").read_text() == result["yaml"]
 
 
+def test_the_kfp_deploy_step_serves_the_runs_model_name_from_where_select_pushed(kube, tmp_path):
+    """The KFP UI's model_name (a pipeline parameter feeding select and deploy) names the
+    InferenceService, whose storage is the folder select pushed to."""
+    from distml.components.common import k8s
+    from distml.components.deploy.pipeline_step import deploy_step
+    from distml.components.deploy.spec import SPEC as DEPLOY
+    from distml.components.select.spec import repository_path
+
+    Controller(kube, "ready")
+    (tmp_path / "selection.json").write_text(json.dumps({"pushed": {"version": 4}}))
+    d = DEPLOY.defaults("kfp")
+    repo = repository_path(d.model_repo, d.models_root)  # what run_kfp passes; select pushes under it
+    summary = deploy_step(
+        tmp_path / "selection.json",
+        tmp_path / "deployment.json",
+        model_repo=str(repo),
+        model_name="fashion-v2",
+        **{
+            p.name: getattr(d, p.name)
+            for p in DEPLOY.on("kfp")
+            if not p.artifact and p.name not in ("model_repo", "models_root", "model_name")
+        }
+        | {"timeout": 30},
+    )
+    (created,) = [r[2] for r in kube.requests if r[0] == "create"]
+    assert created["metadata"]["name"] == summary["service"] == "fashion-v2"
+    model = created["spec"]["predictor"]["model"]
+    assert model["storageUri"] == f"pvc://{k8s.MODELS_PVC}/{(repo / 'fashion-v2').relative_to(k8s.MODELS_MOUNT)}"
+
+
 def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
     existing(kube, build_inference_service("digits"))
     Controller(kube, "revision-failed")

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from distml.components.common import k8s
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from tests.manifests.tools import MANIFESTS, OVERLAYS, find, kustomize_build, load_docs
 
 BASE = load_docs(MANIFESTS / "base")
@@ -165,5 +166,5 @@ def test_network_policy_isolates_the_namespace():
             ]
         }
     }
-    assert sorted(port["port"] for port in rule["ports"]) == [8012, 8080]
+    assert sorted(port["port"] for port in rule["ports"]) == [8012, HTTP_PORT, GRPC_PORT]
     assert all(rule.get("from") for spec in policies.values() for rule in spec["ingress"])
