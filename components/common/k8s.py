@@ -7,8 +7,8 @@ by the kubernetes client's models alike.
 
 # Names shared by the components, the pipelines and manifests/ (which creates these objects).
 NAMESPACE = "distml"
-IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image; the GPU flavour is IMAGE + "-gpu"
-GPU_IMAGE = IMAGE + "-gpu"
+IMAGE = "ghcr.io/distml/distml:0.1.0"  # CPU image
+GPU_IMAGE = IMAGE + "-gpu"  # TensorFlow with CUDA: what a pod that asks for GPUs runs
 SLIM_IMAGE = "ghcr.io/distml/distml-slim:0.1.0"  # no TensorFlow: steps that only call the Kubernetes API
 PIPELINE_SERVICE_ACCOUNT = "distml-pipeline"  # workflow / KFP step pods: create TFJobs and InferenceServices
 TRAINER_SERVICE_ACCOUNT = "distml-trainer"  # TFJob worker pods: no API access
@@ -39,6 +39,16 @@ GPU_RESOURCE = "nvidia.com/gpu"
 def is_placeholder(value):
     """An orchestrator expression (Argo `{{inputs.parameters.x}}`), resolved when the workflow runs."""
     return isinstance(value, str) and "{{" in value
+
+
+def image_for(gpus, image="", gpu_image=""):
+    """The image of a pod with `gpus` GPUs: `gpu_image` (empty: GPU_IMAGE) when it asks for
+    GPUs, else `image` (empty: IMAGE). TensorFlow-CPU on a reserved GPU would leave it idle.
+    A count known only at run time (a placeholder) cannot choose here: `image`, and the
+    orchestrator picks (the Argo library with an expression)."""
+    if not is_placeholder(gpus) and int(gpus) > 0:
+        return gpu_image or GPU_IMAGE
+    return image or IMAGE
 
 
 def pod_security_context():

@@ -26,6 +26,7 @@ def train(
     workers: int = 2,
     timeout: int = 14400,
     image: str = "",
+    gpu_image: str = "ghcr.io/distml/distml:0.1.0-gpu",
     namespace: str = "distml",
     cpu: str = "2",
     memory: str = "4Gi",
@@ -51,7 +52,8 @@ def train(
         launcher: in-process: one worker here; local: --workers processes on localhost; tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; worker: internal, one worker configured by TF_CONFIG (or JobSet's env)
         workers: workers (one replica each)
         timeout: seconds before the whole run is stopped (0: no limit)
-        image: worker image (empty: ghcr.io/distml/distml:0.1.0, or ghcr.io/distml/distml:0.1.0-gpu with --gpus)
+        image: worker image when --gpus is 0 (empty: ghcr.io/distml/distml:0.1.0; trainjob: the runtime's)
+        gpu_image: worker image when --gpus is above 0 (empty: ghcr.io/distml/distml:0.1.0-gpu; trainjob: the GPU runtime's)
         namespace: namespace of the TFJob or TrainJob
         cpu: CPU request and limit per worker
         memory: memory request and limit per worker

@@ -31,6 +31,7 @@ def train_step(
     launcher,
     gpus,
     image,
+    gpu_image,
     namespace,
     queue,
     priority_class,
@@ -53,6 +54,7 @@ def train_step(
         shared_dir = Path(models_root) / "candidates" / run_id / options["model_type"]
         cluster = dict(
             image=image,
+            gpu_image=gpu_image,
             namespace=namespace,
             gpus=gpus,
             cpu=cpu,

@@ -144,7 +144,17 @@ SPEC = ComponentSpec(
             "",
             on=frozenset({CLI, KFP}),
             group=TFJOB,
-            help=f"worker image (empty: {k8s.IMAGE}, or {k8s.GPU_IMAGE} with --gpus)",
+            help=f"worker image when --gpus is 0 (empty: {k8s.IMAGE}; trainjob: the runtime's)",
+        ),
+        # The pipelines name both images (a GPU training never runs the CPU image on the GPUs
+        # it holds); on the command line empty leaves the choice to the launcher.
+        Param(
+            "gpu_image",
+            str,
+            "",
+            cluster_default=k8s.GPU_IMAGE,
+            group=TFJOB,
+            help=f"worker image when --gpus is above 0 (empty: {k8s.GPU_IMAGE}; trainjob: the GPU runtime's)",
         ),
         Param(
             "namespace",

@@ -44,7 +44,8 @@ class TFJobFailed(owned_job.JobFailed):
 class TFJobOptions:
     """Where and how the workers run; any value may be an orchestrator placeholder."""
 
-    image: str = DEFAULTS.image  # empty: k8s.IMAGE, or k8s.GPU_IMAGE with gpus
+    image: str = DEFAULTS.image  # workers without GPUs (empty: k8s.IMAGE)
+    gpu_image: str = DEFAULTS.gpu_image  # workers with GPUs
     namespace: str = DEFAULTS.namespace
     name: str = DEFAULTS.tfjob_name  # empty: train-<model type>-<run id>
     generate_name: str = ""  # instead of a name: the API server completes it (Argo)
@@ -105,10 +106,9 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
     }
     may_use_gpus = is_placeholder(options.gpus) or int(options.gpus) > 0
     volumes, mounts = k8s.training_volumes(may_use_gpus)
-    default_image = k8s.GPU_IMAGE if may_use_gpus and not is_placeholder(options.gpus) else k8s.IMAGE
     container = {
         "name": CONTAINER_NAME,
-        "image": options.image or default_image,
+        "image": k8s.image_for(options.gpus, options.image, options.gpu_image),
         "command": worker_command(config),
         "env": k8s.trainer_env(),
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
@@ -260,6 +260,7 @@ def tfjob_options_from_args(args):
     return dataclasses.replace(
         TFJobOptions(),
         image=args.image,
+        gpu_image=args.gpu_image,
         namespace=args.namespace,
         name=args.tfjob_name,
         cpu=args.cpu,

@@ -49,7 +49,8 @@ class TrainJobFailed(owned_job.JobFailed):
 class TrainJobOptions:
     """Where and how the workers run; any value may be an orchestrator placeholder."""
 
-    image: str = DEFAULTS.image  # empty: the runtime's (k8s.IMAGE, or k8s.GPU_IMAGE with gpus)
+    image: str = DEFAULTS.image  # workers without GPUs (empty: the runtime's, k8s.IMAGE)
+    gpu_image: str = DEFAULTS.gpu_image  # workers with GPUs
     namespace: str = DEFAULTS.namespace
     name: str = DEFAULTS.trainjob_name  # empty: train-<model type>-<run id>
     runtime: str = DEFAULTS.runtime  # empty: distml-tensorflow, or distml-tensorflow-gpu with gpus
@@ -129,8 +130,9 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
         "numNodes": workers,
         "resourcesPerNode": resources_per_node(options),
     }
-    if options.image:
-        trainer["image"] = options.image
+    image = options.gpu_image if not is_placeholder(gpus) and gpus > 0 else options.image
+    if image:
+        trainer["image"] = image
     name = options.name or default_name(config, workers)
     check_name(name, workers)
     return {
@@ -311,6 +313,7 @@ def trainjob_options_from_args(args):
     return dataclasses.replace(
         TrainJobOptions(),
         image=args.image,
+        gpu_image=args.gpu_image,
         namespace=args.namespace,
         name=args.trainjob_name,
         runtime=args.runtime,

@@ -75,6 +75,17 @@ def test_the_pipeline_carries_the_cluster_settings():
         assert name in defaults, name
 
 
+def test_gpu_trainings_get_the_gpu_image_parameter():
+    spec, _ = _documents(COMPILED_PIPELINE)
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["gpu_image"]["defaultValue"] == k8s.GPU_IMAGE and root["image"]["defaultValue"] == k8s.IMAGE
+    loop = spec["root"]["dag"]["tasks"]["for-loop-1"]["inputs"]["parameters"]
+    assert loop["pipelinechannel--gpu_image"] == {"componentInputParameter": "gpu_image"}
+    train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["gpu_image"] == {"componentInputParameter": "pipelinechannel--gpu_image"}
+    assert train["image"] == {"componentInputParameter": "pipelinechannel--image"}
+
+
 def test_another_team_composes_a_pipeline_from_component_yaml(tmp_path):
     ingest = components.load_component_from_file(str(ROOT / "components/ingest/component.yaml"))
     train = components.load_component_from_file(str(ROOT / "components/train/component.yaml"))

@@ -75,6 +75,20 @@ def test_cpu_tfjob_has_no_gpu_scheduling_or_kueue_labels():
     assert k8s.QUEUE_LABEL not in job["metadata"]["labels"]
 
 
+def test_gpu_workers_run_the_gpu_image_even_when_the_cpu_image_is_named():
+    # What the KFP pipeline passes: both images, always; the GPU count picks.
+    pipeline = TFJobOptions(image="registry.example/distml:1", gpu_image="registry.example/distml:1-gpu")
+
+    def image(options):
+        return tfjob_manifest(CONFIG, 2, options)["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][
+            0
+        ]["image"]
+
+    assert image(dataclasses.replace(pipeline, gpus=1)) == "registry.example/distml:1-gpu"
+    assert image(dataclasses.replace(pipeline, gpus=0)) == "registry.example/distml:1"
+    assert image(TFJobOptions(image=k8s.IMAGE, gpus=1)) == k8s.GPU_IMAGE
+
+
 def test_worker_thread_pools_follow_the_container_cpu_limit():
     (container,) = tfjob_manifest(CONFIG, 2, TFJobOptions(cpu="3"))["spec"]["tfReplicaSpecs"]["Worker"]["template"][
         "spec"
@@ -108,9 +122,14 @@ def test_cli_dry_run_prints_a_valid_manifest(tmp_path, validate_manifests):
         k8s.LOCAL_QUEUE,
         "--priority-class",
         k8s.PRIORITY_BATCH,
+        "--image",
+        "me/tf:1",
+        "--gpu-image",
+        "me/tf:1-gpu",
     )
     job = yaml.safe_load(result.stdout)
     assert job["kind"] == "TFJob" and job["spec"]["tfReplicaSpecs"]["Worker"]["replicas"] == 3
+    assert job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["image"] == "me/tf:1-gpu"
     (tmp_path / "job.yaml").write_text(result.stdout)
     validate_manifests(tmp_path / "job.yaml")
 

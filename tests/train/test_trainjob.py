@@ -135,6 +135,9 @@ def test_gpu_trainjob_carries_workers_gpus_queue_and_priority():
     assert trainer["command"] == ["distml", "train", "--launcher", "worker"]
     assert trainer["args"][trainer["args"].index("--run-id") + 1] == CONFIG.run_id
     assert "image" not in trainer  # the runtime's
+    both = dataclasses.replace(GPU, image="me/tf:1", gpu_image="me/tf:1-gpu")  # what the KFP pipeline passes
+    assert trainjob_manifest(CONFIG, 4, both)["spec"]["trainer"]["image"] == "me/tf:1-gpu"
+    assert trainjob_manifest(CONFIG, 4, dataclasses.replace(both, gpus=0))["spec"]["trainer"]["image"] == "me/tf:1"
     cpu = trainjob_manifest(CONFIG, 2)
     assert cpu["spec"]["runtimeRef"]["name"] == trainer_runtime.RUNTIME
     assert k8s.QUEUE_LABEL not in cpu["metadata"]["labels"]
