@@ -183,7 +183,7 @@ def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None, environ=
         environ=environ,
     )
     result = {"tfjob": name, "namespace": namespace, "status": status, "model_dir": config.model_dir}
-    from distml.components.train.loop import completed_metrics
+    from distml.components.train.config import completed_metrics
 
     metrics = completed_metrics(config)  # present when this process mounts the models volume too
     return {**metrics, **result} if metrics else result

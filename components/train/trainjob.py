@@ -240,7 +240,7 @@ def run_trainjob(custom, core, manifest, *, timeout=None, poll_interval_s=10.0, 
     result = {"trainjob": name, "namespace": namespace, "status": status}
     if model_config is None:
         return result
-    from distml.components.train.loop import completed_metrics
+    from distml.components.train.config import completed_metrics
 
     metrics = completed_metrics(model_config)  # present when this process mounts the models volume too
     result["model_dir"] = model_config.model_dir

@@ -132,3 +132,27 @@ def test_sigterm_to_the_launcher_process_deletes_its_job(kube, tmp_path, launche
     delete = [q for (verb, path, _), q in zip(kube.requests, kube.queries) if verb == "delete"]
     assert delete == [{"propagationPolicy": ["Foreground"]}]
     assert not kube.objects and code != 0
+
+
+SLIM = (
+    "import runpy, sys\n"
+    "class NoML:\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'numpy', 'tensorflow_datasets'):\n"
+    "            raise ImportError(f'{name} is not in the slim image')\n"
+    "sys.meta_path.insert(0, NoML())\n"
+    "sys.argv = ['distml', *sys.argv[1:]]\n"
+    "runpy.run_module('distml', run_name='__main__')\n"
+)
+
+
+def test_the_trainjob_launcher_runs_without_tensorflow_or_numpy(kube, tmp_path):
+    """The Argo train-trainjob step runs it in the slim image (no TensorFlow, no NumPy)."""
+    import os
+
+    kube.on_read["trainjobs"] = lambda obj, reads: obj.update(status=copy.deepcopy(TRAINJOBS["complete"]))
+    out = tmp_path / "metrics"
+    command = [sys.executable, "-c", SLIM, "train", "--launcher", "trainjob", *ARGS, "--metrics-out", str(out)]
+    result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **IN_POD}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert '"trainjob": "' + NAME in out.read_text()
