@@ -19,6 +19,10 @@ from distml.components.common.processes import Terminated, raise_terminated
 
 SUBCOMMANDS = {
     "ingest": ("distml.components.ingest.cli", "turn a dataset into a sharded, versioned TFRecord artifact"),
+    "dataset-version": (
+        "distml.components.ingest.version_cli",
+        "print the version of the data behind a dataset (KFP's dataset_version: a new one invalidates the cache)",
+    ),
     "train": (
         "distml.components.train.cli",
         "train a model with MultiWorkerMirroredStrategy (in-process, local workers or TFJob)",

@@ -80,6 +80,18 @@ def resources(cpu="1", memory="2Gi", gpus=0, cpu_limit=None, memory_limit=None):
     return {"requests": requests, "limits": limits}
 
 
+# Pipeline step pods (not the training workers: train's cpu/memory parameters size those).
+# The KFP train step only waits for its TFJob/TrainJob and copies the model; with the local
+# or in-process launcher it would train inside these limits.
+STEP_RESOURCES = {
+    "ingest": resources(cpu="1", memory="4Gi", cpu_limit="2", memory_limit="8Gi"),
+    "train": resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi"),
+    "select": resources(cpu="2", memory="4Gi", cpu_limit="2", memory_limit="6Gi"),
+    "deploy": resources(cpu="250m", memory="512Mi", cpu_limit="500m", memory_limit="1Gi"),
+    "monitor": resources(cpu="1", memory="2Gi", cpu_limit="2", memory_limit="4Gi"),
+}
+
+
 def trainer_env():
     """Environment of a TensorFlow worker container. Its thread pools follow the container's
     CPU limit (rounded up to whole cores): TensorFlow would size them to the node's cores and

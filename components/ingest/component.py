@@ -13,7 +13,8 @@ from kfp.dsl import Dataset, Output
 def ingest(
     dataset_artifact: Output[Dataset],
     dataset: str = "digits",
-    store_root: str = "",
+    store_root: str = "/mnt/datasets",
+    dataset_version: str = "",
     num_shards: int = 0,
     validation_fraction: float = 0.0,
     seed: int = 0,
@@ -27,6 +28,7 @@ def ingest(
         dataset_artifact: the artifact: the shards and metadata.json, or metadata.json alone pointing at the shards under store_root
         dataset: digits (offline), tfds:NAME[:VERSION] (e.g. tfds:fashion_mnist) or folder:PATH
         store_root: a shared volume (e.g. /mnt/datasets): the artifact goes to <store-root>/<fingerprint[:20]>, written once for every run that asks for the same data
+        dataset_version: the version of the data behind `dataset`; a new value makes KFP ingest again instead of reusing its cache. distml run fills it with the content fingerprint; `distml dataset-version DATASET` prints it
         num_shards: TFRecord shards per split (0: 8, more for datasets above 512 MB)
         validation_fraction: fraction of train held out as a validation split
         seed: seed for the validation/test split assignment

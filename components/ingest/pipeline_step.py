@@ -6,7 +6,9 @@ import json
 import os
 
 
-def run_kfp(*, dataset_artifact, dataset, store_root, tfds_data_dir, **parameters):
+def run_kfp(*, dataset_artifact, dataset, store_root, tfds_data_dir, dataset_version="", **parameters):
+    """`dataset_version` is in the signature for KFP's cache key only: the core fingerprints the
+    data it reads, whatever the label says."""
     from distml.components.ingest.core import ingest
 
     os.makedirs(dataset_artifact.path, exist_ok=True)
@@ -20,6 +22,7 @@ def run_kfp(*, dataset_artifact, dataset, store_root, tfds_data_dir, **parameter
             "fingerprint": metadata["fingerprint"],
             "location": metadata["location"],
             "num_classes": metadata["num_classes"],
+            "dataset_version": dataset_version,
             **{f"{split}_examples": info["num_examples"] for split, info in metadata["splits"].items()},
         }
     )

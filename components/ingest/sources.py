@@ -11,14 +11,14 @@ import logging
 import socket
 from pathlib import Path
 
-from distml.components.common.errors import DistmlError, UsageError
+from distml.components.common.errors import UsageError
 from distml.components.common.preprocessing import preprocess, preprocessing_params
+from distml.components.ingest.dataset_version import DIGITS_BUILDER, IMAGE_SUFFIXES, dataset_version
 
 log = logging.getLogger("distml")
 
 DEFAULT_DATASET = "digits"
 CLUSTER_DATASET = "tfds:fashion_mnist"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 TFDS_DOWNLOAD_HOST = "storage.googleapis.com"
 
 
@@ -53,7 +53,7 @@ def open_source(
 ):
     """Resolve a dataset spec into a Source, failing fast with a one-line error."""
     if spec == "digits":
-        return _tfds_source("distml_digits", None, spec, data_dir=data_dir, download=True, image_size=image_size)
+        return _tfds_source(DIGITS_BUILDER, None, spec, data_dir=data_dir, download=True, image_size=image_size)
     if spec.startswith("tfds:"):
         name, _, version = spec[len("tfds:") :].partition(":")
         if not name:
@@ -66,18 +66,37 @@ def open_source(
     raise UsageError(f"unknown dataset {spec!r}: use digits, tfds:NAME[:VERSION] or folder:PATH")
 
 
+def resolved_dataset_version(spec, data_dir=None):
+    """`dataset_version(spec)` with a TFDS dataset's version resolved by the installed TFDS
+    (its registered code: no download, no network); a folder's needs no TensorFlow."""
+    if spec == "digits":
+        name, version = DIGITS_BUILDER, ""
+    elif spec.startswith("tfds:"):
+        name, _, version = spec[len("tfds:") :].partition(":")
+    else:
+        return dataset_version(spec)
+    if not name:
+        raise UsageError(f"bad dataset {spec!r}: expected tfds:NAME[:VERSION]")
+    return dataset_version(spec, tfds_version=str(_tfds_builder(name, version or None, spec, data_dir).version))
+
+
+def _tfds_builder(name, version, spec, data_dir):
+    import tensorflow_datasets as tfds
+
+    if name == DIGITS_BUILDER:
+        from distml.components.ingest import digits_builder  # registers the builder
+
+        return digits_builder.DistmlDigits(data_dir=data_dir)
+    try:
+        return tfds.builder(f"{name}:{version}" if version else name, data_dir=data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:
+        raise UsageError(f"unknown dataset {spec!r}: {str(e).splitlines()[0]}") from None
+
+
 def _tfds_source(name, version, spec, *, data_dir, download, image_size):
     import tensorflow_datasets as tfds
 
-    if name == "distml_digits":
-        from distml.components.ingest import digits_builder  # registers the builder
-
-        builder = digits_builder.DistmlDigits(data_dir=data_dir)
-    else:
-        try:
-            builder = tfds.builder(f"{name}:{version}" if version else name, data_dir=data_dir)
-        except (tfds.core.registered.DatasetNotFoundError, ValueError, AssertionError) as e:
-            raise UsageError(f"unknown dataset {spec!r}: {str(e).splitlines()[0]}") from None
+    builder = _tfds_builder(name, version, spec, data_dir)
     # TFDS warns "Variant folder ... has no dataset_info.json" even when the folder does not exist.
     if not (builder.data_path.is_dir() and builder.is_prepared()):
         if not download:
@@ -85,7 +104,7 @@ def _tfds_source(name, version, spec, *, data_dir, download, image_size):
                 f"{spec} is not prepared in --data-dir {builder.data_dir_root} (no {builder.data_path}) and "
                 f"--no-download is set; prepare it there first or use the offline dataset: --dataset digits"
             )
-        if name != "distml_digits":
+        if name != DIGITS_BUILDER:
             _require_network(spec)
         log.info("preparing %s in %s", spec, builder.data_dir)
         builder.download_and_prepare()
@@ -116,11 +135,12 @@ def _tfds_source(name, version, spec, *, data_dir, download, image_size):
 
 
 def _require_network(spec):
-    """TFDS retries DNS for minutes without a network; find out in seconds instead."""
+    """TFDS retries DNS for minutes without a network; find out in seconds instead. A usage
+    error (exit 2): no retry reaches a host this machine cannot reach, other arguments do."""
     try:
         socket.create_connection((TFDS_DOWNLOAD_HOST, 443), timeout=5).close()
     except OSError as e:
-        raise DistmlError(
+        raise UsageError(
             f"cannot download {spec}: {TFDS_DOWNLOAD_HOST} is unreachable ({e.strerror or e}); "
             f"pass --data-dir with the dataset already prepared, or use the offline dataset: --dataset digits"
         ) from None

@@ -1,6 +1,7 @@
 """The ingest component's parameters: the one declaration the CLI, the KFP component, the
 Argo template and the core's defaults are derived from."""
 
+from distml.components.common import k8s
 from distml.components.common.params import CLI, KFP, ComponentSpec, Param
 
 SPEC = ComponentSpec(
@@ -30,14 +31,27 @@ SPEC = ComponentSpec(
             metavar="DIR",
             help="artifact directory to create (or give --store-root)",
         ),
+        # The KFP component is for clusters (train's launcher there is a TFJob, whose pods read
+        # only the datasets volume); the command line asks for --output or --store-root.
         Param(
             "store_root",
             str,
             "",
+            cluster_default=k8s.DATASETS_MOUNT,
             on=frozenset({CLI, KFP}),
             metavar="DIR",
             help="a shared volume (e.g. /mnt/datasets): the artifact goes to <store-root>/<fingerprint[:20]>, "
             "written once for every run that asks for the same data",
+        ),
+        # Only a cache key: KFP caches a step on its inputs, and `dataset` stays the same text
+        # when the files behind it change.
+        Param(
+            "dataset_version",
+            str,
+            "",
+            on=frozenset({KFP}),
+            help="the version of the data behind `dataset`; a new value makes KFP ingest again instead of reusing "
+            "its cache. distml run fills it with the content fingerprint; `distml dataset-version DATASET` prints it",
         ),
         Param("num_shards", int, 0, help="TFRecord shards per split (0: 8, more for datasets above 512 MB)"),
         # Nothing reads a validation split (training and select evaluate on test): holding

@@ -165,7 +165,7 @@ def dataset_key_template():
         command=["python"],
         source=Path(dataset_key.__file__).read_text(),
         env=[Env(name=dataset_key.env_name(p), value=param(p)) for p in dataset_key.DATA_PARAMETERS],
-        volumes=[outputs_volume()],
+        volumes=[datasets_volume(read_only=True), outputs_volume()],  # a folder dataset's files: the key
         outputs=[output_file("cache-key")],
         resources=resources("100m", "128Mi"),
         security_context=container_security_context(),

@@ -115,7 +115,7 @@ class StepOutput(io.TextIOBase):
             return
         error = _ERROR_LINE.match(plain)
         if error and label:
-            self.errors_by_step.setdefault(label, deque(maxlen=3)).append(error.group(2).strip())
+            self.errors_by_step.setdefault(label, deque(maxlen=3)).append((error.group(1), error.group(2).strip()))
         shown = step_line(line)
         if shown is None:
             return
@@ -124,5 +124,6 @@ class StepOutput(io.TextIOBase):
             self.terminal.write(prefix + shown + "\n")
 
     def last_error(self, label):
+        """(exception class name, message) of the last error line `label`'s step printed, or None."""
         errors = self.errors_by_step.get(label)
         return errors[-1] if errors else None

@@ -10,7 +10,6 @@ import contextlib
 import datetime
 import json
 import logging
-import re
 import sys
 import time
 import warnings
@@ -48,6 +47,13 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
     num_shards = arguments.get("num_shards", 0)
     if 0 < num_shards < workers:
         raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")
+    from distml.components.ingest.sources import resolved_dataset_version
+
+    # kfp.local caches ingest on its inputs: the data's version makes new files a new input.
+    dataset = arguments.get("dataset", I.dataset)
+    arguments.setdefault(
+        "dataset_version", resolved_dataset_version(dataset, data_dir=arguments.get("tfds_data_dir") or None)
+    )
     workdir = Path(workdir).resolve()
     (workdir / "logs").mkdir(parents=True, exist_ok=True)
     stamp = f"{datetime.datetime.now():%Y%m%d-%H%M%S}"
@@ -67,7 +73,6 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
     # that the distml image is "not a Python image" does not apply.
     warnings.filterwarnings("ignore", message="You may be attemping to run a task that uses custom")
     board = StepBoard(["ingest", *(f"train {t}" for t in model_types), "select", "deploy"], out)
-    dataset = arguments.get("dataset", I.dataset)
     board.print(
         f"distml run: {dataset}, model variants {', '.join(model_types)} ({workers} worker{'s' * (workers > 1)} each); "
         f"full log: {log_path}"
@@ -88,7 +93,9 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
                     model_repo=str(model_repo),
                 )
             except RuntimeError as e:
-                raise DistmlError(f"{failure_reason(board, output, e)} (full log: {log_path})") from None
+                reason, usage = failure_reason(board, output, e)
+                # A step's usage error is distml run's: the same exit status 2 as the component's.
+                raise (UsageError if usage else DistmlError)(f"{reason} (full log: {log_path})") from None
     board.finish("the winner was not blessed")
     selection = json.loads(Path(task.output.uri).read_text())
     report = write_run_report(selection, workdir / "reports" / stamp)
@@ -111,21 +118,14 @@ def without_retries(pipeline):
     return pipeline
 
 
-# What a step's error names that `distml run` spells differently (its steps' flags are the
-# components' own): the way to say the same thing to distml run.
-RUN_FLAGS = {"--data-dir": "TFDS_DATA_DIR=DIR (environment; distml run's ingest reads TFDS's data dir)"}
-
-
 def failure_reason(board, output, error):
-    """One line: the step that failed and the error it printed, in distml run's terms."""
+    """One line: the step that failed and the error it printed; and whether that error was a
+    usage error (the components' flags are distml run's too: its advice holds here)."""
     failed = [label for label, step in board.steps.items() if step["status"] == "failed"]
     if not failed:
-        return f"the pipeline failed: {strip_colors(str(error).splitlines()[0])}"
-    detail = output.last_error(failed[0])
-    for flag, instead in RUN_FLAGS.items():
-        if detail:
-            detail = re.sub(rf"{re.escape(flag)}\b", instead, detail)
-    return f"step {failed[0]} failed" + (f": {detail}" if detail else "")
+        return f"the pipeline failed: {strip_colors(str(error).splitlines()[0])}", False
+    kind, detail = output.last_error(failed[0]) or ("", "")
+    return f"step {failed[0]} failed" + (f": {detail}" if detail else ""), kind == UsageError.__name__
 
 
 def write_run_report(selection, report_dir):

@@ -30,6 +30,7 @@ REQUEST_LOGS = f"{k8s.MODELS_MOUNT}/request-logs"
 )
 def monitor_and_retrain(
     dataset: str = I.dataset,
+    dataset_version: str = I.dataset_version,
     num_shards: int = I.num_shards,
     store_root: str = k8s.DATASETS_MOUNT,
     request_log: str = f"{REQUEST_LOGS}/{S.model_name}",
@@ -41,7 +42,7 @@ def monitor_and_retrain(
     min_samples: int = defaults.DEFAULT_MIN_SAMPLES,
     image: str = k8s.IMAGE,
 ):
-    reference = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
+    reference = ingest(dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root)
     reference.set_display_name("reference data").set_container_image(image)
     check = monitor(
         reference_dataset=reference.outputs["dataset_artifact"],
@@ -56,11 +57,12 @@ def monitor_and_retrain(
     check.set_display_name("monitor").set_container_image(image).set_caching_options(
         False
     )  # the log grows between runs
-    _on_cluster(reference, timeout_s=3600)
-    _on_cluster(check, timeout_s=1800)
+    _on_cluster(reference, step="ingest", timeout_s=3600)
+    _on_cluster(check, step="monitor", timeout_s=1800)
     with dsl.If(check.outputs["Output"] == True, name="if-drift"):  # noqa: E712 (a KFP condition)
         train_and_deploy(
             dataset=dataset,
+            dataset_version=dataset_version,
             num_shards=num_shards,
             store_root=store_root,
             models_root=models_root,

@@ -44,7 +44,7 @@ def add_arguments(parser):
 
 # The pipeline parameters `distml run` has flags for, by the component that declares them.
 PIPELINE_FLAGS = {
-    "ingest": ("dataset", "num_shards"),
+    "ingest": ("dataset", "tfds_data_dir", "num_shards"),
     "train": ("workers", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "lr_schedule", "precision"),
     "select": ("min_accuracy", "min_improvement", "model_name"),
 }

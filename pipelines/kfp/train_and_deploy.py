@@ -3,7 +3,7 @@
     ingest (cached) -> ParallelFor(model types) train -> Collected -> select -> If(blessed) deploy
 
 `build_pipeline(for_cluster=True)` is what is compiled and uploaded to the Kubeflow UI: it
-adds the Kubernetes settings (volumes, Kueue labels, GPU tolerations, timeouts) and turns
+adds the Kubernetes settings (volumes, Kueue labels, resources, security context, timeouts) and turns
 caching off for deploy. `distml run` builds it with `for_cluster=False`: the same graph and
 components, without the settings kfp.local cannot apply, and with deploy cacheable so that
 a repeated run executes nothing (a local deploy only publishes to the model repository).
@@ -33,7 +33,16 @@ TRAINING_PARALLELISM = 3
 I, T, S, D = (spec.defaults(KFP) for spec in (INGEST, TRAIN, SELECT, DEPLOY))
 
 
-def _on_cluster(task, *, timeout_s, gpu_tolerant=False):
+def _on_cluster(task, *, step, timeout_s):
+    """The Kubernetes settings of a step pod: volumes, deadline, requests and limits, the
+    restricted security context and the Kueue labels.
+
+    kfp-kubernetes sets runAsUser/runAsGroup/runAsNonRoot on the container; the KFP backend
+    (>= 2.16, kubeflow/pipelines#12782) adds allowPrivilegeEscalation false, all capabilities
+    dropped and seccomp RuntimeDefault to every step container. What it cannot express: a pod
+    PriorityClass (kfp-kubernetes has no setter) and label values from run parameters, so the
+    Kueue priority label is fixed here. No GPU toleration: no step pod asks for a GPU (the
+    TFJob/TrainJob workers do, and carry their own)."""
     kubernetes.mount_pvc(task, pvc_name=k8s.DATASETS_PVC, mount_path=k8s.DATASETS_MOUNT)
     kubernetes.mount_pvc(task, pvc_name=k8s.MODELS_PVC, mount_path=k8s.MODELS_MOUNT)
     kubernetes.set_timeout(task, timeout_s)
@@ -42,8 +51,9 @@ def _on_cluster(task, *, timeout_s, gpu_tolerant=False):
     )
     for key, value in k8s.kueue_labels(k8s.LOCAL_QUEUE, k8s.PRIORITY_PRODUCTION).items():
         kubernetes.add_pod_label(task, key, value)
-    if gpu_tolerant:
-        kubernetes.add_toleration(task, key=k8s.GPU_RESOURCE, operator="Exists", effect="NoSchedule")
+    resources = k8s.STEP_RESOURCES[step]
+    task.set_cpu_request(resources["requests"]["cpu"]).set_cpu_limit(resources["limits"]["cpu"])
+    task.set_memory_request(resources["requests"]["memory"]).set_memory_limit(resources["limits"]["memory"])
     return task
 
 
@@ -54,6 +64,8 @@ def build_pipeline(for_cluster=True):
     )
     def train_and_deploy(
         dataset: str = I.dataset,
+        dataset_version: str = I.dataset_version,
+        tfds_data_dir: str = I.tfds_data_dir,
         num_shards: int = I.num_shards,
         model_types: List[str] = MODEL_TYPES,
         workers: int = T.workers,
@@ -64,6 +76,8 @@ def build_pipeline(for_cluster=True):
         lr_schedule: str = T.lr_schedule,
         precision: str = T.precision,
         gpus: int = T.gpus,
+        cpu: str = T.cpu,
+        memory: str = T.memory,
         launcher: str = T.launcher,
         queue: str = T.queue,
         priority_class: str = T.priority_class,
@@ -79,10 +93,16 @@ def build_pipeline(for_cluster=True):
         model_repo: str = S.model_repo,
         model_name: str = S.model_name,
     ) -> dsl.Artifact:
-        ingest_task = ingest(dataset=dataset, num_shards=num_shards, store_root=store_root)
-        ingest_task.set_display_name("ingest").set_container_image(image).set_retry(
-            num_retries=2, backoff_duration="30s"
+        ingest_task = ingest(
+            dataset=dataset,
+            dataset_version=dataset_version,
+            tfds_data_dir=tfds_data_dir,
+            num_shards=num_shards,
+            store_root=store_root,
         )
+        # No retries: KFP retries every failure alike, and ingest's are the data's (an unknown
+        # dataset, no network for TFDS, an unreadable image), the same on every attempt.
+        ingest_task.set_display_name("ingest").set_container_image(image)
 
         with dsl.ParallelFor(model_types, parallelism=TRAINING_PARALLELISM, name="train-variants") as model_type:
             train_task = train(
@@ -97,6 +117,8 @@ def build_pipeline(for_cluster=True):
                 workers=workers,
                 launcher=launcher,
                 gpus=gpus,
+                cpu=cpu,
+                memory=memory,
                 image=image,
                 gpu_image=gpu_image,
                 namespace=namespace,
@@ -131,10 +153,10 @@ def build_pipeline(for_cluster=True):
             deploy_task.set_display_name("deploy").set_container_image(image)
 
         if for_cluster:
-            _on_cluster(ingest_task, timeout_s=3600)
-            _on_cluster(train_task, timeout_s=T.timeout + 600, gpu_tolerant=True)  # the core gives up first, saying why
-            _on_cluster(select_task, timeout_s=1800)
-            _on_cluster(deploy_task, timeout_s=1800)
+            _on_cluster(ingest_task, step="ingest", timeout_s=3600)
+            _on_cluster(train_task, step="train", timeout_s=T.timeout + 600)  # the core gives up first, saying why
+            _on_cluster(select_task, step="select", timeout_s=1800)
+            _on_cluster(deploy_task, step="deploy", timeout_s=1800)
             deploy_task.set_caching_options(False).set_retry(num_retries=2, backoff_duration="30s")
         return select_task.outputs["selection"]
 

@@ -9,6 +9,8 @@ import sys
 import pytest
 
 from distml.components.common import k8s
+from distml.components.ingest.dataset_version import dataset_version
+from distml.components.ingest.sources import resolved_dataset_version
 from distml.pipelines.argo import dataset_key
 from distml.pipelines.argo.dataset_key import DATA_PARAMETERS, dataset_cache_key
 from tests.argo.argo_yaml import library, load
@@ -76,7 +78,31 @@ def test_the_script_template_runs_this_module_with_every_data_parameter(tmp_path
     source.write_text(script["source"].replace(dataset_key.OUTPUT_DIR, str(tmp_path / "outputs")))
     subprocess.run([sys.executable, str(source)], env={**os.environ, **env}, check=True, capture_output=True)
     key = (tmp_path / "outputs" / "cache-key").read_text()
-    assert key == dataset_cache_key(BASE)
+    assert key == dataset_cache_key(BASE, dataset_version(BASE["dataset"]))
+
+
+def test_the_key_step_sees_new_images_in_a_folder_dataset(tmp_path):
+    """Argo folds the same data version into its key that `distml run` gives KFP: a folder's
+    files, read from the datasets volume the key step mounts."""
+    from PIL import Image
+
+    template = library()["dataset-key"]
+    mounts = {m["mountPath"]: m for m in template["script"]["volumeMounts"]}
+    assert mounts[k8s.DATASETS_MOUNT]["readOnly"] is True
+    root = tmp_path / "images"
+    (root / "a").mkdir(parents=True)
+    Image.new("L", (8, 8)).save(root / "a" / "0.png")
+    values = {**BASE, "dataset": f"folder:{root}"}
+    env = {dataset_key.env_name(name): value for name, value in values.items()}
+
+    def key():
+        dataset_key.main(env, tmp_path / "outputs")
+        return (tmp_path / "outputs" / "cache-key").read_text()
+
+    before = key()
+    Image.new("L", (8, 8), 255).save(root / "a" / "1.png")
+    assert key() != before
+    assert key() == dataset_cache_key(values, resolved_dataset_version(values["dataset"]))
 
 
 def test_ingest_is_memoized_on_the_computed_key_with_a_labelled_cache_and_outputs():

@@ -4,10 +4,11 @@ another team can build a pipeline from the checked-in component.yaml files."""
 import pytest
 import yaml
 from google.protobuf import json_format
-from kfp import compiler, components, dsl
 from kfp.pipeline_spec import pipeline_spec_pb2
 
 from distml.components.common import k8s
+from distml.components.common.params import KFP
+from distml.components.train.spec import SPEC as TRAIN
 from distml.pipelines import generated
 from distml.pipelines.kfp.compile import COMPILED_PIPELINE
 
@@ -48,10 +49,26 @@ def test_the_pipeline_carries_the_cluster_settings():
     train = executors["exec-train"]
     assert {m["mountPath"] for m in train["pvcMount"]} == {k8s.DATASETS_MOUNT, k8s.MODELS_MOUNT}
     assert train["podMetadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
-    assert train["tolerations"][0]["key"] == k8s.GPU_RESOURCE
     assert all("activeDeadlineSeconds" in e for e in executors.values())
+    # The train step only waits for the TFJob: the workers hold the GPUs and tolerate their taint.
+    assert not any("tolerations" in e for e in executors.values())
+    containers = spec["deploymentSpec"]["executors"]
+    for step in ("ingest", "train", "select", "deploy"):
+        wanted = k8s.STEP_RESOURCES[step]
+        resources = containers[f"exec-{step}"]["container"]["resources"]
+        assert (resources["resourceCpuRequest"], resources["resourceMemoryRequest"]) == (
+            wanted["requests"]["cpu"],
+            wanted["requests"]["memory"],
+        )
+        assert (resources["resourceCpuLimit"], resources["resourceMemoryLimit"]) == (
+            wanted["limits"]["cpu"],
+            wanted["limits"]["memory"],
+        )
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
+    # KFP retries every failure alike; ingest's (a bad dataset, no network for TFDS) recur.
+    assert "retryPolicy" not in tasks["ingest"]
+    assert tasks["ingest"]["inputs"]["parameters"]["tfds_data_dir"] == {"componentInputParameter": "tfds_data_dir"}
     deploy = spec["components"]["comp-condition-2"]["dag"]["tasks"]["deploy"]
     assert deploy["cachingOptions"].get("enableCache", False) is False
     assert tasks["for-loop-1"]["iteratorPolicy"]["parallelismLimit"] == 3
@@ -86,21 +103,47 @@ def test_gpu_trainings_get_the_gpu_image_parameter():
     assert train["image"] == {"componentInputParameter": "pipelinechannel--image"}
 
 
-def test_another_team_composes_a_pipeline_from_component_yaml(tmp_path):
-    ingest = components.load_component_from_file(str(ROOT / "components/ingest/component.yaml"))
-    train = components.load_component_from_file(str(ROOT / "components/train/component.yaml"))
+def test_the_training_workers_cpu_and_memory_are_run_parameters():
+    spec, _ = _documents(COMPILED_PIPELINE)
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    train_defaults = TRAIN.defaults(KFP)
+    assert (root["cpu"]["defaultValue"], root["memory"]["defaultValue"]) == (train_defaults.cpu, train_defaults.memory)
+    train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["cpu"] == {"componentInputParameter": "pipelinechannel--cpu"}
+    assert train["memory"] == {"componentInputParameter": "pipelinechannel--memory"}
 
-    @dsl.pipeline(name="their-training")
-    def their_pipeline(dataset: str = "tfds:mnist"):
-        data = ingest(dataset=dataset, num_shards=4)
-        train(dataset=data.outputs["dataset_artifact"], model_type="batch_norm", workers=4, epochs=2)
 
-    out = tmp_path / "theirs.yaml"
-    compiler.Compiler().compile(their_pipeline, str(out))
-    spec = yaml.safe_load(out.read_text())
+def _reuse_example():
+    """The Python block of docs/kfp.md's "Reusing single components"."""
+    section = (ROOT / "docs" / "kfp.md").read_text().split("## Reusing single components", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_component_reuse_compiles_into_a_pipeline_that_works_on_a_cluster(tmp_path, monkeypatch):
+    """Another team's few lines from docs/kfp.md, run as written: the pipeline they compile gives
+    ingest the datasets volume and the train step (a TFJob launcher) the paths its pods can read."""
+    (tmp_path / "components").symlink_to(ROOT / "components")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(_reuse_example(), "docs/kfp.md", "exec"), {})
+    spec, platform = yaml.safe_load_all((tmp_path / "my_training.yaml").read_text())
     json_format.ParseDict(spec, pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False)
     assert set(spec["root"]["dag"]["tasks"]) == {"ingest", "train"}
     assert spec["root"]["dag"]["tasks"]["train"]["inputs"]["artifacts"]["dataset"]["taskOutputArtifact"] == {
         "outputArtifactKey": "dataset_artifact",
         "producerTask": "ingest",
     }
+    inputs = {name: c["inputDefinitions"]["parameters"] for name, c in spec["components"].items()}
+    store_root = inputs["comp-ingest"]["store_root"]["defaultValue"]
+    assert inputs["comp-train"]["launcher"]["defaultValue"] == "tfjob"
+    assert inputs["comp-train"]["models_root"]["defaultValue"] == k8s.MODELS_MOUNT
+    mounts = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+    for executor in ("exec-ingest", "exec-train"):
+        assert {(m["constant"], m["mountPath"]) for m in mounts[executor]["pvcMount"]} == {
+            (k8s.DATASETS_PVC, k8s.DATASETS_MOUNT),
+            (k8s.MODELS_PVC, k8s.MODELS_MOUNT),
+        }
+    # What the TFJob launcher demands of the dataset the ingest step writes there.
+    from distml.components.train.config import TrainConfig
+    from distml.components.train.tfjob import check_paths
+
+    check_paths(TrainConfig(dataset_dir=f"{store_root}/0123456789abcdef0123", model_dir=f"{k8s.MODELS_MOUNT}/m"))

@@ -217,15 +217,19 @@ def test_bad_arguments_fail_at_once_in_one_line(tmp_path):
 
 def test_a_failing_step_is_one_line_naming_the_step_and_its_error(tmp_path):
     result = run_cli("run", "--workdir", tmp_path, "--dataset", f"folder:{tmp_path}/no-such-folder", check=False)
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 2, result.stderr  # the step's usage error is distml run's
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("distml run: error: step ingest failed: dataset folder ")
     assert "no-such-folder does not exist (full log: " in last
     assert "Traceback" not in result.stdout + result.stderr
     log = Path(last.rsplit("(full log: ", 1)[1].rstrip(")")).read_text()
     assert log.count("Executing task 'ingest'") == 1  # no cluster-style retries of a step that fails alike
-    # An error naming a component's flag says what to do to distml run instead.
+    # Offline TFDS: a usage error at once, not retried, its advice naming flags distml run has.
     result = run_cli("run", "--workdir", tmp_path, "--dataset", "tfds:fashion_mnist", check=False, timeout=300)
+    assert result.returncode == 2, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("distml run: error: step ingest failed: cannot download tfds:fashion_mnist")
-    assert "TFDS_DATA_DIR=DIR" in last and "--data-dir" not in last and "--dataset digits" in last
+    assert "pass --data-dir " in last and "--dataset digits" in last
+    assert "--data-dir" in run_cli("run", "--help").stdout
+    log = Path(last.rsplit("(full log: ", 1)[1].rstrip(")")).read_text()
+    assert log.count("Executing task 'ingest'") == 1

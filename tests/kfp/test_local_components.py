@@ -24,7 +24,7 @@ def test_not_blessed_means_no_push_and_no_deploy(kfp_local):
 
     @dsl.pipeline(name="select-strict")
     def strict() -> dsl.Artifact:
-        data = ingest(dataset="digits", num_shards=2).outputs["dataset_artifact"]
+        data = ingest(dataset="digits", num_shards=2, store_root="").outputs["dataset_artifact"]
         with dsl.ParallelFor(["cnn"]) as model_type:
             t = train(
                 dataset=data, model_type=model_type, epochs=1, steps_per_epoch=2, workers=1, launcher="in-process"

@@ -205,30 +205,55 @@ def all_pods():
 KFP_PIPELINE = "pipelines/kfp/compiled/train_and_deploy.yaml"
 
 
+# What the KFP backend (>= 2.16) puts on every step's user container besides what the
+# pipeline asks for: backend/src/v2/compiler/argocompiler/security_context.go
+# (applyUserContainerSecurityContext, applyPodSeccompProfileOnly; kubeflow/pipelines#12782).
+KFP_BACKEND_CONTAINER_DEFAULTS = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+# The IR's resource fields and where the backend's driver puts them (driver.go, initPodSpecPatch).
+KFP_RESOURCES = {
+    "resourceCpuRequest": ("requests", "cpu"),
+    "resourceCpuLimit": ("limits", "cpu"),
+    "resourceMemoryRequest": ("requests", "memory"),
+    "resourceMemoryLimit": ("limits", "memory"),
+}
+
+
 def kfp_pods():
     """The step pods of the compiled KFP pipeline, as the KFP backend would create them: each
-    executor's container (IR deploymentSpec) with its kfp-kubernetes settings (platform spec:
-    securityContext, volumes, node selector, tolerations, labels, deadline)."""
+    executor's container (IR deploymentSpec, with its requests and limits) with its
+    kfp-kubernetes settings (platform spec: the container's securityContext, which the
+    driver applies to the container, volumes, node selector, tolerations, labels) and the
+    backend's own container security defaults."""
     ir, platform = yaml.safe_load_all((REPO / KFP_PIPELINE).read_text())
     kubernetes = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     pods = []
     for executor, spec in ir["deploymentSpec"]["executors"].items():
         container = spec["container"]
         settings = kubernetes.get(executor, {})
-        pod_sc = {
-            k: int(v) if k in ("runAsUser", "runAsGroup", "fsGroup") else v
+        requested = {
+            k: int(v) if k in ("runAsUser", "runAsGroup") else v
             for k, v in (settings.get("securityContext") or {}).items()
         }
+        resources = {}
+        for field, (kind, name) in KFP_RESOURCES.items():
+            if field in (container.get("resources") or {}):
+                resources.setdefault(kind, {})[name] = str(container["resources"][field])
         mounts = settings.get("pvcMount") or []
         pod_spec = {
-            "securityContext": pod_sc,
+            "serviceAccountName": k8s.PIPELINE_SERVICE_ACCOUNT,  # the run's (docs/cluster.md)
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [
                 {
                     "name": "main",
                     "image": k8s.IMAGE,
                     "command": container.get("command"),
                     "args": container.get("args"),
-                    **({"resources": container["resources"]} if container.get("resources") else {}),
+                    "securityContext": {**KFP_BACKEND_CONTAINER_DEFAULTS, **requested},
+                    **({"resources": resources} if resources else {}),
                     "volumeMounts": [{"name": m["constant"], "mountPath": m["mountPath"]} for m in mounts],
                 }
             ],

@@ -57,7 +57,7 @@ def checkov_failures(tmp_path_factory):
             (folder / f"overlay-{overlay}.yaml").write_text(kustomize_build(overlay))
     else:  # without kubectl, the base files themselves
         (folder / "base.yaml").write_text(yaml.safe_dump_all(load_docs(MANIFESTS / "base", MANIFESTS / "namespace")))
-    (folder / "pods.yaml").write_text(yaml.safe_dump_all(all_pods()))
+    (folder / "pods.yaml").write_text(yaml.safe_dump_all(all_pods() + kfp_pods()))
     (folder / "control.yaml").write_text(yaml.safe_dump(INSECURE))
     result = subprocess.run(
         [
@@ -84,7 +84,7 @@ def checkov_failures(tmp_path_factory):
     for r in reports:
         for check in r["results"]["failed_checks"]:
             failures.setdefault(check["resource"], set()).add(check["check_id"])
-    assert sum(r["summary"]["resource_count"] for r in reports) >= len(all_pods()) + 10
+    assert sum(r["summary"]["resource_count"] for r in reports) >= len(all_pods()) + len(kfp_pods()) + 10
     return failures
 
 
@@ -101,7 +101,7 @@ def test_cluster_objects_pass_every_check(checkov_failures):
 def test_every_pod_passes_all_but_the_documented_exceptions(checkov_failures):
     pipeline_pods = {
         f"Pod.{p['metadata']['namespace']}.{p['metadata']['name']}"
-        for p in all_pods()
+        for p in all_pods() + kfp_pods()
         if p["spec"].get("serviceAccountName") == k8s.PIPELINE_SERVICE_ACCOUNT
     }
     bad = {}
@@ -119,18 +119,7 @@ def test_exceptions_are_documented():
     assert all(check in doc for check in {**EXCEPTIONS, **PIPELINE_EXCEPTIONS})
 
 
-# The KFP step pods: kfp-kubernetes sets only the pod-level runAsUser/runAsGroup/runAsNonRoot
-# and no requests/limits, so they fail today. Strict: the day they pass, this marker must go.
-KFP_GAP = pytest.mark.xfail(
-    strict=True,
-    reason="issue 17: KFP step pods lack the container security context "
-    "(allowPrivilegeEscalation, capabilities, seccomp) and resources",
-)
-
-
-@pytest.mark.parametrize(
-    "p", all_pods() + [pytest.param(p, marks=KFP_GAP) for p in kfp_pods()], ids=lambda p: p["metadata"]["name"]
-)
+@pytest.mark.parametrize("p", all_pods() + kfp_pods(), ids=lambda p: p["metadata"]["name"])
 def test_pod_runs_restricted_with_resources(p):
     """The pod-security settings themselves, whatever checkov's policy set says."""
     spec = p["spec"]
@@ -153,8 +142,14 @@ def test_pod_runs_restricted_with_resources(p):
 def test_the_kfp_step_pods_are_seen():
     pods = {p["metadata"]["name"]: p for p in kfp_pods()}
     assert set(pods) == {"kfp-exec-ingest", "kfp-exec-train", "kfp-exec-select", "kfp-exec-deploy"}
-    for p in pods.values():  # what kfp-kubernetes does set
-        assert p["spec"]["securityContext"] == {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}
+    for p in pods.values():  # what the pipeline itself sets (kfp-kubernetes, the task API)
+        (container,) = p["spec"]["containers"]
+        assert {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}.items() <= container[
+            "securityContext"
+        ].items()
+        step = p["metadata"]["name"].removeprefix("kfp-exec-")
+        assert container["resources"] == k8s.STEP_RESOURCES[step]
+        assert "tolerations" not in p["spec"]  # no step pod asks for a GPU
         assert p["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE
         assert {v["persistentVolumeClaim"]["claimName"] for v in p["spec"]["volumes"]} == {
             k8s.DATASETS_PVC,
