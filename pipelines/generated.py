@@ -1,6 +1,6 @@
 """Every generated file of the project, rendered in memory: component.py (from spec.py) and
 component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md, the Trainer runtimes
-(manifests/trainer). `distml compile` writes them; a test renders them again and fails on any difference with the checked-in copies."""
+(manifests/trainer), the volume-permissions Job (manifests/volume-permissions). `distml compile` writes them; a test renders them again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
 
@@ -10,12 +10,20 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 
 def render_all():
     """{path relative to the source tree: file text}."""
+    from distml.components.common.volume_permissions import render as render_volume_permissions
     from distml.components.train.trainer_runtime import render as render_trainer_runtimes
     from distml.pipelines.argo.generate import render as render_argo
     from distml.pipelines.kfp.compile import render as render_kfp
     from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
-    return {**render_sources(), **render_kfp(), **render_argo(), **render_parameters_doc(), **render_trainer_runtimes()}
+    return {
+        **render_sources(),
+        **render_kfp(),
+        **render_argo(),
+        **render_parameters_doc(),
+        **render_trainer_runtimes(),
+        **render_volume_permissions(),
+    }
 
 
 def _write(root, files):

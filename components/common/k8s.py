@@ -80,7 +80,7 @@ def resources(
     memory_limit: str | None = None,
 ) -> dict[str, dict[str, str]]:
     """Requests and limits; GPUs are requested and limited alike, as the device plugin requires.
-    A GPU count known only at run time (a placeholder) is always written: "0" requests none."""
+    A GPU count known only at run time (a placeholder) is written as it is (see gpu_scheduling)."""
     requests = {"cpu": str(cpu), "memory": str(memory)}
     limits = {"cpu": str(cpu_limit or cpu), "memory": str(memory_limit or memory)}
     if is_placeholder(gpus) or int(gpus):
@@ -126,14 +126,12 @@ def kueue_labels(queue: str | None = None, priority_class: str | None = None) ->
 
 
 def gpu_scheduling(gpus: int | str) -> dict[str, object]:
-    """Node selector and toleration that put GPU pods on GPU nodes (and only those). With a
-    count known only at run time: the toleration alone (harmless without GPUs; the GPU
-    request is what puts a pod on a GPU node)."""
-    toleration = {"tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]}
-    if is_placeholder(gpus):
-        return toleration
-    if not int(gpus):
+    """Node selector and toleration that put GPU pods on GPU nodes (and only those). A count
+    known only at run time (a placeholder) stands for one or more: a caller that may get 0
+    picks a template without GPUs then (the Argo library's train does, with `when`)."""
+    if not is_placeholder(gpus) and not int(gpus):
         return {}
+    toleration = {"tolerations": [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]}
     return {"nodeSelector": {"nvidia.com/gpu.present": "true"}, **toleration}
 
 

@@ -29,7 +29,7 @@ def pod_identity(
 ) -> tuple[str, str] | None:
     """(pod name, namespace) of the pod this process runs in, or None outside a pod.
 
-    POD_NAME / POD_NAMESPACE (downward API) when set; else the hostname, which Kubernetes
+    POD_NAME / POD_NAMESPACE (downward API `metadata.name` / `metadata.namespace`) when set; else the hostname, which Kubernetes
     sets to the pod's name (Argo and KFP step pods set no hostname of their own)."""
     environ = os.environ if environ is None else environ
     if "KUBERNETES_SERVICE_HOST" not in environ:
@@ -51,9 +51,11 @@ def step_pod_owner(
     namespace_file: Path | str = SERVICE_ACCOUNT_NAMESPACE,
 ) -> dict[str, object] | None:
     """The ownerReference (API dict) naming this pod, for an object in `namespace`; None when
-    there is no pod, it is in another namespace, or it cannot be read."""
+    there is no pod, it is in another namespace, or it cannot be read. The pod's UID comes
+    from POD_UID (downward API `metadata.uid`) when set, else from reading the pod."""
     from kubernetes.client.exceptions import ApiException
 
+    environ = os.environ if environ is None else environ
     identity = pod_identity(environ, namespace_file)
     if identity is None:
         return None
@@ -65,18 +67,30 @@ def step_pod_owner(
             namespace,
         )
         return None
-    try:
-        pod = core.read_namespaced_pod(name, pod_namespace)
-    except ApiException as e:
-        log.warning(
-            "could not read this pod %s/%s (%s %s): the job gets no owner", pod_namespace, name, e.status, e.reason
-        )
-        return None
+    uid = environ.get("POD_UID")
+    if not uid:
+        try:
+            uid = core.read_namespaced_pod(name, pod_namespace).metadata.uid
+        except ApiException as e:
+            log.warning(
+                "could not read this pod %s/%s (%s %s): the job gets no owner", pod_namespace, name, e.status, e.reason
+            )
+            return None
     return {
         "apiVersion": "v1",
         "kind": "Pod",
         "name": name,
-        "uid": pod.metadata.uid,
+        "uid": uid,
         "controller": False,
         "blockOwnerDeletion": False,
     }
+
+
+# What a step pod's container gets from the downward API so it can own what it creates
+# without reading its own pod: {env name: pod field}.
+OWNER_FIELDS = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid"}
+
+
+def owner_env():
+    """The container env (API dicts) that sets OWNER_FIELDS from the downward API."""
+    return [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}} for name, path in OWNER_FIELDS.items()]

@@ -7,12 +7,14 @@ the TFJob manifest turn it into `distml train --launcher worker ...` arguments
 
 import dataclasses
 import datetime
+import json
 import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import TRAINING_METRICS_FILE
 from distml.components.train.models import check_model_type
 from distml.components.train.precision import check_precision
 from distml.components.train.spec import DEFAULTS, LR_SCHEDULES, SPEC, WORKER_LAUNCHER
@@ -113,3 +115,14 @@ def config_from_values(values):
 # A worker logs this once its strategy is up (for MWMS: every peer has joined); the local
 # launcher's start-up timeout waits for it from every worker.
 READY_MARKER = "worker ready:"
+
+
+def completed_metrics(config):
+    """The metrics of this run if its model is already written (a worker restarted after the
+    end, a launcher that mounts the models volume). No TensorFlow: launchers call it."""
+    path = Path(config.model_dir) / TRAINING_METRICS_FILE
+    if path.is_file():
+        metrics = json.loads(path.read_text())
+        if metrics.get("run_id") == config.run_id:
+            return metrics
+    return None

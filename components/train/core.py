@@ -125,7 +125,7 @@ def check_inputs(config: TrainConfig, workers: int) -> None:
             f"global batch {global_batch} (--batch-size {config.batch_size} x {workers} workers) "
             f"is larger than the train split ({train_split['num_examples']} examples)"
         )
-    from distml.components.train.loop import completed_metrics
+    from distml.components.train.config import completed_metrics
 
     if completed_metrics(config) is None:
         # Absent or empty (a mount point is written into), and writable: known before training.

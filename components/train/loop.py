@@ -27,7 +27,7 @@ from distml.components.common.files import (
 from distml.components.common.model_artifact import TRAINING_METRICS_FILE
 from distml.components.ingest.reader import load_metadata, read_split
 from distml.components.train.checkpoints import prepare_resume
-from distml.components.train.config import READY_MARKER
+from distml.components.train.config import READY_MARKER, completed_metrics  # noqa: F401 (also imported from here)
 from distml.components.train.export import evaluate_saved_model, export_model
 from distml.components.train.models import build_model
 from distml.components.train.precision import resolve_precision
@@ -112,16 +112,6 @@ def worker_input(strategy, task, dataset_dir, global_batch, *, seed, verify=True
     if on_gpu:
         return strategy.distribute_datasets_from_function(dataset_fn)
     return dataset_fn(tf.distribute.InputContext(task.num_workers, task.rank, task.num_workers))
-
-
-def completed_metrics(config):
-    """The metrics of this run if its model is already written (a worker restarted after the end)."""
-    path = Path(config.model_dir) / METRICS_FILE
-    if path.is_file():
-        metrics = json.loads(path.read_text())
-        if metrics.get("run_id") == config.run_id:
-            return metrics
-    return None
 
 
 class History:

@@ -69,8 +69,7 @@ SPEC = ComponentSpec(
             str,
             "in-process",
             cluster_default="tfjob",
-            choices=(*LAUNCHERS, WORKER_LAUNCHER),
-            on=frozenset({CLI, KFP}),
+            choices=(*LAUNCHERS, WORKER_LAUNCHER),  # Argo takes the cluster ones (pipelines/argo/library.py)
             group=WORKERS,
             help="in-process: one worker here; local: --workers processes on localhost; "
             "tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; "

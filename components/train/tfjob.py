@@ -4,8 +4,9 @@
 `tfjob_manifest` builds the object as a plain dict (no TensorFlow, no Kubernetes client
 needed). It is the only TFJob builder: the Argo train template embeds what it returns for
 a config and options holding Argo placeholders (`{{inputs.parameters.x}}`) where a value
-is known only when the workflow runs. `launch_tfjob`
-submits it with the Kubernetes CustomObjectsApi and waits, reporting replica status.
+is known only when the workflow runs. `launch_tfjob` submits it with the Kubernetes
+CustomObjectsApi, owned by the step's pod, waits, reporting replica status, and deletes it
+when the wait ends early (timeout, SIGTERM, Ctrl-C): owned_job.py, shared with the TrainJob.
 
 Restart policy OnFailure: a worker that dies (SIGKILL, OOM, preemption exit 42 after the
 PreemptionCheckpointHandler saved a checkpoint) is restarted in its pod with the same
@@ -22,6 +23,7 @@ from pathlib import PurePosixPath
 from distml.components.common import k8s
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.k8s import is_placeholder
+from distml.components.train import owned_job
 from distml.components.train.config import worker_command
 from distml.components.train.spec import CLEAN_POD_POLICIES, DEFAULTS
 
@@ -31,6 +33,11 @@ GROUP, VERSION, PLURAL, KIND = "kubeflow.org", "v1", "tfjobs", "TFJob"
 CONTAINER_NAME = "tensorflow"  # the Training Operator's default container name
 PORT_NAME, PORT = "tfjob-port", 2222  # the port the operator puts into TF_CONFIG
 JOB_NAME_LABEL = "training.kubeflow.org/job-name"
+API = owned_job.JobAPI(GROUP, VERSION, PLURAL, KIND)
+
+
+class TFJobFailed(owned_job.JobFailed):
+    """The TFJob reached its Failed condition."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +162,9 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
     }
 
 
-def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None):
-    """Submit the TFJob and wait for it; return its status (and metrics if the model dir is visible here).
+def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None, environ=None):
+    """Submit the TFJob owned by this pod and wait for it; return its status (and metrics if
+    the model dir is visible here). The wait's timeout, SIGTERM and Ctrl-C delete it (owned_job.py).
 
     With `options.dry_run`, return {"manifest": ...} without contacting a cluster.
     """
@@ -165,16 +173,17 @@ def launch_tfjob(config, workers, options=TFJobOptions(), timeout=None):
         return {"manifest": manifest}
     custom, core = kubernetes_apis()
     name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
-    except ApiException as e:
-        raise DistmlError(f"could not create TFJob {namespace}/{name}: {e.status} {e.reason}") from None
-    log.info("created TFJob %s/%s with %d workers", namespace, name, workers)
-    status = wait_for_tfjob(custom, core, name, namespace, timeout=timeout, poll_interval_s=options.poll_interval_s)
+    log.info("TFJob %s/%s: %d workers", namespace, name, workers)
+    status = owned_job.run_owned(
+        API,
+        custom,
+        core,
+        manifest,
+        lambda: wait_for_tfjob(custom, core, name, namespace, timeout=timeout, poll_interval_s=options.poll_interval_s),
+        environ=environ,
+    )
     result = {"tfjob": name, "namespace": namespace, "status": status, "model_dir": config.model_dir}
-    from distml.components.train.loop import completed_metrics
+    from distml.components.train.config import completed_metrics
 
     metrics = completed_metrics(config)  # present when this process mounts the models volume too
     return {**metrics, **result} if metrics else result
@@ -217,11 +226,11 @@ def wait_for_tfjob(custom, core, name, namespace, *, timeout=None, poll_interval
         if current.get("type") == "Failed":
             reasons = failed_pod_reasons(core, name, namespace)
             detail = current.get("message") or current.get("reason") or "failed"
-            raise DistmlError(f"TFJob {namespace}/{name} failed: {detail}" + (f"; {reasons}" if reasons else ""))
+            raise TFJobFailed(f"TFJob {namespace}/{name} failed: {detail}" + (f"; {reasons}" if reasons else ""))
         if deadline is not None and time.monotonic() > deadline:
             raise DistmlError(
                 f"TFJob {namespace}/{name} did not finish within {timeout:.0f} s "
-                f"({replica_summary(status)}); it is still running: kubectl -n {namespace} delete tfjob {name}"
+                f"({replica_summary(status)}); deleting it"
             )
         time.sleep(poll_interval_s)
 

@@ -25,8 +25,7 @@ from dataclasses import dataclass
 
 from distml.components.common import k8s, tf_config
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.common.processes import Terminated
-from distml.components.train import trainer_runtime
+from distml.components.train import owned_job, trainer_runtime
 from distml.components.train.config import RUN_ID_PATTERN, worker_args
 from distml.components.train.spec import DEFAULTS, RUNTIME_KINDS
 from distml.components.train.tfjob import check_paths, failed_pod_reasons, job_name
@@ -39,7 +38,10 @@ COMPLETE, FAILED, SUSPENDED = "Complete", "Failed", "Suspended"
 PLACEHOLDER = re.compile(r"\{\{.+?\}\}")
 
 
-class TrainJobFailed(DistmlError):
+API = owned_job.JobAPI(GROUP, VERSION, PLURAL, KIND, failed_type=FAILED)
+
+
+class TrainJobFailed(owned_job.JobFailed):
     """The TrainJob reached its Failed condition."""
 
 
@@ -217,104 +219,32 @@ def kubernetes_apis():
 
 
 def run_trainjob(custom, core, manifest, *, timeout=None, poll_interval_s=10.0, model_config=None, environ=None):
-    """Create (or adopt) `manifest`, wait for it, delete it if the wait ends early."""
-    from distml.components.common.owner import step_pod_owner
-
+    """Create (or adopt) `manifest` owned by this pod, wait for it, delete it if the wait ends
+    early (owned_job.py)."""
     name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
-    owner = step_pod_owner(core, namespace, environ)
-    if owner:
-        manifest = {**manifest, "metadata": {**manifest["metadata"], "ownerReferences": [owner]}}
-    create_or_adopt(custom, manifest, owner)
-    try:
-        status = wait_for_trainjob(custom, core, name, namespace, timeout=timeout, poll_interval_s=poll_interval_s)
-    except TrainJobFailed:
-        raise  # kept for its pods' logs; its owner, the step's pod, takes it along
-    except (DistmlError, Terminated, KeyboardInterrupt):
-        delete_trainjob(custom, name, namespace)  # timed out, or the step was stopped: free the workers
-        raise
+    log.info(
+        "TrainJob %s/%s: %s workers on runtime %s",
+        namespace,
+        name,
+        manifest["spec"]["trainer"]["numNodes"],
+        manifest["spec"]["runtimeRef"]["name"],
+    )
+    status = owned_job.run_owned(
+        API,
+        custom,
+        core,
+        manifest,
+        lambda: wait_for_trainjob(custom, core, name, namespace, timeout=timeout, poll_interval_s=poll_interval_s),
+        environ=environ,
+    )
     result = {"trainjob": name, "namespace": namespace, "status": status}
     if model_config is None:
         return result
-    from distml.components.train.loop import completed_metrics
+    from distml.components.train.config import completed_metrics
 
     metrics = completed_metrics(model_config)  # present when this process mounts the models volume too
     result["model_dir"] = model_config.model_dir
     return {**metrics, **result} if metrics else result
-
-
-def create_or_adopt(custom, manifest, owner):
-    """Create the TrainJob. One of the same run that already exists (a retried step) is
-    adopted: waited for, and owned by this pod too; a failed one is replaced, which resumes
-    from the run's checkpoints."""
-    from kubernetes.client.exceptions import ApiException
-
-    name, namespace = manifest["metadata"]["name"], manifest["metadata"]["namespace"]
-    workers = manifest["spec"]["trainer"]["numNodes"]
-    try:
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
-        log.info(
-            "created TrainJob %s/%s with %s workers on runtime %s",
-            namespace,
-            name,
-            workers,
-            manifest["spec"]["runtimeRef"]["name"],
-        )
-        return
-    except ApiException as e:
-        if e.status != 409:
-            raise DistmlError(f"could not create TrainJob {namespace}/{name}: {e.status} {e.reason}") from None
-    existing = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-    run_label = "distml.io/run-id"
-    if existing.get("metadata", {}).get("labels", {}).get(run_label) != manifest["metadata"]["labels"][run_label]:
-        raise DistmlError(
-            f"TrainJob {namespace}/{name} already exists and belongs to another run; "
-            f"choose another --trainjob-name or delete it"
-        )
-    if true_condition(existing.get("status"), FAILED):
-        log.info(
-            "TrainJob %s/%s of this run failed before; replacing it (it resumes from its checkpoints)", namespace, name
-        )
-        delete_trainjob(custom, name, namespace, wait=True)
-        custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, manifest)
-        return
-    log.info("TrainJob %s/%s of this run already exists; waiting for it", namespace, name)
-    if owner:
-        owners = existing["metadata"].get("ownerReferences", [])
-        if all(o.get("uid") != owner["uid"] for o in owners):
-            body = {"metadata": {"ownerReferences": [*owners, owner]}}
-            custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, body)
-
-
-def delete_trainjob(custom, name, namespace, *, wait=False, poll_interval_s=1.0, timeout_s=120.0):
-    """Delete the TrainJob and (foreground) its JobSet and pods; gone already is fine."""
-    from kubernetes.client.exceptions import ApiException
-
-    try:
-        custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Foreground")
-        log.info("deleted TrainJob %s/%s", namespace, name)
-    except ApiException as e:
-        if e.status != 404:
-            log.warning(
-                "could not delete TrainJob %s/%s (%s %s): kubectl -n %s delete trainjob %s",
-                namespace,
-                name,
-                e.status,
-                e.reason,
-                namespace,
-                name,
-            )
-        return
-    deadline = time.monotonic() + timeout_s
-    while wait:
-        try:
-            custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as e:
-            if e.status == 404:
-                return
-            raise
-        if time.monotonic() > deadline:
-            raise DistmlError(f"TrainJob {namespace}/{name} was not deleted within {timeout_s:.0f} s")
-        time.sleep(poll_interval_s)
 
 
 def true_condition(status, kind):

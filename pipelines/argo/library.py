@@ -8,8 +8,13 @@ parameter with a default, so callers pass only what differs.
     ingest    DAG: dataset-key (the memoization key) -> ingest-data (memoized `distml ingest`
               into <datasets volume>/<fingerprint[:20]>, as the KFP pipeline does)
               outputs dataset-dir, cache-key, metadata
-    train     resource: creates a TFJob of N workers running `distml train --launcher worker`,
-              waits for it; bounded by the GPU semaphore; outputs tfjob-name
+    train     DAG: picks the launcher (input `launcher`: tfjob or trainjob) with `when`:
+                train-tfjob / train-tfjob-gpu  resource: creates a TFJob of N workers running
+                  `distml train --launcher worker` (without / with GPUs), fails on its
+                  Failed condition
+                train-trainjob  `distml train --launcher trainjob`: a TrainJob on distml's
+                  Trainer v2 runtime, owned by the step, deleted if the step is stopped
+              each bounded by the GPU semaphore and train-deadline-seconds; outputs job-name
     select    `distml select` over every candidate in candidates-dir; outputs blessed,
               pushed-version
     deploy    resource: applies a KServe InferenceService, waits until the model is loaded;
@@ -21,7 +26,8 @@ parameter with a default, so callers pass only what differs.
 
 A component template's inputs, their defaults and its command line come from the
 component's spec.py; the TFJob and the InferenceService from the components' builders
-(components/train/tfjob.py, components/deploy/manifest.py) given Argo placeholders.
+(components/train/tfjob.py, components/deploy/manifest.py) given Argo placeholders; the
+TrainJob from its builder (components/train/trainjob.py) when the launcher runs.
 """
 
 from pathlib import Path
@@ -43,6 +49,7 @@ from hera.workflows import (
 from hera.workflows import models as m
 
 from distml.components.common import k8s
+from distml.components.common.owner import OWNER_FIELDS
 from distml.components.common.params import ARGO, REQUIRED
 from distml.components.deploy.manifest import build_inference_service, storage_uri_for
 from distml.components.deploy.spec import SPEC as DEPLOY
@@ -100,7 +107,9 @@ def param(name):
 
 def inputs(*names):
     """Input parameters with the shared defaults; a name without a default is required."""
-    return [Parameter(name=n, default=DEFAULTS[n]) if n in DEFAULTS else Parameter(name=n) for n in names]
+    return [
+        Parameter(name=n, default=DEFAULTS[n], enum=ENUMS.get(n)) if n in DEFAULTS else Parameter(name=n) for n in names
+    ]
 
 
 def output_file(name):
@@ -239,51 +248,184 @@ def ingest_template():
     )
 
 
-def train_template():
-    # The worker command line and the TFJob come from the train component, given placeholders.
-    # One run id for every worker, every in-place restart and every retry of this step
-    # (a UID is lowercase hex and '-', as --run-id requires): they all resume one run.
-    config = config_from_values({**{p.name: param(p.argo) for p in TRAIN.on(ARGO)}, "run_id": "{{workflow.uid}}"})
+# The cluster launchers Argo can pick (train's `launcher` input); spec.py declares them all.
+ARGO_LAUNCHERS = ("tfjob", "trainjob")
+ENUMS = {"launcher": list(ARGO_LAUNCHERS)}
+# One run id for every worker, every in-place restart and every retry of a train step (a
+# UID is lowercase hex and '-', as --run-id requires): they all resume one run.
+RUN_ID = "{{workflow.uid}}"
+# The step outlives its job's own deadline by this much, so that the job's Failed condition
+# (DeadlineExceeded) or the launcher's timeout, which say why, end it first.
+STEP_DEADLINE_MARGIN_S = 600
+NO_DEADLINE_S = 365 * 24 * 3600  # train-deadline-seconds 0: none (the workflow's own deadline still applies)
+
+
+def _deadline_expression(margin):
+    """train-deadline-seconds (+ margin) as an Argo expression; 0 stands for no limit."""
+    seconds = 'asInt(inputs.parameters["' + TRAIN["timeout"].argo + '"])'
+    bounded = f"{seconds} + {margin}" if margin else seconds
+    return f"{{{{={seconds} > 0 ? {bounded} : {NO_DEADLINE_S}}}}}"
+
+
+def tfjob_failed_condition():
+    """The TFJob's Failed condition, as an Argo resource failureCondition.
+
+    Resource conditions are Kubernetes label selectors evaluated over gjson paths
+    (workflow/executor/resource.go): a key may hold only letters, digits, '-', '_' and '.', so
+    an array is addressed by position, never by a query. The Training Operator (v1.9
+    pkg/util/status.go) keeps one condition per type, appends each new one last and appends
+    nothing after Failed, and there are at most five types at once (Created, Running or
+    Restarting, Suspended, Succeeded, Failed): Failed is one of positions 0-4, and only ever
+    written with status True. Argo fails the step when any requirement of a failureCondition
+    matches (they are ORed; a successCondition's are ANDed: argo-workflows#11217), so this
+    fires on a job failed by its backoff limit, its deadline or a failed worker alike."""
+    return ", ".join(f"status.conditions.{i}.type == Failed" for i in range(5))
+
+
+def leaf_inputs():
+    """What train's leaves take: the component's Argo inputs but the launcher (train picks)."""
+    return [n for n in argo_names(TRAIN) if n != "launcher"]
+
+
+def train_config():
+    """The train component's configuration with every value an Argo placeholder."""
+    return config_from_values({**{p.name: param(p.argo) for p in TRAIN.on(ARGO)}, "run_id": RUN_ID})
+
+
+def train_tfjob_template(gpus):
+    """`train-tfjob` (no GPUs: no GPU request, toleration, node selector or /dev/shm) or
+    `train-tfjob-gpu` (`gpus` GPUs per worker, the GPU image): a resource template that
+    creates the TFJob, built by the one TFJob builder, and waits for it."""
     tfjob = tfjob_manifest(
-        config,
+        train_config(),
         argo_int("inputs.parameters.workers"),
         TFJobOptions(
             generate_name="{{workflow.name}}-train-",
             namespace="{{workflow.namespace}}",
-            image=param("image"),
+            image=param("gpu-image") if gpus else param("image"),
             cpu=param("cpu"),
             memory=param("memory"),
-            gpus=param("gpus"),
+            gpus=param("gpus") if gpus else 0,
             queue=param("queue"),
             priority_class=param("priority-class"),
-            active_deadline_seconds=argo_int(f"inputs.parameters.{TRAIN['timeout'].argo}"),
+            active_deadline_seconds=argo_int(_deadline_expression(0)[2:-2]),
             labels={WORKFLOW_LABEL: "{{workflow.name}}"},
         ),
     )
     return Resource(
-        name="train",
-        inputs=inputs(*argo_names(TRAIN), "image", "priority-class", "queue"),
+        name="train-tfjob-gpu" if gpus else "train-tfjob",
+        inputs=inputs(*leaf_inputs(), "image", "priority-class", "queue"),
         action="create",
         set_owner_reference=True,
         manifest=manifest_yaml(tfjob),
         # Every worker exits 0 when training completes (successPolicy AllWorkers).
         success_condition="status.replicaStatuses.Worker.succeeded = " + param("workers"),
-        failure_condition="status.replicaStatuses.Worker.failed > 0",
-        outputs=[Parameter(name="tfjob-name", value_from=m.ValueFrom(json_path="{.metadata.name}"))],
-        # Held for the whole training: bounds how many trainings (and their GPUs) run at once.
-        synchronization=m.Synchronization(
-            semaphores=[
-                m.SemaphoreRef(
-                    config_map_key_ref=m.ConfigMapKeySelector(
-                        name=k8s.GPU_SEMAPHORE_CONFIGMAP, key=k8s.GPU_SEMAPHORE_KEY
-                    )
-                ),
-            ]
-        ),
+        failure_condition=tfjob_failed_condition(),
+        outputs=[Parameter(name="job-name", value_from=m.ValueFrom(json_path="{.metadata.name}"))],
+        active_deadline_seconds=_deadline_expression(STEP_DEADLINE_MARGIN_S),
+        synchronization=training_semaphore(),
         # A retry creates a new TFJob that resumes from the checkpoint in the same model-dir.
         retry_strategy=RetryStrategy(limit="1", retry_policy="Always", backoff=m.Backoff(duration="1m")),
         **pod_defaults(),
     )
+
+
+def train_trainjob_template():
+    """`train-trainjob`: `distml train --launcher trainjob` in a small step pod (the slim
+    image: only the Kubernetes API). The launcher creates the TrainJob with the one TrainJob
+    builder, owned by this pod (downward API), waits for its conditions, and deletes it on
+    its --timeout or on SIGTERM (the step stopped or past its deadline)."""
+    args = TRAIN.argo_args(
+        param,
+        fixed={
+            "launcher": "trainjob",
+            "run_id": RUN_ID,
+            "namespace": "{{workflow.namespace}}",
+            "image": param("image"),
+            "queue": param("queue"),
+            "priority_class": param("priority-class"),
+            "metrics_out": f"{OUTPUTS_DIR}/metrics",
+        },
+    )
+    return Container(
+        name="train-trainjob",
+        inputs=inputs(*leaf_inputs(), "image", "slim-image", "priority-class", "queue"),
+        image=param("slim-image"),
+        command=["distml", "train"],
+        args=args,
+        env=[
+            m.EnvVar(name=name, value_from=m.EnvVarSource(field_ref=m.ObjectFieldSelector(field_path=path)))
+            for name, path in OWNER_FIELDS.items()
+        ],
+        outputs=[output_file("metrics")],
+        volumes=[outputs_volume()],
+        resources=resources("100m", "256Mi"),
+        security_context=container_security_context(),
+        active_deadline_seconds=_deadline_expression(STEP_DEADLINE_MARGIN_S),
+        synchronization=training_semaphore(),
+        # A retry finds the TrainJob of the same run (same name): waits for it, or replaces a
+        # failed one, which resumes from the run's checkpoints. Not after a usage error.
+        retry_strategy=RetryStrategy(
+            limit="1",
+            retry_policy="Always",
+            expression=f"lastRetry.status == 'Error' || asInt(lastRetry.exitCode) != {USAGE_ERROR_EXIT_CODE}",
+            backoff=m.Backoff(duration="1m"),
+        ),
+        **pod_defaults(),
+    )
+
+
+def training_semaphore():
+    """Held for the whole training: bounds how many trainings (and their GPUs) run at once."""
+    return m.Synchronization(
+        semaphores=[
+            m.SemaphoreRef(
+                config_map_key_ref=m.ConfigMapKeySelector(name=k8s.GPU_SEMAPHORE_CONFIGMAP, key=k8s.GPU_SEMAPHORE_KEY)
+            ),
+        ]
+    )
+
+
+# train's branches: (task, template, when). Exactly one runs for a launcher in ARGO_LAUNCHERS.
+TRAIN_BRANCHES = (
+    ("tfjob", "train-tfjob", "{{inputs.parameters.launcher}} == tfjob && {{inputs.parameters.gpus}} == 0"),
+    ("tfjob-gpu", "train-tfjob-gpu", "{{inputs.parameters.launcher}} == tfjob && {{inputs.parameters.gpus}} > 0"),
+    ("trainjob", "train-trainjob", "{{inputs.parameters.launcher}} == trainjob"),
+)
+
+
+def train_template():
+    """`train`: picks the launcher (TFJob or TrainJob) and, for a TFJob, the CPU or GPU
+    template, with `when` on the run-time values of `launcher` and `gpus`."""
+    names = (*argo_names(TRAIN), "image", "slim-image", "priority-class", "queue")
+    tasks = [
+        Task(name=task, template=template, when=when, arguments={n: param(n) for n in template_inputs(template)})
+        for task, template, when in TRAIN_BRANCHES
+    ]
+    job_name = (
+        'inputs.parameters.launcher == "trainjob" '
+        '? jsonpath(tasks.trainjob.outputs.parameters.metrics, "$.trainjob") '
+        ": (asInt(inputs.parameters.gpus) > 0 "
+        '? tasks["tfjob-gpu"].outputs.parameters["job-name"] '
+        ': tasks.tfjob.outputs.parameters["job-name"])'
+    )
+    return DAG(
+        name="train",
+        inputs=inputs(*names),
+        outputs=[Parameter(name="job-name", value_from=m.ValueFrom(expression=job_name))],
+        tasks=tasks,
+    )
+
+
+def template_inputs(name):
+    return [p.name for p in TRAIN_LEAVES[name]().inputs]
+
+
+TRAIN_LEAVES = {
+    "train-tfjob": lambda: train_tfjob_template(gpus=False),
+    "train-tfjob-gpu": lambda: train_tfjob_template(gpus=True),
+    "train-trainjob": train_trainjob_template,
+}
 
 
 def select_template():
@@ -409,6 +551,7 @@ def templates():
         dataset_key_template(),
         ingest_data_template(),
         train_template(),
+        *(build() for build in TRAIN_LEAVES.values()),
         select_template(),
         deploy_template(),
         deploy_rollout_template(),
@@ -420,7 +563,7 @@ def _library_metadata():
     return {
         "labels": {"app.kubernetes.io/name": LIBRARY_NAME, "app.kubernetes.io/part-of": "distml"},
         "annotations": {
-            "workflows.argoproj.io/description": "distml components: ingest, train (TFJob), select, deploy (KServe).",
+            "workflows.argoproj.io/description": "distml components: ingest, train (TFJob or TrainJob), select, deploy (KServe).",
         },
     }
 

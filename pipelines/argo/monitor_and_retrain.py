@@ -11,7 +11,7 @@ continues with the train-and-deploy DAG, its select step told `--baseline latest
 model must beat the one being served before it is pushed and deployed.
 
 The retraining runs as a DAG of this workflow rather than as a Workflow this one creates:
-the step pods' account (distml-pipeline) may not create Workflows (manifests/base/rbac.yaml,
+the step pods' account (distml-pipeline) may not create Workflows (manifests/namespace/rbac.yaml,
 least privilege), and one run then shows the decision and what it caused together.
 """
 

@@ -1,6 +1,6 @@
 """The `train-and-deploy` Workflow and its CronWorkflow, built from the template library.
 
-    ingest (memoized) ──► train × model-types (TFJobs, fan-out) ──► select (fan-in) ──► deploy (when blessed)
+    ingest (memoized) ──► train × model-types (TFJobs or TrainJobs, fan-out) ──► select (fan-in) ──► deploy (when blessed)
 
 Every task runs a `distml-components` template through templateRef; this file adds only
 the wiring, the run-scoped paths and the workflow-level scheduling settings. Every
@@ -32,6 +32,7 @@ INGEST_PARAMETERS = (*dataset_key.DATA_PARAMETERS, "slim-image", "priority-class
 TRAIN_PARAMETERS = (
     *(n for n in library.argo_names(TRAIN) if n not in ("dataset-dir", "model-dir", "checkpoint-dir", "model-type")),
     "image",
+    "slim-image",
     "priority-class",
     "queue",
 )
@@ -116,7 +117,9 @@ def workflow_spec(parameters, priority):
     return {
         "entrypoint": WORKFLOW_NAME,
         "templates": [main_dag()],
-        "arguments": [Parameter(name=name, value=value) for name, value in parameters.items()],
+        "arguments": [
+            Parameter(name=name, value=value, enum=library.ENUMS.get(name)) for name, value in parameters.items()
+        ],
         "service_account_name": k8s.PIPELINE_SERVICE_ACCOUNT,
         "security_context": m.PodSecurityContext.model_validate(k8s.pod_security_context()),
         "priority": priority,

@@ -14,6 +14,7 @@ from typing import List
 from kfp import dsl, kubernetes
 
 from distml.components.common import k8s
+from distml.components.common.owner import OWNER_FIELDS
 from distml.components.common.params import KFP
 from distml.components.deploy.component import deploy
 from distml.components.deploy.spec import SPEC as DEPLOY
@@ -31,6 +32,10 @@ MODEL_TYPES = list(MODELS)
 TRAINING_PARALLELISM = 3
 # The pipeline's defaults are its components' (on a cluster).
 I, T, S, D = (spec.defaults(KFP) for spec in (INGEST, TRAIN, SELECT, DEPLOY))
+# The train step pod's own deadline, a backstop behind the train_timeout run parameter (the
+# launcher gives up at train_timeout and deletes its job): kfp-kubernetes takes a number
+# fixed at compile time, so it is the longest train_timeout the pipeline supports + 10 min.
+MAX_TRAIN_TIMEOUT_S = 24 * 3600
 
 
 def _on_cluster(task, *, step, timeout_s):
@@ -79,6 +84,7 @@ def build_pipeline(for_cluster=True):
         cpu: str = T.cpu,
         memory: str = T.memory,
         launcher: str = T.launcher,
+        train_timeout: int = T.timeout,
         queue: str = T.queue,
         priority_class: str = T.priority_class,
         min_accuracy: float = S.min_accuracy,
@@ -116,6 +122,7 @@ def build_pipeline(for_cluster=True):
                 precision=precision,
                 workers=workers,
                 launcher=launcher,
+                timeout=train_timeout,
                 gpus=gpus,
                 cpu=cpu,
                 memory=memory,
@@ -154,7 +161,10 @@ def build_pipeline(for_cluster=True):
 
         if for_cluster:
             _on_cluster(ingest_task, step="ingest", timeout_s=3600)
-            _on_cluster(train_task, step="train", timeout_s=T.timeout + 600)  # the core gives up first, saying why
+            _on_cluster(train_task, step="train", timeout_s=MAX_TRAIN_TIMEOUT_S + 600)  # the core gives up first
+            # The step owns the TFJob/TrainJob it creates: its pod's name and UID (owned_job.py).
+            for env_name, field_path in OWNER_FIELDS.items():
+                kubernetes.use_field_path_as_env(train_task, env_name, field_path)
             _on_cluster(select_task, step="select", timeout_s=1800)
             _on_cluster(deploy_task, step="deploy", timeout_s=1800)
             deploy_task.set_caching_options(False).set_retry(num_retries=2, backoff_duration="30s")

@@ -142,9 +142,9 @@ def test_the_cache_configmap_in_manifests_carries_the_label_argo_requires():
 
     from distml.pipelines.argo.generate import SOURCE_ROOT
 
-    path = SOURCE_ROOT / "manifests" / "base" / "configmaps.yaml"
+    path = SOURCE_ROOT / "manifests" / "namespace" / "configmaps.yaml"
     if not path.is_file():
-        pytest.skip("manifests/base/configmaps.yaml is not in this checkout")
+        pytest.skip("manifests/namespace/configmaps.yaml is not in this checkout")
     maps = {d["metadata"]["name"]: d for d in yaml.safe_load_all(path.read_text()) if d}
     labels = maps[k8s.MEMOIZE_CACHE_CONFIGMAP]["metadata"]["labels"]
     assert labels["workflows.argoproj.io/configmap-type"] == "Cache"

@@ -75,8 +75,9 @@ def test_fan_in_selects_over_every_candidate_and_deploys_only_when_blessed(spec)
     assert arguments(deploy)["model-version"] == "{{tasks.select.outputs.parameters.pushed-version}}"
 
 
-def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers():
-    train = library()["train"]
+@pytest.mark.parametrize("name", ["train-tfjob", "train-tfjob-gpu"])
+def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers(name):
+    train = library()[name]
     resource = train["resource"]
     assert resource["action"] == "create" and resource["setOwnerReference"] is True
     assert resource["successCondition"] == "status.replicaStatuses.Worker.succeeded = {{inputs.parameters.workers}}"
@@ -91,7 +92,7 @@ def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers():
     pod = tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]
     assert pod["metadata"]["labels"]["workflows.argoproj.io/workflow"] == "{{workflow.name}}"
     assert pod["spec"]["priorityClassName"] == "{{inputs.parameters.priority-class}}"
-    assert tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"] == "{{inputs.parameters.train-deadline-seconds}}"
+    assert "train-deadline-seconds" in tfjob["spec"]["runPolicy"]["activeDeadlineSeconds"]
     assert train["synchronization"]["semaphores"] == [
         {"configMapKeyRef": {"name": k8s.GPU_SEMAPHORE_CONFIGMAP, "key": k8s.GPU_SEMAPHORE_KEY}}
     ]
@@ -183,7 +184,7 @@ def test_the_tfjob_workers_run_every_training_parameter_the_template_takes():
         "seed": "3",
         "precision": "float32",
     }
-    train = library()["train"]
+    train = library()["train-tfjob"]
     tfjob = yaml.safe_load(substitute(train["resource"]["manifest"], input_values(train, **submitted)))
     command = tfjob["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["command"]
     assert command[:4] == ["distml", "train", "--launcher", "worker"]
@@ -206,3 +207,36 @@ def test_the_tfjob_workers_run_every_training_parameter_the_template_takes():
         submitted["checkpoint-dir"],
     )
     assert config.run_id == "0b8c5f52-2f7e-4d8a-9a53-1c2d3e4f5a6b"  # {{workflow.uid}}: one run for every retry
+
+
+@pytest.mark.parametrize("file_name", [CRON, "cronworkflow-monitor-and-retrain.yaml"])
+def test_the_scheduled_runs_select_against_the_served_model_so_they_cannot_push_a_regression(file_name):
+    """A weekly (or drift-triggered) run must beat the newest version in the repository, the
+    one deployed: its select command line, substituted with the CronWorkflow's own
+    parameters, parses to --baseline latest against that repository with no tolerated
+    regression (tests/select/test_select.py shows such a baseline blocks the push), and
+    deploy runs only when select blessed."""
+    import argparse
+
+    from distml.components.select.cli import add_arguments
+    from tests.argo.argo_yaml import input_values, substitute
+
+    spec = load(file_name)["spec"]["workflowSpec"]
+    parameters = {p["name"]: p["value"] for p in spec["arguments"]["parameters"]}
+    dag = next(t for t in spec["templates"] if t["name"] == train_and_deploy.WORKFLOW_NAME)
+    tasks = {t["name"]: t for t in dag["dag"]["tasks"]}
+    paths = {"dataset-dir", "candidates-dir", "output-dir"}  # wiring, not choices
+    passed = {
+        name: substitute(value, {f"workflow.parameters.{k}": v for k, v in parameters.items()})
+        for name, value in arguments(tasks["select"]).items()
+        if name not in paths
+    }
+    select = library()["select"]
+    values = input_values(select, **passed, **{name: "/mnt/models/x" for name in paths})
+    command = [substitute(a, values) for a in select["container"]["args"]]
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    args = parser.parse_args(command)
+    assert args.baseline == "latest" and args.model_repo == k8s.MODEL_REPO_FOLDER
+    assert args.min_improvement >= 0
+    assert tasks["deploy"]["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"

@@ -156,3 +156,20 @@ def test_the_documented_component_reuse_compiles_into_a_pipeline_that_works_on_a
     from distml.components.train.tfjob import check_paths
 
     check_paths(TrainConfig(dataset_dir=f"{store_root}/0123456789abcdef0123", model_dir=f"{k8s.MODELS_MOUNT}/m"))
+
+
+def test_the_train_timeout_is_a_run_parameter_and_the_step_owns_its_job():
+    """train_timeout reaches the train step (the launcher gives up then and deletes its job);
+    the step pod's deadline is only a backstop above the longest supported value; the pod
+    gets its name, namespace and UID from the downward API to own the job it creates."""
+    from distml.components.common.owner import OWNER_FIELDS
+    from distml.pipelines.kfp.train_and_deploy import MAX_TRAIN_TIMEOUT_S
+
+    spec, platform = _documents(COMPILED_PIPELINE)
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["train_timeout"]["defaultValue"] == TRAIN.defaults(KFP).timeout > 0
+    train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
+    assert train["timeout"] == {"componentInputParameter": "pipelinechannel--train_timeout"}
+    executor = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-train"]
+    assert int(executor["activeDeadlineSeconds"]) > MAX_TRAIN_TIMEOUT_S >= TRAIN.defaults(KFP).timeout
+    assert {e["name"]: e["fieldPath"] for e in executor["fieldPathAsEnv"]} == OWNER_FIELDS

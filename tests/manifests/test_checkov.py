@@ -56,7 +56,7 @@ def checkov_failures(tmp_path_factory):
         for overlay in OVERLAYS:
             (folder / f"overlay-{overlay}.yaml").write_text(kustomize_build(overlay))
     else:  # without kubectl, the base files themselves
-        (folder / "base.yaml").write_text(yaml.safe_dump_all(load_docs(MANIFESTS / "base")))
+        (folder / "base.yaml").write_text(yaml.safe_dump_all(load_docs(MANIFESTS / "base", MANIFESTS / "namespace")))
     (folder / "pods.yaml").write_text(yaml.safe_dump_all(all_pods() + kfp_pods()))
     (folder / "control.yaml").write_text(yaml.safe_dump(INSECURE))
     result = subprocess.run(

@@ -8,9 +8,19 @@ import yaml
 
 from distml.components.common import k8s
 from distml.components.common.ports import GRPC_PORT, HTTP_PORT
-from tests.manifests.tools import MANIFESTS, OVERLAYS, find, kustomize_build, load_docs
+from tests.manifests.tools import MANIFESTS, OVERLAYS, built_docs, find, kustomize_build, load_docs
 
-BASE = load_docs(MANIFESTS / "base")
+BASE = load_docs(MANIFESTS / "base", MANIFESTS / "namespace")  # the files, namespace-free where per namespace
+NAMESPACED = (
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "PersistentVolumeClaim",
+    "ConfigMap",
+    "LocalQueue",
+    "NetworkPolicy",
+)
+PROFILE = MANIFESTS / "profile"
 CORE_GROUPS = ("v1", "rbac.authorization.k8s.io/v1", "scheduling.k8s.io/v1", "networking.k8s.io/v1")
 K8S_VERSIONS = ("1.29.0", kubernetes_validate.utils.latest_version())
 
@@ -69,19 +79,15 @@ def test_kueue_objects_use_the_storage_version_v1beta2():
     assert {d["apiVersion"] for d in docs} == {"kueue.x-k8s.io/v1beta2"}
 
 
-def test_names_are_the_ones_the_components_use():
-    assert find(BASE, "Namespace", k8s.NAMESPACE)
-    namespaced = [
-        d
-        for d in BASE
-        if d["kind"] not in ("Namespace", "PriorityClass", "ClusterQueue", "ResourceFlavor", "WorkloadPriorityClass")
-    ]
-    assert all(d["metadata"].get("namespace") == k8s.NAMESPACE for d in namespaced)
+def test_names_are_the_ones_the_components_use(built):
+    _, docs = built
+    assert find(docs, "Namespace", k8s.NAMESPACE)
+    namespaced = [d for d in docs if d["kind"] in NAMESPACED]
+    assert namespaced and all(d["metadata"].get("namespace") == k8s.NAMESPACE for d in namespaced)
     for sa in (k8s.PIPELINE_SERVICE_ACCOUNT, k8s.TRAINER_SERVICE_ACCOUNT, k8s.PREDICTOR_SERVICE_ACCOUNT):
         find(BASE, "ServiceAccount", sa)
     for pvc in (k8s.DATASETS_PVC, k8s.MODELS_PVC):
         assert find(BASE, "PersistentVolumeClaim", pvc)["spec"]["accessModes"] == ["ReadWriteMany"]
-    assert find(BASE, "LocalQueue", k8s.LOCAL_QUEUE)["metadata"]["namespace"] == k8s.NAMESPACE
     cache = find(BASE, "ConfigMap", k8s.MEMOIZE_CACHE_CONFIGMAP)
     assert cache["metadata"]["labels"]["workflows.argoproj.io/configmap-type"] == "Cache"
     semaphore = find(BASE, "ConfigMap", k8s.GPU_SEMAPHORE_CONFIGMAP)
@@ -105,7 +111,9 @@ def test_priorities_interactive_over_production_over_batch():
 def test_cluster_queue_preempts_by_priority_and_admits_only_distml():
     cq = find(BASE, "ClusterQueue", "distml-cluster-queue")
     assert cq["spec"]["preemption"]["withinClusterQueue"] == "LowerPriority"
-    assert cq["spec"]["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": k8s.NAMESPACE}}
+    assert cq["spec"]["namespaceSelector"] == {
+        "matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [k8s.NAMESPACE]}]
+    }
     assert find(BASE, "LocalQueue", k8s.LOCAL_QUEUE)["spec"]["clusterQueue"] == cq["metadata"]["name"]
 
 
@@ -168,3 +176,43 @@ def test_network_policy_isolates_the_namespace():
     }
     assert sorted(port["port"] for port in rule["ports"]) == [8012, HTTP_PORT, GRPC_PORT]
     assert all(rule.get("from") for spec in policies.values() for rule in spec["ingress"])
+
+
+def test_the_namespace_component_names_no_namespace():
+    """manifests/namespace is everything one namespace needs; the namespace is the caller's
+    kustomize parameter (`namespace:`), so no file of it may name one."""
+    docs = load_docs(MANIFESTS / "namespace")
+    assert {d["kind"] for d in docs} == set(NAMESPACED)
+    assert not [d["metadata"]["name"] for d in docs if "namespace" in d["metadata"]]
+    pipeline = find(docs, "RoleBinding", k8s.PIPELINE_SERVICE_ACCOUNT)["subjects"]
+    assert pipeline == [{"kind": "ServiceAccount", "name": k8s.PIPELINE_SERVICE_ACCOUNT}]
+
+
+def test_another_namespace_gets_every_object_the_workflows_need(validate_manifests, tmp_path):
+    """manifests/profile (a Kubeflow profile's namespace): every per-namespace object the
+    library templates and the components name, in that namespace and nowhere else, the
+    pipeline account bound there, the memoize RBAC still for Argo's controller."""
+    docs = built_docs(PROFILE)
+    namespace = yaml.safe_load((PROFILE / "kustomization.yaml").read_text())["namespace"]
+    assert namespace != k8s.NAMESPACE
+    assert all(d["metadata"]["namespace"] == namespace for d in docs)
+    assert k8s.NAMESPACE not in {s.get("namespace") for rb in find(docs, "RoleBinding") for s in rb["subjects"]}
+    pipeline = find(docs, "RoleBinding", k8s.PIPELINE_SERVICE_ACCOUNT)["subjects"]
+    assert pipeline == [{"kind": "ServiceAccount", "name": k8s.PIPELINE_SERVICE_ACCOUNT, "namespace": namespace}]
+    for kind, name in [
+        ("ServiceAccount", k8s.PIPELINE_SERVICE_ACCOUNT),
+        ("ServiceAccount", k8s.TRAINER_SERVICE_ACCOUNT),
+        ("ServiceAccount", k8s.PREDICTOR_SERVICE_ACCOUNT),
+        ("PersistentVolumeClaim", k8s.DATASETS_PVC),
+        ("PersistentVolumeClaim", k8s.MODELS_PVC),
+        ("ConfigMap", k8s.MEMOIZE_CACHE_CONFIGMAP),
+        ("ConfigMap", k8s.GPU_SEMAPHORE_CONFIGMAP),
+        ("LocalQueue", k8s.LOCAL_QUEUE),
+    ]:
+        find(docs, kind, name)
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    assert "0 invalid, 0 not checked" in validate_manifests(path)
+    for doc in docs:
+        if doc["apiVersion"] in CORE_GROUPS:
+            kubernetes_validate.validate(doc, K8S_VERSIONS[-1], strict=True)

@@ -3,20 +3,28 @@
 import pytest
 
 from distml.components.common import k8s
-from tests.manifests.tools import MANIFESTS, find, load_docs
+from tests.manifests.tools import MANIFESTS, built_docs, find, load_docs
 
-DOCS = load_docs(MANIFESTS)
+RAW = load_docs(MANIFESTS)
 ESCALATING_VERBS = {"escalate", "bind", "impersonate", "*"}
 
 
-def bound_rules(service_account):
-    """Every rule a ServiceAccount in the distml namespace gets through RoleBindings."""
+@pytest.fixture(scope="module", autouse=True)
+def docs():
+    """The base as kustomize builds it: the namespace component's objects in namespace distml."""
+    global DOCS
+    DOCS = built_docs(MANIFESTS / "base")
+    return DOCS
+
+
+def bound_rules(service_account, namespace=k8s.NAMESPACE):
+    """Every rule a ServiceAccount (in namespace distml unless told) gets through RoleBindings."""
     rules = []
     for rb in find(DOCS, "RoleBinding"):
         if any(
             s["kind"] == "ServiceAccount"
             and s["name"] == service_account
-            and s.get("namespace", rb["metadata"]["namespace"]) == k8s.NAMESPACE
+            and s.get("namespace", rb["metadata"]["namespace"]) == namespace
             for s in rb["subjects"]
         ):
             assert rb["roleRef"]["kind"] == "Role"
@@ -35,7 +43,7 @@ def allowed(rules, group, resource, verb, name=None):
 
 
 def test_nothing_cluster_wide_and_no_wildcards():
-    assert not [d for d in DOCS if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert not [d for d in RAW + DOCS if d["kind"] in ("ClusterRole", "ClusterRoleBinding")]
     for role in find(DOCS, "Role"):
         assert role["metadata"]["namespace"] == k8s.NAMESPACE
         for rule in role["rules"]:
@@ -139,3 +147,17 @@ def test_pipeline_account_gets_nothing_more():
             "inferenceservices/status",
         }:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, r
+
+
+def test_the_argo_controller_may_write_the_memoize_cache_and_nothing_else():
+    """Argo's controller saves memoized outputs into the cache ConfigMap under its own
+    account (get, update; create if it was deleted); Argo's install grants it only read."""
+    rules = bound_rules("argo", namespace="argo")
+    assert allowed(rules, "", "configmaps", "update", k8s.MEMOIZE_CACHE_CONFIGMAP)
+    assert allowed(rules, "", "configmaps", "get", k8s.MEMOIZE_CACHE_CONFIGMAP)
+    assert allowed(rules, "", "configmaps", "create")
+    assert not allowed(rules, "", "configmaps", "update", k8s.GPU_SEMAPHORE_CONFIGMAP)
+    assert not allowed(rules, "", "configmaps", "delete", k8s.MEMOIZE_CACHE_CONFIGMAP)
+    assert {(g, res) for r in rules for g in r["apiGroups"] for res in r["resources"]} == {("", "configmaps")}
+    (binding,) = [rb for rb in find(DOCS, "RoleBinding") if rb["roleRef"]["name"] == "distml-memoize-cache"]
+    assert binding["metadata"]["namespace"] == k8s.NAMESPACE  # only the cache in this namespace

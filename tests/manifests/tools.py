@@ -26,12 +26,15 @@ def tool(name):
     pytest.skip(f"{name} is not installed (`make test` installs it into .venv-tools)")
 
 
+KUSTOMIZE_KINDS = ("Kustomization", "Component")
+
+
 def load_docs(*paths):
     docs = []
     for path in paths:
         files = sorted(Path(path).rglob("*.yaml")) if Path(path).is_dir() else [Path(path)]
         for f in files:
-            docs += [d for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") != "Kustomization"]
+            docs += [d for d in yaml.safe_load_all(f.read_text()) if d and d.get("kind") not in KUSTOMIZE_KINDS]
     return docs
 
 
@@ -53,14 +56,22 @@ def kustomize_usable():
 
 
 def kustomize_build(overlay):
+    return kustomize_build_path(MANIFESTS / "overlays" / overlay)
+
+
+def kustomize_build_path(path):
+    """`kubectl kustomize PATH` (skip where kubectl's kustomize cannot build these)."""
     ok, why = kustomize_usable()
     if not ok:
         pytest.skip(why)
-    result = subprocess.run(
-        ["kubectl", "kustomize", str(MANIFESTS / "overlays" / overlay)], capture_output=True, text=True, timeout=60
-    )
+    result = subprocess.run(["kubectl", "kustomize", str(path)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def built_docs(path):
+    """The documents `kubectl kustomize PATH` builds."""
+    return [d for d in yaml.safe_load_all(kustomize_build_path(path)) if d]
 
 
 def find(docs, kind, name=None):

@@ -216,7 +216,7 @@ def test_wait_names_the_failing_pods_reason():
 
 
 def test_wait_gives_up_after_the_timeout():
-    with pytest.raises(DistmlError, match="did not finish within 0 s .* kubectl -n ns delete tfjob job"):
+    with pytest.raises(DistmlError, match=r"did not finish within 0 s .*; deleting it$"):
         wait_for_tfjob(FakeTFJobs("running"), FakePods(), "job", "ns", timeout=1e-9, poll_interval_s=0)
 
 
@@ -267,12 +267,12 @@ def test_launch_turns_api_errors_into_one_line(kube, code, reason):
     assert not any(r[0] == "get" for r in kube.requests)  # gave up at once
 
 
-def test_launch_with_a_job_of_the_same_name_already_there(kube):
-    launch_kw = dict(timeout=30)
+def test_launch_again_adopts_the_tfjob_of_the_same_run(kube):
+    """A retried step (same run id, same name) waits for its TFJob instead of failing on 409."""
     kube.on_read["tfjobs"] = lambda obj, reads: obj.update(status=STATUSES["succeeded"])
-    launch_tfjob(CONFIG, 2, FAST, **launch_kw)
-    with pytest.raises(DistmlError, match="409 Conflict"):
-        launch_tfjob(CONFIG, 2, FAST, **launch_kw)
+    launch_tfjob(CONFIG, 2, FAST, timeout=30)
+    assert launch_tfjob(CONFIG, 2, FAST, timeout=30)["status"] == "Succeeded"
+    assert [r[0] for r in kube.requests] == ["create", "get", "create", "get", "get"]  # 409, adopted, waited
 
 
 def test_launch_without_a_cluster_says_so(tmp_path, monkeypatch):
