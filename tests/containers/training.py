@@ -11,7 +11,7 @@ from tests.conftest import run_cli
 WORKERS = 2
 MODEL_DIR = "models/cnn"  # on the models volume
 # Few steps, a checkpoint early: the first checkpoint lands while most steps are still to come.
-TRAINING = ["--model-type", "cnn", "--epochs", "2", "--steps-per-epoch", "40", "--checkpoint-every", "10"]
+TRAINING = ["--model-type", "cnn", "--epochs", "2", "--steps-per-epoch", "20", "--checkpoint-every", "5"]
 TRAINING += ["--batch-size", "32", "--cpu", "1", "--memory", "3Gi"]
 
 
