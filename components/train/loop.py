@@ -38,6 +38,7 @@ log = logging.getLogger("distml")
 METRICS_FILE = TRAINING_METRICS_FILE
 PROGRESS_INTERVAL_S = 10.0
 EXIT_BARRIER_TIMEOUT_MS = 600_000  # the chief exports and evaluates meanwhile
+LEAVE_TIMEOUT_MS = 60_000  # from the end barrier to a worker's last word to the chief
 RESTORE_BARRIER_TIMEOUT_MS = 600_000  # the chief reads every checkpoint back meanwhile
 SCRATCH_PREFIX = "distml-"
 # A finished worker's TensorFlow objects, kept until the process exits (the worker CLI exits
@@ -366,13 +367,40 @@ def _train(config, task, distributed, attempt, scratch_dir):
         },
     )
     if distributed:
-        # Leave together (a coordination-service barrier, not a collective: a peer that exits
-        # right after a collective can leave the other waiting on its last message).
-        from tensorflow.python.eager import context
-
-        context.context().wait_at_barrier(f"distml-end-{config.run_id}", EXIT_BARRIER_TIMEOUT_MS)
+        leave_group(config.run_id, task, preemption)
         _KEPT_UNTIL_EXIT.append(locals())
     return result
+
+
+def leave_group(run_id, task, preemption):
+    """Leave the group together, the chief last: it hosts the coordination service, and
+    every other worker must be done with the service before it goes.
+
+    A coordination-service barrier first (not a collective: a peer that exits right after
+    a collective can leave the other waiting on its last message). But the chief learns the
+    barrier passed before the others' answers are sent, and a chief that exited at once could
+    close the service under a worker still waiting for its answer: that worker failed with
+    "Socket closed" although the run was done. So each worker tells the chief it is out
+    (its last call to the service), and the chief waits for all of them. Before the barrier,
+    PreemptionCheckpointHandler's watcher is stopped: its blocking read of the service
+    would fail once the chief is gone."""
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import errors
+
+    # What the handler's __del__ does; called here because its objects are kept until exit.
+    preemption._stop_cluster_wise_termination_watcher_thread()
+    service = context.context()
+    service.wait_at_barrier(f"distml-end-{run_id}", EXIT_BARRIER_TIMEOUT_MS)
+    left = f"distml-left-{run_id}"
+    if not task.is_chief:
+        with contextlib.suppress(errors.UnavailableError):  # the chief had our word and left
+            service.set_config_key_value(f"{left}/{task.rank}", "1")
+        return
+    for rank in range(1, task.num_workers):
+        try:
+            service.get_config_key_value(f"{left}/{rank}", LEAVE_TIMEOUT_MS)
+        except errors.OpError as e:  # it passed the barrier, so the run is complete anyway
+            log.warning("worker %d did not confirm it left the group (%s); leaving", rank, e.message)
 
 
 def _eval_split(metadata):

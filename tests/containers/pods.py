@@ -4,7 +4,8 @@ Generic: it takes pod specs (from any manifest: a TFJob's replica templates, an
 InferenceService's predictor) and maps what a pod declares onto `docker create`:
 
 - command/args: command replaces the image's ENTRYPOINT, args its CMD;
-- env: values, and the downward API the kubelet resolves (resourceFieldRef, fieldRef);
+- env: values, and the downward API the kubelet resolves (resourceFieldRef, fieldRef to
+  the pod's name, namespace, labels and annotations); `$(VAR)` in command and args;
 - volumes: a PersistentVolumeClaim is a host folder bound in (subPath, readOnly honoured);
   emptyDir is a tmpfs;
 - securityContext (pod and container): runAsUser/runAsGroup, fsGroup and
@@ -57,7 +58,8 @@ def single_container(pod_spec):
     return containers[0]
 
 
-def resolve_env(container, pod_name, namespace, labels):
+def resolve_env(container, pod_name, namespace, labels, annotations=None):
+    """{name: value} of the container's env as the kubelet resolves it."""
     env = {}
     for var in container.get("env", []):
         if "value" in var:
@@ -72,15 +74,21 @@ def resolve_env(container, pod_name, namespace, labels):
         elif "fieldRef" in source:
             path = source["fieldRef"]["fieldPath"]
             fields = {"metadata.name": pod_name, "metadata.namespace": namespace}
-            label = re.match(r"metadata\.labels\['(.+)'\]$", path)
-            if label:
-                fields[path] = labels.get(label[1], "")
+            for kind, values in (("labels", labels), ("annotations", annotations or {})):
+                key = re.match(rf"metadata\.{kind}\['(.+)'\]$", path)
+                if key:
+                    fields[path] = values.get(key[1], "")
             if path not in fields:
                 raise Unsupported(f"fieldRef {path}")
             env[var["name"]] = fields[path]
         else:
             raise Unsupported(f"env {var['name']} from {sorted(source)}")
     return env
+
+
+def expand(text, env):
+    """The kubelet's $(VAR) expansion in command and args ($$ escapes; unknown names stay)."""
+    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]) if m[1] else "$", text)
 
 
 def security_args(pod_spec, container, image):
@@ -153,15 +161,28 @@ def resource_args(container):
 
 
 def create(
-    pod_name, pod_spec, *, network, claims, namespace="default", labels=None, extra_env=None, aliases=(), image=None
+    pod_name,
+    pod_spec,
+    *,
+    network,
+    claims,
+    namespace="default",
+    labels=None,
+    annotations=None,
+    hostname=None,
+    extra_env=None,
+    aliases=(),
+    image=None,
 ):
     """`docker create` the pod's container as `pod_name` on `network`; return the name.
     `extra_env` is what a controller injects (TF_CONFIG): appended after the spec's env,
-    as the Training Operator appends it. `image` overrides the spec's (a locally built tag)."""
+    as the Training Operator appends it. `hostname` is the pod's spec.hostname (default:
+    its name). `image` overrides the spec's (a locally built tag)."""
     container = single_container(pod_spec)
     image = image or container["image"]
-    env = {**resolve_env(container, pod_name, namespace, labels or {}), **(extra_env or {})}
-    args = ["create", "--name", pod_name, "--hostname", pod_name[:63], "--network", network]
+    env = {**resolve_env(container, pod_name, namespace, labels or {}, annotations), **(extra_env or {})}
+    hostname = hostname or pod_name[:63]
+    args = ["create", "--name", pod_name, "--hostname", hostname, "--network", network]
     for alias in aliases:
         args += ["--network-alias", alias]
     for key, value in (labels or {}).items():
@@ -174,9 +195,9 @@ def create(
         args += ["-w", container["workingDir"]]
     command = container.get("command")
     if command:
-        args += ["--entrypoint", command[0]]
+        args += ["--entrypoint", expand(command[0], env)]
     args.append(image)
-    args += list(command[1:] if command else []) + list(container.get("args", []))
+    args += [expand(a, env) for a in [*(command[1:] if command else []), *container.get("args", [])]]
     docker(*args)
     return pod_name
 

@@ -14,7 +14,7 @@ import yaml
 from distml.components.common import k8s
 from tests.conftest import run_cli
 from tests.containers import pods
-from tests.containers.engine import Network, fs_group_volume
+from tests.containers.engine import fs_group_volume
 
 # The first test to run builds the images (session fixture): minutes on a cold cache.
 pytestmark = pytest.mark.timeout(3600)
@@ -47,13 +47,6 @@ def predictor_pod(isvc, claims):
 
 def flag(args, name):
     return args[args.index(name) + 1] if name in args else None
-
-
-@pytest.fixture
-def network():
-    net = Network()
-    yield net
-    net.remove()
 
 
 def test_predictor_container_answers_kserve_clients(images, trained_models, digits_dataset, tmp_path, network):

@@ -17,7 +17,7 @@ from distml.components.common.ports import free_ports
 from distml.components.common.processes import die_with_parent
 from distml.components.train import trainer_runtime
 from distml.components.train.config import TrainConfig, check
-from distml.components.train.trainjob import trainjob_manifest
+from distml.components.train.trainjob import TrainJobOptions, trainjob_manifest
 from tests.train import jobset
 
 WORKERS = 2
@@ -65,7 +65,7 @@ def test_a_trainjob_group_trains_loses_a_worker_and_resumes_from_its_checkpoint(
             checkpoint_every=10,
         )
     )
-    trainjob = trainjob_manifest(config, WORKERS)
+    trainjob = trainjob_manifest(config, WORKERS, TrainJobOptions(cpu="1"))  # one thread pool per core
     name = trainjob["metadata"]["name"]
     mounts = {k8s.DATASETS_MOUNT: digits_dataset.parent, k8s.MODELS_MOUNT: tmp_path / "models"}
     ports = free_ports(WORKERS)
