@@ -115,8 +115,17 @@ class RequestLog:
     def record(self, images, probabilities, class_ids, *, model_version="", request_id=None):
         """Log one request (if sampled): images [N,H,W,C] 0-255, probabilities [N,K], class_ids [N].
         Returns True when a line was written."""
-        if self.sample_rate < 1.0 and self._random.random() >= self.sample_rate:
+        if not self.sampled():
             return False
+        return self.write(images, probabilities, class_ids, model_version=model_version, request_id=request_id)
+
+    def sampled(self):
+        """One draw: should the next request be logged? (The server draws on its event loop
+        and writes sampled requests from a background thread.)"""
+        return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
+
+    def write(self, images, probabilities, class_ids, *, model_version="", request_id=None):
+        """Log one request, sampled or not; True when a line was written, never raises."""
         try:
             line = (
                 json.dumps(

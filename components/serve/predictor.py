@@ -12,7 +12,7 @@ from kserve import InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferOutput
 
-from distml.components.serve.inputs import InvalidRequest, decode_v1, decode_v2
+from distml.components.serve.inputs import DEFAULT_MAX_IMAGE_PIXELS, InvalidRequest, decode_v1, decode_v2
 
 
 class ModelVersionNotFound(ModelNotFound):
@@ -35,11 +35,15 @@ INLINE_DECODE_MAX_IMAGES = 4
 
 
 class DistmlModel(Model):
-    def __init__(self, name, watcher, max_batch_size, batcher):
+    def __init__(
+        self, name, watcher, max_batch_size, batcher, max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS, request_log=None
+    ):
         super().__init__(name)
         self.watcher = watcher
         self.max_batch_size = max_batch_size
         self.batcher = batcher
+        self.max_image_pixels = max_image_pixels
+        self.request_log = request_log  # a request_logging.BackgroundRequestLog, or None
 
     def load(self):
         self.watcher.refresh()
@@ -84,6 +88,8 @@ class DistmlModel(Model):
         except InvalidRequest as e:
             raise InvalidInput(str(e)) from None
         probabilities, class_ids = await self.batcher.predict(served, images)
+        if self.request_log is not None:  # queued for a background thread: never delays or fails the response
+            self.request_log.submit(images, probabilities, class_ids, served.version)
         names = [served.class_names[i] for i in class_ids]
         if is_v2:
             return self._v2_response(payload, served, probabilities, class_ids, names)
@@ -115,8 +121,8 @@ class DistmlModel(Model):
 
     def _decode(self, payload, is_v2, served):
         if is_v2:
-            return decode_v2(payload.inputs, served.image_shape, self.max_batch_size)
-        return decode_v1(payload, served.image_shape, self.max_batch_size)
+            return decode_v2(payload.inputs, served.preprocessing, self.max_batch_size, self.max_image_pixels)
+        return decode_v1(payload, served.preprocessing, self.max_batch_size, self.max_image_pixels)
 
     def _v2_response(self, request, served, probabilities, class_ids, names):
         n = len(class_ids)
