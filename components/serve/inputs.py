@@ -30,12 +30,11 @@ import re
 import numpy as np
 
 from distml.components.common.preprocessing import preprocess
+from distml.components.serve.server import DEFAULTS  # stdlib only: deploy's slim image imports it
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
-# Largest image accepted, in pixels: 16.8 megapixels (4096 x 4096, a 12-megapixel phone photo
-# passes); PIL's own bomb check allows 89 M. A decoded image costs 1-4 bytes per pixel.
-DEFAULT_MAX_IMAGE_PIXELS = 4096 * 4096
+DEFAULT_MAX_IMAGE_PIXELS = DEFAULTS["max_image_pixels"]
 _NUMERIC_V2_TYPES = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 
 
