@@ -28,6 +28,7 @@ def deploy(
     max_replicas: int = 1,
     canary_traffic_percent: int = -1,
     priority_class: str = "distml-production",
+    request_logger_url: str = "",
     timeout: int = 600,
 ):
     """Deploy the version `select` pushed: a KServe InferenceService (target kserve; create or patch, wait for Ready, roll back on failure) or the local model repository (target local).
@@ -50,6 +51,7 @@ def deploy(
         max_replicas: max_replicas
         canary_traffic_percent: send this share of traffic to the new model (Knative: a canary revision; Standard: a canary Deployment, KServe >= 0.20); rollback returns it to the previous model; -1: all of it
         priority_class: PriorityClass of predictor pods (empty: none)
+        request_logger_url: KServe's inference logger: post every request and response as a CloudEvent to this URL (a `distml request-sink`, e.g. http://distml-request-sink.distml.svc.cluster.local/) for `distml monitor`; empty: no logger
         timeout: seconds to wait for Ready before rolling back
     """
     arguments = dict(locals())

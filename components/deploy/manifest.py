@@ -7,6 +7,8 @@ Two predictors:
 - `distml`: the distml image running `distml serve` on the models PVC mounted read-only,
   so it hot-swaps when `distml select` pushes a new version. V1 + V2, REST + gRPC, with
   class names.
+With `request_logger_url`, KServe's inference logger (`spec.predictor.logger`) posts every
+request and response to that sink for `distml monitor` (components/monitor/kserve_logger.py).
 
 It is the only InferenceService builder: the deploy component, `distml deploy` and the Argo
 deploy template all call it; the Argo template passes placeholders (`{{inputs.parameters.x}}`)
@@ -29,6 +31,7 @@ from distml.components.deploy.spec import (
     RUNTIMES,
     TF_SERVING_VERSION,
 )
+from distml.components.monitor.kserve_logger import predictor_logger
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
@@ -103,6 +106,7 @@ def build_inference_service(
     deployment_mode=None,
     runtime_version=None,
     max_batch_size=DEFAULTS.max_batch_size,
+    request_logger_url=DEFAULTS.request_logger_url,
     labels=None,
 ):
     """The InferenceService for model `model_name` (default: `name`) of the model repository.
@@ -134,6 +138,8 @@ def build_inference_service(
         del predictor["annotations"]
     if priority_class:
         predictor["priorityClassName"] = priority_class
+    if request_logger_url:  # KServe's agent logs for the monitor (docs/monitoring.md); canaries too
+        predictor["logger"] = predictor_logger(request_logger_url)
     if runtime == "tfserving":
         predictor["model"] = _tfserving_model(storage_uri, resources, runtime_version or _tf_serving_tag(gpus))
     else:

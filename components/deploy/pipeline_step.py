@@ -32,6 +32,7 @@ def deploy_step(
     cpu,
     memory,
     priority_class,
+    request_logger_url,
 ):
     from distml.components.deploy.core import deploy_kserve, deploy_local
 
@@ -61,6 +62,7 @@ def deploy_step(
             max_replicas=max_replicas,
             canary_traffic_percent=canary_traffic_percent,
             priority_class=priority_class or None,
+            request_logger_url=request_logger_url,
             timeout_s=timeout,
         )
         summary = {

@@ -171,6 +171,16 @@ SPEC = ComponentSpec(
             help="distml predictor: largest accepted client batch (split into model batches)",
         ),
         Param(
+            "request_logger_url",
+            str,
+            "",
+            on=frozenset({CLI, KFP}),
+            group=KSERVE,
+            help="KServe's inference logger: post every request and response as a CloudEvent to this URL "
+            "(a `distml request-sink`, e.g. http://distml-request-sink.distml.svc.cluster.local/) for "
+            "`distml monitor`; empty: no logger",
+        ),
+        Param(
             "timeout",
             int,
             600,

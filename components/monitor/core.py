@@ -31,6 +31,7 @@ from distml.components.common.errors import UsageError
 from distml.components.common.files import write_text_atomic
 from distml.components.common.image_features import IMAGE_FEATURES
 from distml.components.common.model_artifact import MODEL_INFO
+from distml.components.common.preprocessing import params_of
 from distml.components.ingest.reader import load_metadata
 from distml.components.monitor import drift, profiles
 from distml.components.monitor.request_log import read_traffic
@@ -76,7 +77,7 @@ def monitor(
     if current_dataset is not None:
         current = profiles.dataset_profile(current_dataset, current_splits, loaded, metadata)
     else:
-        traffic = read_traffic(request_logs, metadata["image_shape"])
+        traffic = read_traffic(request_logs, metadata["image_shape"], params_of(metadata))
         current = profiles.traffic_profile(traffic, metadata["num_classes"], ", ".join(map(str, request_logs)))
         skipped, requests, versions, unpaired = traffic.skipped, traffic.requests, traffic.versions, traffic.unpaired
 

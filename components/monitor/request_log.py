@@ -28,7 +28,6 @@ base64, ...}). Requests and responses are paired by id.
 import base64
 import binascii
 import datetime
-import io
 import json
 import logging
 import os
@@ -42,6 +41,7 @@ import numpy as np
 
 from distml.components.common.errors import UsageError
 from distml.components.common.image_features import IMAGE_FEATURES, PIXEL_BINS, image_features, pixel_histogram
+from distml.components.common.preprocessing import preprocess, preprocess_encoded, preprocessing_params
 
 log = logging.getLogger("distml")
 
@@ -115,8 +115,17 @@ class RequestLog:
     def record(self, images, probabilities, class_ids, *, model_version="", request_id=None):
         """Log one request (if sampled): images [N,H,W,C] 0-255, probabilities [N,K], class_ids [N].
         Returns True when a line was written."""
-        if self.sample_rate < 1.0 and self._random.random() >= self.sample_rate:
+        if not self.sampled():
             return False
+        return self.write(images, probabilities, class_ids, model_version=model_version, request_id=request_id)
+
+    def sampled(self):
+        """One draw: should the next request be logged? (The server draws on its event loop
+        and writes sampled requests from a background thread.)"""
+        return self.sample_rate >= 1.0 or self._random.random() < self.sample_rate
+
+    def write(self, images, probabilities, class_ids, *, model_version="", request_id=None):
+        """Log one request, sampled or not; True when a line was written, never raises."""
         try:
             line = (
                 json.dumps(
@@ -232,8 +241,9 @@ def _rotation_order(path):
     return (str(path.parent), path.name.split(".")[0], -int(suffix) if suffix.isdigit() else 0, path.name)
 
 
-def read_traffic(paths, image_shape):
-    """Read every request log entry under `paths` (local format, CloudEvents, KServe blob JSON)."""
+def read_traffic(paths, image_shape, preprocessing=None):
+    """Read every request log entry under `paths` (local format, CloudEvents, KServe blob JSON);
+    images in logged requests are preprocessed with `preprocessing` (the model's) as the server does."""
     traffic = Traffic()
     pending = {}  # id -> {"request": data, "response": data, "version": str}
     for path in log_files(paths):
@@ -244,7 +254,7 @@ def read_traffic(paths, image_shape):
                 traffic.skipped.append((where, str(e) or type(e).__name__))
     for event_id, pair in pending.items():
         try:
-            _add_pair(pair, traffic, image_shape)
+            _add_pair(pair, traffic, image_shape, preprocessing)
         except (ValueError, KeyError, TypeError, IndexError, binascii.Error) as e:
             traffic.skipped.append((f"event {event_id}", str(e) or type(e).__name__))
     if traffic.skipped:
@@ -304,11 +314,11 @@ def _json_bytes(b64):
     return json.loads(base64.b64decode(b64))
 
 
-def _add_pair(pair, traffic, image_shape):
+def _add_pair(pair, traffic, image_shape, preprocessing):
     if "request" not in pair or "response" not in pair:
         traffic.unpaired += 1
     if "request" in pair:
-        images = decode_request(pair["request"], image_shape)
+        images = decode_request(pair["request"], image_shape, preprocessing)
         traffic.requests += 1
         traffic.add_images(images)
     if "response" in pair:
@@ -316,38 +326,42 @@ def _add_pair(pair, traffic, image_shape):
         traffic.add_predictions(class_ids, confidence, version or pair.get("version", ""))
 
 
-def decode_request(body, image_shape):
-    """A V1 or V2 inference request body -> float32 images [N, H, W, C] in 0-255."""
-    h, w, c = image_shape
+def decode_request(body, image_shape, preprocessing=None):
+    """A V1 or V2 inference request body -> float32 images [N, H, W, C] in 0-255: what the
+    server gave the model. Images of another size are preprocessed as the server (and ingest)
+    does, with the model's `preprocessing` (default: what `image_shape` implies)."""
+    params = preprocessing or preprocessing_params(image_shape)
     if "instances" in body:
-        instances = body["instances"]
-        return np.stack([_instance(item, image_shape) for item in instances]).reshape(len(instances), h, w, c)
+        return np.stack([_instance(item, params) for item in body["instances"]])
     if "inputs" in body:
         tensor = body["inputs"][0]
         if tensor["datatype"] == "BYTES":
-            return np.stack([_decode_image(item, image_shape) for item in np.asarray(tensor["data"]).reshape(-1)])
-        n = tensor["shape"][0]
-        return np.asarray(tensor["data"], dtype=np.float32).reshape(n, h, w, c)
+            return np.stack([_decode_image(item, params) for item in np.asarray(tensor["data"]).reshape(-1)])
+        images = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+        return np.stack([_pixels(image, params) for image in images])
     raise ValueError("request body is neither V1 {instances} nor V2 {inputs}")
 
 
-def _instance(item, image_shape):
+def _instance(item, params):
     if isinstance(item, dict) and "images" in item:
         item = item["images"]
     if isinstance(item, dict) and "b64" in item:
-        return _decode_image(item["b64"], image_shape)
-    return np.asarray(item, dtype=np.float32).reshape(image_shape)
+        return _decode_image(item["b64"], params)
+    return _pixels(np.asarray(item, dtype=np.float32), params)
 
 
-def _decode_image(data, image_shape):
-    from PIL import Image
+def _pixels(image, params):
+    shape = (params["height"], params["width"], params["channels"])
+    if image.size == np.prod(shape) and image.shape in (shape, shape[:2]):
+        return image.reshape(shape)
+    return preprocess(image, params).astype(np.float32)
 
+
+def _decode_image(data, params):
     raw = data.encode() if isinstance(data, str) else data
     if not raw.startswith((b"\x89PNG", b"\xff\xd8\xff")):
         raw = base64.b64decode(raw)
-    with Image.open(io.BytesIO(raw)) as image:
-        pixels = np.asarray(image.convert("L" if image_shape[2] == 1 else "RGB"), dtype=np.float32)
-    return pixels.reshape(image_shape)
+    return preprocess_encoded(raw, params).astype(np.float32)
 
 
 def decode_response(body):

@@ -8,7 +8,7 @@ happens in distml.components.select.pipeline_step.run_kfp.
 from typing import List
 
 from kfp import dsl
-from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Markdown, Metrics, Model, Input, Output
+from kfp.dsl import Artifact, ClassificationMetrics, Dataset, HTML, Markdown, Metrics, Model, Input, Output
 
 
 @dsl.component(base_image="ghcr.io/distml/distml:0.1.0", install_kfp_package=False)
@@ -19,6 +19,7 @@ def select(
     evaluation: Output[Metrics],
     confusion_matrix: Output[ClassificationMetrics],
     report: Output[Markdown],
+    report_html: Output[HTML],
     model_repo: str = "repo",
     models_root: str = "/mnt/models",
     model_name: str = "distml-classifier",
@@ -36,6 +37,7 @@ def select(
         evaluation: every candidate's metrics
         confusion_matrix: the winner's
         report: the selection report
+        report_html: the same report as one self-contained page (charts inlined): the KFP UI shows it
         model_repo: model repository to push the blessed winner to, as <repo>/<model-name>/<N>/: a folder under --models-root or an absolute path (empty: only evaluate)
         models_root: what a relative --model-repo is under (empty: the working directory)
         model_name: model name in the repository

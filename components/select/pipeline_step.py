@@ -1,6 +1,7 @@
 """What the KFP select step does around the core: write selection.json as the step's
 artifact, and the outputs the Kubeflow UI renders (metrics per candidate, the winner's
-confusion matrix, the report). `run_kfp` is what the generated component.py calls."""
+confusion matrix, the report as Markdown and as one self-contained HTML page). `run_kfp`
+is what the generated component.py calls."""
 
 import json
 import tempfile
@@ -19,6 +20,7 @@ def run_kfp(
     evaluation,
     confusion_matrix,
     report,
+    report_html,
     model_repo,
     models_root,
     baseline,
@@ -39,6 +41,8 @@ def run_kfp(
         json.dump({"class_names": result["class_names"], "matrix": result["confusion_matrix"]}, f)
     with open(report.path, "w") as f:
         f.write(result["report_markdown"])
+    with open(report_html.path, "w") as f:
+        f.write(result["report_html"])
     selection.metadata.update(result["summary"])
     return result["blessed"]
 

@@ -46,6 +46,13 @@ SPEC = ComponentSpec(
         ),
         Param("report", artifact="Markdown", output=True, on=frozenset({KFP}), help="the selection report"),
         Param(
+            "report_html",
+            artifact="HTML",
+            output=True,
+            on=frozenset({KFP}),
+            help="the same report as one self-contained page (charts inlined): the KFP UI shows it",
+        ),
+        Param(
             "output_dir",
             str,
             on=frozenset({CLI, ARGO}),

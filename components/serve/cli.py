@@ -50,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"largest request body / gRPC message, 413 above (default {d['max_body_bytes']}, 16 MiB)",
     )
     parser.add_argument(
+        "--max-image-pixels",
+        type=int,
+        default=d["max_image_pixels"],
+        help="largest image accepted, in pixels (width x height, from the PNG/JPEG header, before decoding); "
+        f"smaller images of any size are resized as at ingest (default {d['max_image_pixels']}, 4096x4096)",
+    )
+    parser.add_argument(
         "--client-timeout",
         type=float,
         default=d["client_timeout_s"],
@@ -73,6 +80,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds in-flight requests get to finish on SIGTERM",
     )
 
+    parser.add_argument(
+        "--request-log",
+        default=None,
+        metavar="PATH",
+        help="record every answered request (image statistics and predictions, not the images) as JSON lines "
+        "in PATH/requests.jsonl (or in PATH itself if it ends in .jsonl), rotated at 16 MiB, for "
+        "`distml monitor --request-log PATH`; default: off",
+    )
+    parser.add_argument(
+        "--request-log-sample-rate",
+        type=float,
+        default=d["request_log_sample_rate"],
+        metavar="R",
+        help="share of requests recorded, in (0, 1] (default 1: all)",
+    )
+
 
 def run(args: argparse.Namespace) -> None:
     from distml.components.serve.server import serve
@@ -88,8 +111,11 @@ def run(args: argparse.Namespace) -> None:
         model_batch_size=args.model_batch_size,
         batch_wait_ms=args.batch_wait_ms,
         max_body_bytes=args.max_body_bytes,
+        max_image_pixels=args.max_image_pixels,
         client_timeout_s=args.client_timeout,
         repository_extension=args.enable_repository_extension,
         poll_interval_s=args.poll_interval,
         grace_period_s=args.grace_period,
+        request_log=args.request_log,
+        request_log_sample_rate=args.request_log_sample_rate,
     )

@@ -1,11 +1,21 @@
 """Turn request payloads into a float32 image batch [N, H, W, C], or say what was expected.
 
-Accepted forms (H, W, C from the served model's model.json):
-- V1 `{"instances": [...]}`: each instance a pixel array [H, W, C] (or [H, W] when C == 1)
-  of values 0-255, or `{"b64": "<base64 PNG/JPEG>"}` (the TF Serving / KServe V1 convention);
-  `{"images": <either>}` (TF Serving's named-input row form, by the signature's input name) is unwrapped.
-- V2 (REST or gRPC): one input tensor, numeric [N, H, W, C] (or [N, H, W]) of values 0-255,
+Clients send images as they have them: every image of another size or channel count is
+turned into the model's input by the function ingest made the training examples with
+(`components/common/preprocessing.py`, with the parameters the model's model.json
+records), so serving sees exactly what training saw (no train/serve skew).
+
+Accepted forms (H, W, C and the preprocessing from the served model's model.json):
+- V1 `{"instances": [...]}`: each instance a pixel array [h, w], [h, w, 1], [h, w, 3] or
+  [h, w, 4] of values 0-255, of any size, or `{"b64": "<base64 PNG/JPEG>"}` of any size (the
+  TF Serving / KServe V1 convention); `{"images": <either>}` (TF Serving's named-input row
+  form) is unwrapped.
+- V2 (REST or gRPC): one input tensor, numeric [N, h, w, c] (or [N, h, w]) of values 0-255,
   or BYTES [N] (or [N, 1]) of PNG/JPEG images, raw or base64-encoded.
+Arrays already [H, W, C] are used as sent; others are preprocessed as at ingest (values
+rounded to 0-255 integers, converted to grayscale or RGB, resized bilinearly to H x W).
+An image of more than `max_pixels` pixels is refused from its header (PNG/JPEG) or its
+declared shape, before anything is decoded.
 
 Every rejection raises `InvalidRequest` with a message naming what was expected; the
 server maps it to HTTP 400 / gRPC INVALID_ARGUMENT. Needs numpy and Pillow, not TensorFlow.
@@ -18,18 +28,21 @@ import binascii
 import functools
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from distml.components.common.model_artifact import INPUT_NAME
+from distml.components.common.preprocessing import preprocess
+from distml.components.serve.server import DEFAULTS  # stdlib only: deploy's slim image imports it
 
 if TYPE_CHECKING:
     from kserve import InferInput
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
+DEFAULT_MAX_IMAGE_PIXELS = DEFAULTS["max_image_pixels"]
 _NUMERIC_V2_TYPES = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 
 
@@ -68,23 +81,21 @@ def _dtype_text(array):
     return kinds.get(array.dtype.kind, str(array.dtype))
 
 
-def decode_image(data: bytes | str, image_shape: Sequence[int], what: str = "image") -> np.ndarray:
-    """PNG/JPEG bytes (raw or base64, bytes or str) -> float32 [H, W, C] in 0-255."""
+def decode_image(
+    data: bytes | str, params: Mapping[str, object], what: str = "image", max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """PNG/JPEG bytes (raw or base64, bytes or str) of any size -> float32 [H, W, C] in 0-255,
+    preprocessed with `params` (the model's preprocessing) as ingest preprocessed its images."""
     from PIL import Image, UnidentifiedImageError
 
     raw = _image_bytes(data, what)
-    h, w, c = image_shape
     try:
         with Image.open(io.BytesIO(raw)) as image:
             if image.format not in ("PNG", "JPEG"):
                 raise InvalidRequest(f"{what}: expected a PNG or JPEG image, got {image.format}")
             # The size comes from the header: refuse before decoding (a small file can hold a huge image).
-            if image.size != (w, h):
-                raise InvalidRequest(
-                    f"{what}: expected a {w}x{h} image (width x height), got {image.size[0]}x{image.size[1]}"
-                )
-            image = image.convert("L" if c == 1 else "RGB")
-            pixels = np.asarray(image, dtype=np.float32)
+            _check_pixel_count(*image.size, max_pixels, params, what)
+            pixels = preprocess(image, params)
     except InvalidRequest:
         raise
     except UnidentifiedImageError:
@@ -93,11 +104,34 @@ def decode_image(data: bytes | str, image_shape: Sequence[int], what: str = "ima
         raise InvalidRequest(
             f"{what}: could not decode the image ({e}); expected a complete PNG or JPEG file"
         ) from None
-    if pixels.shape[:2] != (h, w):
+    return pixels.astype(np.float32)
+
+
+def _check_pixel_count(width, height, max_pixels, params, what):
+    if width * height > max_pixels:
         raise InvalidRequest(
-            f"{what}: expected a {w}x{h} image (width x height), got {pixels.shape[1]}x{pixels.shape[0]}"
+            f"{what}: a {width}x{height} image is larger than this server's limit of {max_pixels} pixels "
+            f"(distml serve --max-image-pixels); expected an image of at most that many pixels, "
+            f"resized to the model's {params['width']}x{params['height']} as at ingest"
         )
-    return pixels.reshape(h, w, c)
+
+
+def _image_shape(params):
+    return params["height"], params["width"], params["channels"]
+
+
+def _is_image_array_shape(shape):
+    """[h, w] or [h, w, 1 | 3 | 4] with h, w >= 1: an image `preprocess` takes."""
+    return len(shape) in (2, 3) and all(d >= 1 for d in shape[:2]) and (len(shape) == 2 or shape[2] in (1, 3, 4))
+
+
+def preprocess_pixels(
+    array: np.ndarray, params: Mapping[str, object], what: str, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+) -> np.ndarray:
+    """Checked pixels [h, w(, c)] of another size or channel count -> float32 [H, W, C], as ingest."""
+    _check_pixel_count(array.shape[1], array.shape[0], max_pixels, params, what)
+    values = check_pixels(array, what)
+    return preprocess(values, params).astype(np.float32)
 
 
 def _image_bytes(data, what):
@@ -111,23 +145,34 @@ def _image_bytes(data, what):
     raise InvalidRequest(f"{what}: expected base64-encoded PNG/JPEG as a string, got {type(data).__name__}")
 
 
-def _pixel_array(value, image_shape, what):
+_IMAGE_SHAPES = "[h, w], [h, w, 1], [h, w, 3] or [h, w, 4]"
+
+
+def _pixel_array(value, params, what, max_pixels):
+    image_shape = _image_shape(params)
     try:
         array = np.asarray(value)
     except (ValueError, TypeError):
         raise InvalidRequest(
-            f"{what}: expected a nested list of shape {_shape_text(image_shape)}, got a ragged list"
+            f"{what}: expected a nested list of shape {_shape_text(image_shape)} (or an image {_IMAGE_SHAPES} of any size), got a ragged list"
         ) from None
     h, w, c = image_shape
-    if array.dtype.kind in "biuf" and array.shape == (h, w) and c == 1:
-        array = array[..., None]
     if array.dtype.kind in "US":
         raise InvalidRequest(
             f'{what}: expected numeric pixel values 0-255, got strings (send images as {{"b64": ...}})'
         )
-    if array.dtype.kind in "biuf" and array.shape != (h, w, c):
-        raise InvalidRequest(f"{what}: expected shape {_shape_text(image_shape)}, got {list(array.shape)}")
-    return check_pixels(array, what)
+    if array.dtype.kind not in "biuf":
+        return check_pixels(array, what)  # says what the values are
+    if array.shape == (h, w) and c == 1:
+        array = array[..., None]
+    if array.shape == (h, w, c):
+        return check_pixels(array, what)
+    if _is_image_array_shape(array.shape):
+        return preprocess_pixels(array, params, what, max_pixels)
+    raise InvalidRequest(
+        f"{what}: expected shape {_shape_text(image_shape)}, or an image of any size {_IMAGE_SHAPES} "
+        f"(resized as at ingest); got {list(array.shape)}"
+    )
 
 
 _V1_PIXELS = re.compile(rb'\s*\{\s*"instances"\s*:\s*(\[[-+.eE0-9,\[\]\s]*\])\s*\}\s*', re.DOTALL)
@@ -197,26 +242,31 @@ def _parse_unsigned_ints(text):
     return np.add.reduceat(values, starts)
 
 
-def decode_v1(payload: object, image_shape: Sequence[int], max_batch_size: int | None = None) -> np.ndarray:
-    """A V1 body (or its PixelBatch) -> float32 [N, H, W, C]."""
+def decode_v1(
+    payload: object,
+    params: Mapping[str, object],
+    max_batch_size: int | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> np.ndarray:
+    """A V1 body (or its PixelBatch) -> float32 [N, H, W, C]; `params`: the model's preprocessing."""
     if isinstance(payload, PixelBatch):  # parsed for the version served then; a swap may have come since
         images = payload.images
-        if images.shape[1:] != tuple(image_shape):
-            raise InvalidRequest(
-                f"instances: expected shape [N, {', '.join(map(str, image_shape))}], got {list(images.shape)}"
-            )
         check_batch_size(len(images), max_batch_size)
-        return check_pixels(images, "instances")
+        if images.shape[1:] == _image_shape(params):
+            return check_pixels(images, "instances")
+        return np.stack(
+            [preprocess_pixels(image, params, f"instance {i}", max_pixels) for i, image in enumerate(images)]
+        )
     if not isinstance(payload, dict) or "instances" not in payload:
         raise InvalidRequest('expected a JSON object {"instances": [...]} (V1 protocol)')
     instances = payload["instances"]
     if not isinstance(instances, list):
         raise InvalidRequest(f'expected "instances" to be a list, got {type(instances).__name__}')
     check_batch_size(len(instances), max_batch_size)
-    return np.stack([_decode_instance(item, image_shape, f"instance {i}") for i, item in enumerate(instances)])
+    return np.stack([_decode_instance(item, params, f"instance {i}", max_pixels) for i, item in enumerate(instances)])
 
 
-def _decode_instance(item, image_shape, what):
+def _decode_instance(item, params, what, max_pixels):
     if isinstance(item, dict) and set(item) == {INPUT_NAME}:
         item = item[INPUT_NAME]
     if isinstance(item, dict):
@@ -226,21 +276,27 @@ def _decode_instance(item, image_shape, what):
             )
         if not isinstance(item["b64"], str):
             raise InvalidRequest(f'{what}: expected "b64" to be a base64 string, got {type(item["b64"]).__name__}')
-        return decode_image(item["b64"], image_shape, what)
+        return decode_image(item["b64"], params, what, max_pixels)
     if isinstance(item, list):
-        return _pixel_array(item, image_shape, what)
+        return _pixel_array(item, params, what, max_pixels)
     raise InvalidRequest(
-        f'{what}: expected a pixel array of shape {_shape_text(image_shape)} or {{"b64": "<base64 PNG/JPEG>"}}, got {type(item).__name__}'
+        f"{what}: expected a pixel array of shape {_shape_text(_image_shape(params))} (or {_IMAGE_SHAPES} of any size) "
+        f'or {{"b64": "<base64 PNG/JPEG>"}}, got {type(item).__name__}'
     )
 
 
 def decode_v2(
-    infer_inputs: Sequence[InferInput], image_shape: Sequence[int], max_batch_size: int | None = None
+    infer_inputs: Sequence[InferInput],
+    params: Mapping[str, object],
+    max_batch_size: int | None = None,
+    max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> np.ndarray:
-    """V2 inputs (objects with .name, .datatype, .shape, .as_numpy()) -> float32 [N, H, W, C]."""
-    h, w, c = image_shape
+    """V2 inputs (objects with .name, .datatype, .shape, .as_numpy()) -> float32 [N, H, W, C];
+    `params`: the model's preprocessing."""
+    h, w, c = _image_shape(params)
     expected = (
-        f"one input tensor: numeric (e.g. FP32) of shape [N, {h}, {w}, {c}] with pixel values 0-255, "
+        f"one input tensor: numeric (e.g. FP32) of shape [N, {h}, {w}, {c}] (or [N, h, w, 1 | 3 | 4] or "
+        "[N, h, w] of any size, resized as at ingest) with pixel values 0-255, "
         "or BYTES of shape [N] with PNG/JPEG images"
     )
     if len(infer_inputs) != 1:
@@ -256,14 +312,25 @@ def decode_v2(
             raise InvalidRequest(f"{what}: expected a BYTES tensor of shape [N] (one encoded image each), got {shape}")
         check_batch_size(shape[0], max_batch_size)
         items = _as_numpy(tensor, what, expected).reshape(-1)
-        return np.stack([decode_image(item, image_shape, f"{what} image {i}") for i, item in enumerate(items)])
+        return np.stack([decode_image(item, params, f"{what} image {i}", max_pixels) for i, item in enumerate(items)])
     if datatype not in _NUMERIC_V2_TYPES:
         raise InvalidRequest(f"{what}: datatype {datatype} is not accepted; expected {expected}")
-    if shape[1:] not in ([h, w, c], [h, w] if c == 1 else None):
-        raise InvalidRequest(f"{what}: expected shape [N, {h}, {w}, {c}], got {shape}")
+    exact = shape[1:] in ([h, w, c], [h, w] if c == 1 else None)
+    if not exact and not _is_image_array_shape(shape[1:]):
+        raise InvalidRequest(
+            f"{what}: expected shape [N, {h}, {w}, {c}] (or [N, h, w, 1 | 3 | 4] or [N, h, w] of any size, "
+            f"resized as at ingest), got {shape}"
+        )
     check_batch_size(shape[0], max_batch_size)
+    if not exact:
+        _check_pixel_count(shape[2], shape[1], max_pixels, params, what)
     array = _as_numpy(tensor, what, expected)
-    return check_pixels(array, what).reshape(shape[0], h, w, c)
+    if exact:
+        return check_pixels(array, what).reshape(shape[0], h, w, c)
+    array = array.reshape(shape)
+    return np.stack(
+        [preprocess_pixels(image, params, f"{what} image {i}", max_pixels) for i, image in enumerate(array)]
+    )
 
 
 def _as_numpy(tensor, what, expected):

@@ -14,6 +14,7 @@ import numpy as np
 
 from distml.components.common.errors import DistmlError
 from distml.components.common.model_artifact import SIGNATURE, predict, read_model_info, signature_problem
+from distml.components.common.preprocessing import RESAMPLE, params_of
 
 log = logging.getLogger("distml.serve")
 
@@ -28,6 +29,7 @@ class LoadedModel:
     path: Path
     image_shape: tuple
     class_names: list
+    preprocessing: dict  # what ingest did to the training images; the server does it to clients' images
     _signature: object = field(repr=False)
     _keepalive: object = field(repr=False)  # the loaded SavedModel owns the signature's variables
 
@@ -47,6 +49,7 @@ def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iter
         info = read_model_info(version_dir)
         image_shape = tuple(int(d) for d in info["image_shape"])
         class_names = [str(name) for name in info["class_names"]]
+        preprocessing = _preprocessing(info, image_shape)
         loaded = tf.saved_model.load(str(version_dir))
     except Exception as e:  # a corrupt or half-written version must not take the server down
         raise ModelLoadError(f"cannot load {version_dir}: {type(e).__name__}: {e}") from e
@@ -56,7 +59,7 @@ def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iter
     problem = signature_problem(signature, image_shape, len(class_names))
     if problem:
         raise ModelLoadError(f"{version_dir} does not follow the model artifact contract: {problem}")
-    model = LoadedModel(version, version_dir, image_shape, class_names, signature, loaded)
+    model = LoadedModel(version, version_dir, image_shape, class_names, preprocessing, signature, loaded)
     try:
         probabilities, class_ids = model.predict(np.zeros((1, *image_shape), np.float32))
     except Exception as e:
@@ -72,3 +75,19 @@ def load_version(version_dir: Path | str, version: int, warmup_batch_sizes: Iter
     except Exception as e:
         raise ModelLoadError(f"{version_dir} fails on a warm-up batch of {n}: {type(e).__name__}: {e}") from e
     return model
+
+
+def _preprocessing(info, image_shape):
+    """model.json's preprocessing (read once per version, not per request), checked against its image_shape."""
+    params = params_of(info)
+    shape = tuple(int(params[key]) for key in ("height", "width", "channels"))
+    if shape != image_shape:
+        raise ValueError(
+            f"model.json's preprocessing makes {list(shape)} images, its image_shape is {list(image_shape)}"
+        )
+    if params.get("resample", RESAMPLE) != RESAMPLE:
+        raise ValueError(
+            f"model.json's preprocessing resamples with {params['resample']!r}, this server knows {RESAMPLE}"
+        )
+    return {**params, "height": shape[0], "width": shape[1], "channels": shape[2]}
+

@@ -16,10 +16,11 @@ from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
 from kserve.protocol.infer_type import InferOutput
 
 from distml.components.common.model_artifact import CLASS_IDS, INPUT_NAME, PROBABILITIES
-from distml.components.serve.inputs import InvalidRequest, PixelBatch, decode_v1, decode_v2
+from distml.components.serve.inputs import DEFAULT_MAX_IMAGE_PIXELS, InvalidRequest, PixelBatch, decode_v1, decode_v2
 
 if TYPE_CHECKING:
     from distml.components.serve.batcher import Batcher
+    from distml.components.serve.request_logging import RequestLog
     from distml.components.serve.watcher import VersionWatcher
 
 
@@ -43,11 +44,21 @@ INLINE_DECODE_MAX_IMAGES = 4
 
 
 class DistmlModel(Model):
-    def __init__(self, name: str, watcher: VersionWatcher, max_batch_size: int, batcher: Batcher) -> None:
+    def __init__(
+        self,
+        name: str,
+        watcher: VersionWatcher,
+        max_batch_size: int,
+        batcher: Batcher,
+        max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        request_log: RequestLog | None = None,
+    ) -> None:
         super().__init__(name)
         self.watcher = watcher
         self.max_batch_size = max_batch_size
         self.batcher = batcher
+        self.max_image_pixels = max_image_pixels
+        self.request_log = request_log  # a request_logging.BackgroundRequestLog, or None
 
     def load(self) -> bool:
         self.watcher.refresh()
@@ -97,6 +108,8 @@ class DistmlModel(Model):
         except InvalidRequest as e:
             raise InvalidInput(str(e)) from None
         probabilities, class_ids = await self.batcher.predict(served, images)
+        if self.request_log is not None:  # queued for a background thread: never delays or fails the response
+            self.request_log.submit(images, probabilities, class_ids, served.version)
         names = [served.class_names[i] for i in class_ids]
         if is_v2:
             return self._v2_response(payload, served, probabilities, class_ids, names)
@@ -128,8 +141,8 @@ class DistmlModel(Model):
 
     def _decode(self, payload, is_v2, served):
         if is_v2:
-            return decode_v2(payload.inputs, served.image_shape, self.max_batch_size)
-        return decode_v1(payload, served.image_shape, self.max_batch_size)
+            return decode_v2(payload.inputs, served.preprocessing, self.max_batch_size, self.max_image_pixels)
+        return decode_v1(payload, served.preprocessing, self.max_batch_size, self.max_image_pixels)
 
     def _v2_response(self, request, served, probabilities, class_ids, names):
         n = len(class_ids)

@@ -7,8 +7,12 @@ only while the model is registered and holds a loaded version.
 Hardening (modelserver.py, http.py): binds `host` only; request bodies (and gRPC messages)
 over `max_body_bytes` get 413 before they are read; clients that stall their headers or
 body are dropped after `client_timeout_s`; KServe's model repository extension (load /
-unload by any client) is off unless `repository_extension`; client errors are 4xx with one
-log line. Throughput: concurrent requests share model calls (batcher.py).
+unload by any client) is off unless `repository_extension`; images over `max_image_pixels` are refused from their header;
+client errors are 4xx with one log line. Throughput: concurrent requests share model calls
+(batcher.py). Images of any size are preprocessed as ingest did (inputs.py).
+
+With `request_log` (a folder, which gets `requests.jsonl`, or a `.jsonl` file) every answered request is
+recorded, sampled at `request_log_sample_rate`, for `distml monitor` (request_logging.py).
 
 While it runs, the server records itself in `<repo>/<model_name>/.distml-serve.json` (see
 control.py) so `distml deploy --target local` can signal it (SIGHUP = check the
@@ -29,6 +33,8 @@ from distml.components.serve.control import ServerState
 
 log = logging.getLogger("distml.serve")
 
+REQUEST_LOG_FILE = "requests.jsonl"  # in a --request-log folder (a path not ending in .jsonl)
+
 DEFAULTS = {
     "host": "127.0.0.1",
     "http_port": HTTP_PORT,
@@ -37,6 +43,10 @@ DEFAULTS = {
     "model_batch_size": 64,
     "batch_wait_ms": 0.0,
     "max_body_bytes": 16 * 2**20,
+    # Largest image accepted, in pixels: 16.8 megapixels (4096 x 4096; a 12-megapixel phone photo
+    # passes); PIL's own bomb check allows 89 M. A decoded image costs 1-4 bytes per pixel.
+    "max_image_pixels": 4096 * 4096,
+    "request_log_sample_rate": 1.0,
     "client_timeout_s": 30.0,
     "poll_interval_s": 2.0,
     "grace_period_s": 30,
@@ -71,10 +81,13 @@ def serve(
     model_batch_size: int = DEFAULTS["model_batch_size"],
     batch_wait_ms: float = DEFAULTS["batch_wait_ms"],
     max_body_bytes: int = DEFAULTS["max_body_bytes"],
+    max_image_pixels: int = DEFAULTS["max_image_pixels"],
     client_timeout_s: float = DEFAULTS["client_timeout_s"],
     repository_extension: bool = False,
     poll_interval_s: float = DEFAULTS["poll_interval_s"],
     grace_period_s: int = DEFAULTS["grace_period_s"],
+    request_log: Path | str | None = None,
+    request_log_sample_rate: float = DEFAULTS["request_log_sample_rate"],
 ) -> None:
     """Serve the newest version of <repo>/<model_name>/ until SIGTERM/SIGINT; blocks."""
     check_model_name(model_name)
@@ -89,9 +102,13 @@ def serve(
         ("--max-body-bytes", max_body_bytes, 1024),
         ("--client-timeout", client_timeout_s, 0.1),
         ("--batch-wait-ms", batch_wait_ms, 0),
+        ("--max-image-pixels", max_image_pixels, 1),
     ):
         if value < low:
             raise UsageError(f"{flag} must be at least {low:g}, got {value:g}")
+    if not 0.0 < request_log_sample_rate <= 1.0:
+        raise UsageError(f"--request-log-sample-rate must be in (0, 1], got {request_log_sample_rate:g}")
+    requests = _request_log(request_log, request_log_sample_rate, served_name or model_name)
 
     _import_kserve()
     from distml.components.serve.batcher import Batcher
@@ -104,7 +121,14 @@ def serve(
     watcher = VersionWatcher(
         repo, model_name, poll_interval_s, on_swap=state.update, warmup_batch_sizes=batcher.batch_sizes
     )
-    model = DistmlModel(served_name or model_name, watcher, max_batch_size, batcher)
+    model = DistmlModel(
+        served_name or model_name,
+        watcher,
+        max_batch_size,
+        batcher,
+        max_image_pixels=max_image_pixels,
+        request_log=requests,
+    )
     if not model.load():
         raise DistmlError(
             f"no loadable version in {model_root} (versions present: {list_versions(repo, model_name) or 'none'}); see the log above"
@@ -123,6 +147,13 @@ def serve(
     )
     signal.signal(signal.SIGHUP, lambda *_: watcher.wake())
     watcher.start()
+    if requests is not None:
+        log.info(
+            "logging requests to %s (sample rate %g); `distml monitor --request-log %s` reads it",
+            requests.request_log.path,
+            request_log_sample_rate,
+            requests.request_log.path.parent,
+        )
     log.info(
         "serving %s on %s: http :%d, grpc :%d (polling %s every %gs; repository extension %s)",
         model.name,
@@ -137,5 +168,23 @@ def serve(
         server.start([model])
     finally:
         watcher.stop()
+        if requests is not None:
+            requests.close()
         state.remove()
         log.info("server stopped")
+
+
+def _request_log(path, sample_rate, model_name):
+    """The background request log writer, or None without a path."""
+    if not path:
+        return None
+    from distml.components.monitor.request_log import RequestLog
+    from distml.components.serve.request_logging import BackgroundRequestLog
+
+    path = Path(path)
+    if path.suffix != ".jsonl":
+        path = path / REQUEST_LOG_FILE
+    try:
+        return BackgroundRequestLog(RequestLog(path, sample_rate=sample_rate, model_name=model_name))
+    except OSError as e:
+        raise UsageError(f"--request-log {path}: cannot write there ({e.strerror or e})") from None

@@ -38,3 +38,7 @@ def test_not_blessed_means_no_push_and_no_deploy(kfp_local):
     assert selection["blessed"] is False and selection["pushed"] is None
     assert not (repo / "distml-classifier").exists()
     assert not list(kfp_local.glob("root/select-strict-*/deploy"))
+    # The report as one page, an HTML artifact the KFP UI shows (issue #22).
+    (page,) = kfp_local.glob("root/select-strict-*/select/report_html")
+    html = page.read_text()
+    assert html.startswith("<!DOCTYPE html>") and "not blessed" in html.lower() and "data:image/png;base64," in html

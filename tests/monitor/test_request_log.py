@@ -178,3 +178,29 @@ def test_the_sink_stores_what_kserves_logger_posts_where_the_monitor_reads_it(tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["distml-classifier"]
     traffic = read_traffic([tmp_path / "distml-classifier"], SHAPE)
     assert traffic.num_images == 2 and traffic.class_ids == class_ids.tolist()
+
+
+def test_logged_requests_of_any_size_are_measured_as_the_server_preprocessed_them():
+    """KServe's logger records what clients sent: images of any size, which the server
+    preprocessed as ingest did; the monitor measures them the same way."""
+    import io
+
+    from PIL import Image
+
+    from distml.components.common.preprocessing import preprocess, preprocessing_params
+    from distml.components.monitor.request_log import decode_request
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(rgb).save(png, format="PNG")
+    params = preprocessing_params(SHAPE)
+    expected = preprocess(rgb, params).astype(np.float32)
+    b64 = base64.b64encode(png.getvalue()).decode()
+    v1 = decode_request({"instances": [{"b64": b64}, rgb.tolist(), np.zeros(SHAPE).tolist()]}, SHAPE, params)
+    np.testing.assert_array_equal(v1[:2], [expected, expected])
+    np.testing.assert_array_equal(v1[2], np.zeros(SHAPE))
+    v2 = {"inputs": [{"name": "images", "datatype": "UINT8", "shape": [1, 48, 64, 3], "data": rgb.ravel().tolist()}]}
+    np.testing.assert_array_equal(decode_request(v2, SHAPE, params), [expected])
+    v2 = {"inputs": [{"name": "images", "datatype": "BYTES", "shape": [1], "data": [b64]}]}
+    np.testing.assert_array_equal(decode_request(v2, SHAPE), [expected])  # params from the shape

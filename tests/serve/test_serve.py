@@ -225,7 +225,13 @@ def _bad_requests(image):
     }
     return {
         # case: (path suffix, body, content type, words the error must contain)
-        "v1 wrong shape": (":predict", {"instances": [good_pixels[:27]]}, None, "expected shape [28, 28, 1]"),
+        # Images of another size are resized (test_preprocessing.py); two channels are no image.
+        "v1 wrong shape": (
+            ":predict",
+            {"instances": [[[[0, 0]] * 28] * 28]},
+            None,
+            "expected shape [28, 28, 1] (or [28, 28]), or an image of any size",
+        ),
         "v1 wrong dtype": (":predict", {"instances": [[["a"] * 28] * 28]}, None, "expected numeric pixel values"),
         "v1 out of range": (":predict", {"instances": [[[-5] * 28] * 28]}, None, "expected pixel values 0-255"),
         "v1 empty batch": (":predict", {"instances": []}, None, "empty batch"),
@@ -247,9 +253,9 @@ def _bad_requests(image):
         "v1 not json": (":predict", b"hello", "text/plain", '"instances"'),
         "v2 wrong shape": (
             "/infer",
-            v2(shape=[1, 28, 28, 3], data=[0] * 28 * 28 * 3),
+            v2(shape=[1, 28, 28, 2], data=[0] * 28 * 28 * 2),
             None,
-            "expected shape [N, 28, 28, 1]",
+            "expected shape [N, 28, 28, 1] (or [N, h, w, 1 | 3 | 4]",
         ),
         "v2 shape/data mismatch": ("/infer", v2(data=[1, 2, 3]), None, "does not match its declared shape"),
         "v2 wrong dtype": ("/infer", v2(datatype="BOOL"), None, "datatype BOOL is not accepted"),
