@@ -130,13 +130,6 @@ def test_a_zero_probability_costs_a_finite_loss_as_in_keras():
     assert accumulator.result(["a", "b"])["metrics"]["loss"] == pytest.approx(-np.log(1e-7))
 
 
-def test_a_failed_push_reports_the_first_line_of_the_error():
-    from distml.components.common.model_artifact import _one_line
-
-    assert _one_line(OSError("No space left on device\n(while copying variables)")) == "No space left on device"
-    assert _one_line(OSError()) == "OSError"
-
-
 def test_a_class_never_present_has_recall_zero_not_nan():
     result = classification_metrics([[3, 1, 0], [0, 2, 0], [0, 0, 0]], 1.0, ["a", "b", "c"])
     assert [c["recall"] for c in result["per_class"]] == [0.75, 1.0, 0.0]
