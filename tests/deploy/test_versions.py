@@ -213,3 +213,34 @@ def test_a_missing_or_broken_model_json_is_a_model_artifact_error(tmp_path):
     (tmp_path / "assets.extra" / "model.json").write_text("{not json")
     with pytest.raises(ModelArtifactError, match="model.json is not valid JSON"):
         read_model_info(tmp_path)
+
+
+def test_a_number_another_pusher_claims_first_is_skipped(tmp_path, monkeypatch):
+    source = version(tmp_path / "src" / "1")
+    claim = model_artifact._claim
+
+    def another_pusher_first(base, number):
+        if number == 1:
+            claim(base, number)  # the other pusher's mkdir lands between our listing and ours
+        return claim(base, number)
+
+    monkeypatch.setattr(model_artifact, "_claim", another_pusher_first)
+    assert push_version(source, tmp_path / "repo", "m") == 2
+
+
+def test_a_claim_filled_by_another_pusher_meanwhile_moves_on_to_the_next_number(tmp_path, monkeypatch):
+    source = version(tmp_path / "src" / "1")
+    rename, calls = os.rename, []
+
+    def filled_once(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:  # after a stale-claim cleanup, another pusher renamed its copy onto our number
+            version(tmp_path / "other")
+            os.rmdir(dst)
+            rename(tmp_path / "other", dst)
+            raise OSError(errno.ENOTEMPTY, "Directory not empty")
+        rename(src, dst)
+
+    monkeypatch.setattr(model_artifact.os, "rename", filled_once)
+    assert push_version(source, tmp_path / "repo", "m") == 2
+    assert list_versions(tmp_path / "repo", "m") == [1, 2]
