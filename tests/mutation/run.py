@@ -253,6 +253,9 @@ def recheck(names, warm_socket=None):
     """Apply each surviving mutant of the last run again, run its target's tests, restore."""
     import shlex
 
+    from cosmic_ray.mutating import apply_mutation
+    from cosmic_ray.plugins import get_operator
+
     still = 0
     for name in names or TARGETS:
         session = WORK / f"{name}.sqlite"
@@ -270,7 +273,8 @@ def recheck(names, warm_socket=None):
             module = Path(mutation["module_path"])
             original = module.read_bytes()
             try:
-                run(BIN / "cosmic-ray", "apply", module, mutation["operator_name"], mutation["occurrence"])
+                operator = get_operator(mutation["operator_name"])(**(mutation.get("operator_args") or {}))
+                apply_mutation(module, operator, mutation["occurrence"])
                 killed = subprocess.run(command, cwd=REPO, capture_output=True).returncode != 0
             finally:
                 module.write_bytes(original)

@@ -2,7 +2,7 @@
 
 Most of a mutant's test run was spent starting Python and importing pytest, numpy,
 scikit-learn (pandas, scipy) and the kubernetes client: 1 to 4 s against 0.1 to 2 s of tests.
-`serve SOCKET` imports those third-party libraries once, and nothing of distml or of the
+`serve SOCKET` imports those third-party libraries (and TensorFlow) once, and nothing of distml or of the
 tests (it checks); `run SOCKET PYTEST-ARGS...` (cosmic-ray's test command) asks it to fork
 and run `pytest.main(PYTEST-ARGS)` in the child, with the client's working directory and
 environment, and exits with pytest's status, printing its output. Each child imports
@@ -20,7 +20,9 @@ import socket
 import sys
 import tempfile
 
-PRELOAD = ["pytest", "numpy", "sklearn.metrics", "yaml", "kubernetes.client", "kubernetes.config"]
+# tensorflow: for the one TensorFlow test of a target (test_signature_contract); importing it
+# starts no thread, its runtime starts in the child that first runs an op.
+PRELOAD = ["pytest", "numpy", "sklearn.metrics", "yaml", "kubernetes.client", "kubernetes.config", "tensorflow"]
 PROJECT_MODULES = ("distml", "components", "pipelines", "tests")
 
 
