@@ -437,3 +437,9 @@ def test_the_last_applied_spec_does_not_depend_on_key_order():
     reordered["spec"]["predictor"] = dict(reversed(list(reordered["spec"]["predictor"].items())))
     annotation = lambda m: with_last_applied(m)["metadata"]["annotations"][LAST_APPLIED]  # noqa: E731
     assert annotation(reordered) == annotation(manifest)
+
+
+def test_a_patch_read_back_from_json_is_judged_by_its_keys_values():
+    # object_patch works on JSON round trips: keys are not the interned literals of the code
+    assert not needs_new_revision(json.loads('{"spec": {"predictor": {"canaryTrafficPercent": 0}}}'))
+    assert needs_new_revision(json.loads('{"spec": {"predictor": {"minReplicas": 2}}}'))

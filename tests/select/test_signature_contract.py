@@ -27,6 +27,8 @@ def test_a_signature_that_follows_the_contract_has_no_problem():
     fn = signature(images())
     assert signature_problem(fn) is None
     assert signature_problem(fn, image_shape=(28, 28, 1), num_classes=10) is None
+    # numbers compared by value: past 256, equal ints are distinct objects
+    assert signature_problem(signature(images(), num_classes=1000), num_classes=int("1000")) is None
 
 
 @pytest.mark.parametrize(
