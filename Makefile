@@ -61,8 +61,10 @@ lock: $(TOOLS_STAMP)
 	sh requirements/lock.sh
 
 # Mutation testing of the pure-Python cores (tens of minutes; not part of `make test`):
-# kill rate per target, survivors in .mutation/; results in docs/testing.md.
-# ARGS="--sample 16" runs a random sample per target; ARGS="--recheck" re-tries the survivors.
+# kill rate per target, survivors in .mutation/; results in docs/testing.md. Run it niced on a
+# shared machine (nice -n 15 make mutation). ARGS="--sample 16" runs a random sample per
+# target; ARGS="--recheck" re-tries the survivors; ARGS="--cold" starts a new interpreter per
+# mutant instead of forking a warm one; ARGS="tf_config rollout" runs only those targets.
 mutation: $(STAMP) $(MUTATION_STAMP)
 	$(MUTATION_VENV)/bin/python tests/mutation/run.py $(ARGS)
 

@@ -97,7 +97,8 @@ class FakeKubernetes:
                 self._handle("delete")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        # shutdown() waits for the serving loop's next poll: 0.5 s by default, paid by every test
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
         host = f"http://127.0.0.1:{self.server.server_address[1]}"
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(

@@ -208,3 +208,76 @@ def test_distml_predictor_declares_grpc_where_kserve_can_route_it():
     assert ports("Standard") == {"http1": HTTP_PORT, "grpc": GRPC_PORT}
     # Knative serves one port per container and refuses a second.
     assert ports("Knative") == ports("") == {"http1": HTTP_PORT}
+
+
+def test_the_distml_predictor_listens_where_kserve_routes_and_mounts_the_models_read_only():
+    (container,) = build_inference_service("digits", runtime="distml")["spec"]["predictor"]["containers"]
+    args = dict(zip(container["args"][::2], container["args"][1::2]))
+    assert container["ports"][0] == {"name": "http1", "containerPort": 8080, "protocol": "TCP"}
+    assert args["--http-port"] == "8080" and args["--grpc-port"] == "8081"
+    assert container["volumeMounts"] == [{"name": "models", "mountPath": k8s.MODELS_MOUNT, "readOnly": True}]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(min_replicas=0, max_replicas=1),  # scale to zero
+        dict(min_replicas=1, max_replicas=1),
+        dict(min_replicas=1, max_replicas=3),
+        dict(canary_traffic_percent=100),
+    ],
+)
+def test_replica_and_canary_bounds_are_inclusive(options):
+    build_inference_service("digits", **options)
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(min_replicas=-1), "replicas need 0 <= min"),
+        (dict(min_replicas=0, max_replicas=0), "max >= 1"),
+        (dict(canary_traffic_percent=101), "0-100, got 101"),
+    ],
+)
+def test_replicas_and_canary_just_out_of_bounds_are_refused(options, words):
+    with pytest.raises(UsageError, match=words):
+        build_inference_service("digits", **options)
+
+
+def test_a_zero_canary_is_a_canary_without_traffic_and_a_negative_one_is_none():
+    assert build_inference_service("digits", canary_traffic_percent=0)["spec"]["predictor"]["canaryTrafficPercent"] == 0
+    assert (
+        "canaryTrafficPercent" not in build_inference_service("digits", canary_traffic_percent=-1)["spec"]["predictor"]
+    )
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (dict(gpus=-1), "--gpus must be 0 or more, got -1"),
+        (dict(max_batch_size=0), "--max-batch-size must be at least 1, got 0"),
+        (dict(deployment_mode="ModelMesh"), r"\(known: Standard, Knative\)$"),
+        (dict(runtime="distml", storage_uri="pvc://distml-models"), "expected --storage-uri pvc://<claim>/"),
+        (dict(runtime="distml", storage_uri="pvc://distml-models/"), "expected --storage-uri pvc://<claim>/"),
+    ],
+)
+def test_other_values_just_out_of_bounds_are_refused(options, words):
+    with pytest.raises(UsageError, match=words):
+        build_inference_service("digits", **options)
+
+
+def test_a_batch_of_one_is_allowed():
+    (container,) = build_inference_service("digits", runtime="distml", max_batch_size=1)["spec"]["predictor"][
+        "containers"
+    ]
+    assert container["args"][container["args"].index("--max-batch-size") + 1] == "1"
+
+
+def test_runtime_and_mode_are_compared_by_value_as_a_command_line_gives_them():
+    # argparse hands over strings built at run time, not the interned literals of the code
+    tfserving, standard = "".join(["tf", "serving"]), "".join(["Stan", "dard"])
+    assert "model" in build_inference_service("digits", runtime=tfserving)["spec"]["predictor"]
+    spec = build_inference_service("digits", deployment_mode=standard, model_version=3, canary_traffic_percent=10)[
+        "spec"
+    ]
+    assert spec["canary"][0]["predictor"]["name"] == "v3"

@@ -382,3 +382,94 @@ def test_an_api_error_while_waiting_is_one_line(kube):
     kube.fail[("get", "inferenceservices")] = (500, "InternalError", 1)  # the first read (404) passes
     with pytest.raises(DistmlError, match=r"^reading InferenceService digits: 500 Internal Server Error: "):
         run(build_inference_service("digits"))
+
+
+def test_a_canary_not_ready_for_a_reason_that_may_pass_is_pending():
+    obj = standard_canary()
+    obj["status"] = with_canary_ready("ready", "False", "MinimumReplicasUnavailable")
+    assert assess(obj).state == "pending"
+
+
+def test_a_new_model_version_annotation_alone_needs_a_new_revision():
+    assert needs_new_revision({"spec": {"predictor": {"annotations": {"distml.io/model-version": "3"}}}})
+
+
+def test_an_api_error_without_a_body_is_reported_by_its_reason():
+    from kubernetes.client.exceptions import ApiException
+
+    from distml.components.deploy.rollout import _api_error
+
+    error = ApiException(status=503, reason="Service Unavailable")
+    assert str(_api_error("reading", "digits", error)) == (
+        "reading InferenceService digits: 503 Service Unavailable: Service Unavailable"
+    )
+
+
+def test_a_failed_update_is_rolled_back_at_once_not_at_the_timeout(kube):
+    existing(kube, build_inference_service("digits"))
+    Controller(kube, "revision-failed")
+    with pytest.raises(DistmlError) as error:
+        run(build_inference_service("digits", runtime="distml"))
+    assert "not Ready after" not in str(error.value)
+    assert [r[0] for r in kube.requests] == ["get", "patch", "get", "patch"]  # one read, then the rollback
+
+
+def test_each_new_reason_to_wait_is_logged_once(kube, caplog):
+    caplog.set_level("INFO", logger="distml.deploy")
+    Controller(kube, "updating", "updating", "updating", "ready")
+    run(build_inference_service("digits"))
+    assert caplog.text.count("waiting for digits: ") == 1
+
+
+@pytest.mark.parametrize("code, reason", [(403, "Forbidden"), (500, "InternalError")])
+def test_reading_the_previous_service_fails_on_any_error_but_not_found(kube, code, reason):
+    kube.fail[("get", "inferenceservices")] = (code, reason)
+    with pytest.raises(DistmlError, match=f"^reading InferenceService digits: {code} "):
+        run(build_inference_service("digits"))
+    assert not any(r[0] == "create" for r in kube.requests)
+
+
+def test_an_update_over_an_unfinished_rollout_waits_for_its_own_revision(kube):
+    # the previous rollout's revision 00002 never became ready: 00001 serves, and a Ready
+    # while it still serves is not this update's
+    existing(kube, build_inference_service("digits"), status="updating")
+    controller = Controller(kube, "stale-ready-after-update", "updated")
+    assert run(build_inference_service("digits", runtime="distml"))["ready"]
+    assert controller.shown == 2
+
+
+def test_reapplying_the_spec_of_a_failed_service_rolls_nothing_back(kube):
+    manifest = build_inference_service("digits")
+    existing(kube, manifest, status="revision-failed")
+    with pytest.raises(DistmlError, match="the spec was already deployed, nothing to roll back$"):
+        run(manifest)
+    assert [r[0] for r in kube.requests] == ["get", "get"]
+
+
+def test_canary_conditions_are_read_by_value_as_the_api_server_sends_them():
+    # statuses arrive as JSON: their strings are not the interned literals of the code
+    obj = standard_canary()
+    obj["status"] = json.loads(json.dumps(with_canary_ready("ready", "True")))
+    assert assess(obj).state == "ready"
+    obj["status"] = json.loads(json.dumps(with_canary_ready("ready", "False", "ProgressDeadlineExceeded")))
+    assert assess(obj).state == "failed"
+
+
+def test_a_failed_standard_canary_service_is_failed_whatever_its_canary_says():
+    obj = standard_canary()
+    obj["status"] = with_canary_ready("revision-failed", "Unknown")  # Ready=False (RevisionFailed)
+    assert assess(obj).state == "failed"
+
+
+def test_the_last_applied_spec_does_not_depend_on_key_order():
+    manifest = build_inference_service("digits")
+    reordered = json.loads(json.dumps(manifest))
+    reordered["spec"]["predictor"] = dict(reversed(list(reordered["spec"]["predictor"].items())))
+    annotation = lambda m: with_last_applied(m)["metadata"]["annotations"][LAST_APPLIED]  # noqa: E731
+    assert annotation(reordered) == annotation(manifest)
+
+
+def test_a_patch_read_back_from_json_is_judged_by_its_keys_values():
+    # object_patch works on JSON round trips: keys are not the interned literals of the code
+    assert not needs_new_revision(json.loads('{"spec": {"predictor": {"canaryTrafficPercent": 0}}}'))
+    assert needs_new_revision(json.loads('{"spec": {"predictor": {"minReplicas": 2}}}'))

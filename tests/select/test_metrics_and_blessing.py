@@ -6,8 +6,8 @@ from sklearn.metrics import accuracy_score, confusion_matrix, log_loss, precisio
 
 from distml.components.common.errors import UsageError
 from distml.components.select import spec
-from distml.components.select.blessing import bless, rank
-from distml.components.select.metrics import HIGHER_IS_BETTER, ConfusionAccumulator
+from distml.components.select.blessing import TOLERANCE, bless, rank
+from distml.components.select.metrics import HIGHER_IS_BETTER, ConfusionAccumulator, classification_metrics
 
 
 def test_metrics_match_scikit_learn_over_batches():
@@ -130,16 +130,7 @@ def test_a_zero_probability_costs_a_finite_loss_as_in_keras():
     assert accumulator.result(["a", "b"])["metrics"]["loss"] == pytest.approx(-np.log(1e-7))
 
 
-def test_a_failed_push_reports_the_first_line_of_the_error():
-    from distml.components.common.model_artifact import _one_line
-
-    assert _one_line(OSError("No space left on device\n(while copying variables)")) == "No space left on device"
-    assert _one_line(OSError()) == "OSError"
-
-
 def test_a_class_never_present_has_recall_zero_not_nan():
-    from distml.components.select.metrics import classification_metrics
-
     result = classification_metrics([[3, 1, 0], [0, 2, 0], [0, 0, 0]], 1.0, ["a", "b", "c"])
     assert [c["recall"] for c in result["per_class"]] == [0.75, 1.0, 0.0]
     assert [c["precision"] for c in result["per_class"]] == [1.0, 2 / 3, 0.0]
@@ -150,3 +141,44 @@ def test_rank_by_another_metric_than_accuracy_follows_that_metric():
     a = {"name": "a", "metrics": {"accuracy": 0.9, "loss": 0.3, "macro_f1": 0.70}}
     b = {"name": "b", "metrics": {"accuracy": 0.8, "loss": 0.4, "macro_f1": 0.85}}
     assert [c["name"] for c in rank([a, b], "macro_f1")] == ["b", "a"]
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_precision", "macro_recall", "macro_f1"])
+def test_every_higher_is_better_metric_ranks_and_blesses_the_higher_value_first(metric):
+    low = {"name": "low", "metrics": {"accuracy": 0.9, "loss": 0.3, metric: 0.5}}
+    high = {"name": "high", "metrics": {"accuracy": 0.9, "loss": 0.3, metric: 0.6}}
+    assert [c["name"] for c in rank([low, high], metric)] == ["high", "low"]
+    assert bless(high["metrics"], metric, baseline_metrics=low["metrics"])[0]
+    assert not bless(low["metrics"], metric, baseline_metrics=high["metrics"])[0]
+
+
+def test_a_tie_on_the_metric_goes_to_the_higher_accuracy():
+    a = {"name": "a", "metrics": {"accuracy": 0.8, "loss": 0.3}}
+    b = {"name": "b", "metrics": {"accuracy": 0.9, "loss": 0.3}}
+    assert [c["name"] for c in rank([a, b], "loss")] == ["b", "a"]
+
+
+def test_a_class_predicted_once_has_its_precision_and_f1():
+    # class 0: predicted once, right (precision 1); class 1: p = r = 1/2, so p + r = 1
+    result = classification_metrics([[1, 0, 0], [0, 1, 1], [0, 1, 3]], 1.0, ["a", "b", "c"])
+    assert [c["precision"] for c in result["per_class"]] == [1.0, 0.5, 0.75]
+    assert [c["recall"] for c in result["per_class"]] == [1.0, 0.5, 0.75]
+    assert [c["f1"] for c in result["per_class"]] == pytest.approx([1.0, 0.5, 0.75])
+
+
+def test_the_tolerance_bounds_are_inclusive_in_the_verdict_and_its_detail():
+    # accuracy or gain exactly at the bound minus TOLERANCE still passes
+    blessed, checks = bless({"accuracy": 0.0, "loss": 1.0}, "accuracy", min_accuracy=TOLERANCE)
+    assert blessed and checks[0]["detail"] == f"accuracy 0.0000 reaches --min-accuracy {TOLERANCE:g}"
+    same = {"accuracy": 0.5, "loss": 1.0}
+    assert bless(same, "accuracy", baseline_metrics=same, min_improvement=TOLERANCE)[0]
+
+
+def test_min_accuracy_defaults_to_zero():
+    blessed, checks = bless({"accuracy": 0.0, "loss": 1.0}, "accuracy")
+    assert blessed and checks[0]["detail"] == "accuracy 0.0000 reaches --min-accuracy 0"
+
+
+def test_no_examples_is_an_error_not_nan_metrics():
+    with pytest.raises(ValueError, match="no examples were evaluated"):
+        classification_metrics([[0, 0], [0, 0]], 0.0, ["a", "b"])

@@ -93,3 +93,27 @@ def test_an_address_map_stands_in_for_cluster_dns():
     mapping = {"js-workers-2-0.js:5000": "127.0.0.1:41000", "js-workers-2-1.js:5000": "127.0.0.1:41001"}
     config = json.loads(tf_config.from_jobset(base_env(**{tf_config.ADDRESS_MAP: json.dumps(mapping)})))
     assert config["cluster"]["worker"] == ["127.0.0.1:41000", "127.0.0.1:41001"]
+
+
+def test_an_indexed_job_outside_a_jobset_derives_nothing():
+    assert tf_config.from_jobset({tf_config.JOB_COMPLETION_INDEX: "0"}) is None
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({tf_config.NUM_WORKERS: "0", "JOB_COMPLETION_INDEX": "0"}, "DISTML_NUM_WORKERS must be at least 1, got 0"),
+        ({"JOB_COMPLETION_INDEX": "-1"}, "completion index -1 but DISTML_NUM_WORKERS is 2"),
+        ({"JOB_COMPLETION_INDEX": "5"}, "completion index 5 but DISTML_NUM_WORKERS is 2"),
+        ({tf_config.ADDRESS_MAP: "{not json"}, "DISTML_ADDRESS_MAP is not a JSON object"),
+        ({tf_config.ADDRESS_MAP: '["a", "b"]'}, "DISTML_ADDRESS_MAP is not a JSON object"),
+    ],
+)
+def test_jobset_env_out_of_range_or_malformed_is_a_usage_error(overrides, message):
+    with pytest.raises(UsageError, match=message):
+        tf_config.from_jobset(base_env(**overrides))
+
+
+def test_a_single_node_jobset_is_one_chief_worker():
+    task = tf_config.parse(tf_config.from_jobset(base_env(**{tf_config.NUM_WORKERS: "1", "JOB_COMPLETION_INDEX": "0"})))
+    assert task == tf_config.TaskInfo("worker", 0, 1, True, 0)

@@ -15,6 +15,7 @@ from distml.components.train.config import TrainConfig, check
 from distml.components.train.tfjob import (
     TFJobOptions,
     condition,
+    failed_pod_reasons,
     job_name,
     launch_tfjob,
     tfjob_manifest,
@@ -324,3 +325,121 @@ def test_run_policy_defaults_and_no_ttl_when_none():
     }
     keep = tfjob_manifest(CONFIG, 2, TFJobOptions(ttl_seconds_after_finished=None))["spec"]["runPolicy"]
     assert "ttlSecondsAfterFinished" not in keep
+
+
+def test_the_workers_expose_the_port_the_operator_writes_into_tf_config():
+    container = tfjob_manifest(CONFIG, 2)["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "tfjob-port", "containerPort": 2222}]  # the operator's defaults
+
+
+def test_worker_pods_get_no_service_account_token():
+    pod_spec = tfjob_manifest(CONFIG, 2)["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert pod_spec["automountServiceAccountToken"] is False
+
+
+def test_options_are_immutable_as_the_shared_default_argument_must_be():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TFJobOptions().gpus = 1
+
+
+def test_an_unchanged_status_is_logged_once(caplog):
+    caplog.set_level("INFO", logger="distml")
+    wait_for_tfjob(FakeTFJobs("running", "running", "running", "succeeded"), FakePods(), "job", "ns", poll_interval_s=0)
+    assert caplog.text.count("TFJob job: Running (") == 1
+
+
+def test_a_suspended_tfjob_is_waited_for_not_taken_as_done():
+    # Training Operator >= 1.7 (JobSuspended): while runPolicy.suspend holds the job (e.g. Kueue
+    # has not admitted it), Suspended follows Created as the last True condition.
+    suspended = {
+        "conditions": [
+            {"type": "Created", "status": "True", "reason": "TFJobCreated"},
+            {"type": "Suspended", "status": "True", "reason": "TFJobSuspended", "message": "TFJob job is suspended."},
+        ]
+    }
+
+    class Suspended:
+        def get_namespaced_custom_object(self, *args):
+            return {"status": suspended}
+
+    with pytest.raises(DistmlError, match="did not finish within"):
+        wait_for_tfjob(Suspended(), FakePods(), "job", "ns", timeout=0.05, poll_interval_s=0.01)
+
+
+def test_a_failure_without_a_message_is_reported_by_its_reason():
+    failed = {"conditions": [{"type": "Failed", "status": "True", "reason": "TFJobFailed"}]}
+
+    class Failed:
+        def get_namespaced_custom_object(self, *args):
+            return {"status": failed}
+
+    with pytest.raises(DistmlError, match="^TFJob ns/job failed: TFJobFailed$"):
+        wait_for_tfjob(Failed(), FakePods(), "job", "ns", poll_interval_s=0)
+
+
+def container_status(state, last_state=None):
+    return client.V1ContainerStatus(
+        name="tensorflow", image="i", image_id="", ready=False, restart_count=1, state=state, last_state=last_state
+    )
+
+
+def pod(name, phase, *statuses, reason=None):
+    return client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name),
+        status=client.V1PodStatus(phase=phase, reason=reason, container_statuses=list(statuses) or None),
+    )
+
+
+def test_failed_pod_reasons_come_from_the_last_termination_and_skip_healthy_pods():
+    running = client.V1ContainerState(running=client.V1ContainerStateRunning())
+    crash_loop = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason="CrashLoopBackOff", message="back-off 20s")
+    )
+    oom = client.V1ContainerState(
+        terminated=client.V1ContainerStateTerminated(exit_code=137, reason="OOMKilled", message=" out of memory \n")
+    )
+    pods = FakePods(
+        pod("job-worker-0", "Running", container_status(running)),
+        pod("job-worker-1", "Running", container_status(crash_loop, last_state=oom)),
+        pod("job-worker-2", "Pending"),  # just scheduled: no reason yet
+        pod("job-worker-3", "Pending", reason="Unschedulable"),
+    )
+    assert failed_pod_reasons(pods, "job", "ns") == (
+        "job-worker-1: OOMKilled (exit 137): out of memory; job-worker-3: Unschedulable"
+    )
+
+
+def test_an_image_pull_back_off_is_named_and_container_creating_is_not():
+    pull = client.V1ContainerState(
+        waiting=client.V1ContainerStateWaiting(reason="ImagePullBackOff", message="Back-off pulling image")
+    )
+    creating = client.V1ContainerState(waiting=client.V1ContainerStateWaiting(reason="ContainerCreating"))
+    pods = FakePods(
+        pod("job-worker-0", "Pending", container_status(pull)),
+        pod("job-worker-1", "Pending", container_status(creating)),
+    )
+    assert failed_pod_reasons(pods, "job", "ns") == "job-worker-0: ImagePullBackOff: Back-off pulling image"
+
+
+def test_the_timeout_counts_from_now():
+    assert wait_for_tfjob(FakeTFJobs("running", "succeeded"), FakePods(), "job", "ns", timeout=0.9, poll_interval_s=0)
+
+
+def test_a_placeholder_path_does_not_exempt_the_other_paths():
+    config = dataclasses.replace(CONFIG, dataset_dir="{{inputs.parameters.dataset}}", model_dir="/tmp/model")
+    with pytest.raises(UsageError, match="--model-dir must be under /mnt/models"):
+        tfjob_manifest(config, 2)
+
+
+def test_the_model_type_label_is_dashed_and_a_placeholder_is_kept_as_is():
+    labels = lambda config: tfjob_manifest(config, 2)["metadata"]["labels"]["distml.io/model-type"]  # noqa: E731
+    assert labels(dataclasses.replace(CONFIG, model_type="batch_norm")) == "batch-norm"
+    placeholder = "{{inputs.parameters.model_type}}"
+    assert labels(dataclasses.replace(CONFIG, model_type=placeholder)) == placeholder
+
+
+def test_one_gpu_gets_the_gpu_image_and_shared_memory():
+    job = tfjob_manifest(CONFIG, 2, TFJobOptions(gpus=1))
+    pod_spec = job["spec"]["tfReplicaSpecs"]["Worker"]["template"]["spec"]
+    assert pod_spec["containers"][0]["image"] == k8s.GPU_IMAGE
+    assert any(v.get("emptyDir", {}).get("medium") == "Memory" for v in pod_spec["volumes"])
