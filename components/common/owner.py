@@ -91,6 +91,6 @@ def step_pod_owner(
 OWNER_FIELDS = {"POD_NAME": "metadata.name", "POD_NAMESPACE": "metadata.namespace", "POD_UID": "metadata.uid"}
 
 
-def owner_env():
+def owner_env() -> list[dict[str, object]]:
     """The container env (API dicts) that sets OWNER_FIELDS from the downward API."""
     return [{"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}} for name, path in OWNER_FIELDS.items()]

@@ -12,6 +12,10 @@ below them keeps group 1000. It is an optional kustomize component
 "Storage".
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 from distml.components.common import k8s
 
 NAME = "distml-volume-permissions"
@@ -20,13 +24,13 @@ MOUNTS = (k8s.DATASETS_MOUNT, k8s.MODELS_MOUNT)
 COMPONENT_DIR = "manifests/volume-permissions"
 
 
-def command(mounts=MOUNTS, user=k8s.RUN_AS_USER):
+def command(mounts: Sequence[str] = MOUNTS, user: int = k8s.RUN_AS_USER) -> list[str]:
     """chmod first: chmod by a process outside the directory's group clears setgid."""
     paths = " ".join(mounts)
     return ["sh", "-c", f"chmod 2775 {paths} && chown {user}:{user} {paths} && ls -ldn {paths}"]
 
 
-def job_manifest():
+def job_manifest() -> dict[str, object]:
     labels = {"app.kubernetes.io/name": "distml", "app.kubernetes.io/component": "volume-permissions"}
     volumes = [
         {"name": "datasets", "persistentVolumeClaim": {"claimName": k8s.DATASETS_PVC}},
@@ -69,7 +73,7 @@ def job_manifest():
     }
 
 
-def render():
+def render() -> dict[str, str]:
     """{path relative to the source tree: text} of the component's Job."""
     import yaml
 

@@ -90,4 +90,3 @@ def _preprocessing(info, image_shape):
             f"model.json's preprocessing resamples with {params['resample']!r}, this server knows {RESAMPLE}"
         )
     return {**params, "height": shape[0], "width": shape[1], "channels": shape[2]}
-

@@ -9,11 +9,19 @@ or any other failure loses log lines, never a prediction. Both are counted
 (`distml_request_log_dropped` on /metrics) and logged once, then every 1000th time.
 """
 
+from __future__ import annotations
+
 import logging
 import queue
 import threading
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from distml.components.monitor.request_log import RequestLog
 
 log = logging.getLogger("distml.serve")
 
@@ -25,7 +33,7 @@ _STOP = object()
 
 
 class BackgroundRequestLog:
-    def __init__(self, request_log, max_pending_bytes=DEFAULT_MAX_PENDING_BYTES):
+    def __init__(self, request_log: RequestLog, max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES) -> None:
         self.request_log = request_log
         self.max_pending_bytes = max_pending_bytes
         self.dropped = 0  # sampled requests not queued because the writer was behind
@@ -35,7 +43,7 @@ class BackgroundRequestLog:
         self._thread = threading.Thread(target=self._write, name="distml-request-log", daemon=True)
         self._thread.start()
 
-    def submit(self, images, probabilities, class_ids, model_version):
+    def submit(self, images: np.ndarray, probabilities: np.ndarray, class_ids: np.ndarray, model_version: int) -> None:
         """Queue one answered request (arrays the caller no longer changes); never raises."""
         try:
             if not self.request_log.sampled():
@@ -52,7 +60,7 @@ class BackgroundRequestLog:
         except Exception as e:  # noqa: BLE001 - logging must never fail the prediction
             self._count_drop(f"{type(e).__name__}: {e}")
 
-    def close(self, timeout_s=10.0):
+    def close(self, timeout_s: float = 10.0) -> None:
         """Write what is queued (up to `timeout_s`), then stop the thread."""
         self._queue.put(_STOP)
         self._thread.join(timeout_s)
