@@ -11,7 +11,7 @@ import yaml
 from distml.components.common import k8s
 from distml.components.common.owner import OWNER_FIELDS
 from distml.components.train.cli import add_arguments
-from distml.pipelines.argo import library as library_module
+from distml.components.train.spec import CLUSTER_LAUNCHERS
 from tests.argo.argo_yaml import (
     input_values,
     library,
@@ -39,7 +39,7 @@ def rendered_tfjob(template_name, **overrides):
     )
 
 
-@pytest.mark.parametrize("launcher, gpus", list(itertools.product(library_module.ARGO_LAUNCHERS, ("0", "1", "4"))))
+@pytest.mark.parametrize("launcher, gpus", list(itertools.product(CLUSTER_LAUNCHERS, ("0", "1", "4"))))
 def test_exactly_one_branch_runs_for_each_launcher_and_gpu_count(launcher, gpus):
     train = library()["train"]
     values = input_values(train, **SUBMITTED, launcher=launcher, gpus=gpus)
