@@ -147,11 +147,16 @@ def test_the_trainjob_step_runs_the_trainjob_launcher_owned_by_its_pod():
 
 
 def test_the_workflow_passes_the_launcher_and_refuses_unknown_ones():
-    for file_name in ("workflow-train-and-deploy.yaml", "cronworkflow-retrain-and-deploy.yaml"):
+    for file_name in (
+        "workflow-train-and-deploy.yaml",
+        "cronworkflow-retrain-and-deploy.yaml",
+        "cronworkflow-monitor-and-retrain.yaml",  # its retraining DAG
+    ):
         spec = load(file_name)["spec"]
         spec = spec.get("workflowSpec", spec)
         (launcher,) = [p for p in spec["arguments"]["parameters"] if p["name"] == "launcher"]
         assert launcher["value"] == "tfjob" and launcher["enum"] == ["tfjob", "trainjob"]
-        (train,) = [t for t in spec["templates"][0]["dag"]["tasks"] if t["name"] == "train"]
+        (dag,) = [t["dag"] for t in spec["templates"] if t["name"] == "train-and-deploy"]
+        (train,) = [t for t in dag["tasks"] if t["name"] == "train"]
         passed = {p["name"]: p["value"] for p in train["arguments"]["parameters"]}
         assert passed["launcher"] == "{{workflow.parameters.launcher}}"
