@@ -1,7 +1,8 @@
 """docs/trainer.md's examples, as written: the TrainJobs validate against the Trainer CRD and
 give every worker pod a TF_CONFIG on the generated runtimes (JobSet's naming, tests/train/
 jobset.py), their Kueue labels name distml's queue and WorkloadPriorityClasses, and the
-documented `--dry-run` command prints a valid TrainJob."""
+documented `--dry-run` command prints a valid TrainJob; the namespaced runtimes install in
+another namespace as the documented kustomization says."""
 
 import argparse
 import json
@@ -12,7 +13,10 @@ import yaml
 from distml.components.common import k8s, tf_config
 from distml.components.train import trainer_runtime
 from distml.components.train.cli import add_arguments
+from distml.components.train.config import TrainConfig, check
+from distml.components.train.trainjob import TrainJobOptions, trainjob_manifest
 from tests.conftest import REPO, run_cli
+from tests.manifests.tools import built_docs
 from tests.train import jobset
 
 DOC = (REPO / "docs" / "trainer.md").read_text()
@@ -83,3 +87,29 @@ def test_the_documented_dry_run_prints_a_valid_trainjob(tmp_path, validate_manif
     path = tmp_path / "dry-run.yaml"
     path.write_text(yaml.safe_dump(job))
     assert "1 checked, 0 invalid, 0 not checked" in validate_manifests(path)
+
+
+def test_the_namespaced_runtimes_install_in_another_namespace_as_documented(tmp_path, validate_manifests):
+    """The documented kustomization beside a clone puts both TrainingRuntimes in its namespace;
+    the launcher's TrainJob there names one by kind, and all of it validates."""
+    (kustomization,) = [b for b in yaml_blocks() if isinstance(b, dict) and b.get("kind") == "Kustomization"]
+    (tmp_path / "distml").symlink_to(REPO)
+    folder = tmp_path / kustomization["namespace"]
+    folder.mkdir()
+    (folder / "kustomization.yaml").write_text(yaml.safe_dump(kustomization))
+    runtimes = built_docs(folder)
+    assert {(r["kind"], r["metadata"]["namespace"], r["metadata"]["name"]) for r in runtimes} == {
+        ("TrainingRuntime", "team-a", trainer_runtime.RUNTIME),
+        ("TrainingRuntime", "team-a", trainer_runtime.GPU_RUNTIME),
+    }
+    config = check(TrainConfig(dataset_dir=f"{k8s.DATASETS_MOUNT}/d", model_dir=f"{k8s.MODELS_MOUNT}/m", run_id="r1"))
+    job = trainjob_manifest(config, 2, TrainJobOptions(namespace="team-a", runtime_kind="TrainingRuntime"))
+    assert job["metadata"]["namespace"] == "team-a"
+    assert job["spec"]["runtimeRef"] == {
+        "name": trainer_runtime.RUNTIME,
+        "apiGroup": "trainer.kubeflow.org",
+        "kind": "TrainingRuntime",
+    }
+    path = tmp_path / "team-a.yaml"
+    path.write_text(yaml.safe_dump_all([*runtimes, job]))
+    assert "3 checked, 0 invalid, 0 not checked" in validate_manifests(path)
