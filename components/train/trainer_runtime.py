@@ -21,7 +21,8 @@ group resumes from the run's latest checkpoint, as the local launcher does.
 import yaml
 
 from distml.components.common import k8s, tf_config
-from distml.components.train.spec import RUNTIME_KINDS, WORKER_LAUNCHER
+from distml.components.train.config import WORKER_COMMAND
+from distml.components.train.spec import RUNTIME_KINDS, SPEC
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
 CLUSTER_KIND, NAMESPACED_KIND = RUNTIME_KINDS
@@ -38,13 +39,9 @@ MAX_RESTARTS = 3  # whole-group restarts (JobSet failurePolicy)
 # What a TrainJob that names only the runtime trains: the digits dataset ingested to the
 # datasets volume (`distml ingest --dataset digits --output /mnt/datasets/digits`), into a
 # model folder of its own; the run id (checkpoints) defaults to the TrainJob's name.
-DEFAULT_ARGS = [
-    "--dataset",
-    f"{k8s.DATASETS_MOUNT}/digits",
-    "--model-dir",
-    f"{k8s.MODELS_MOUNT}/trainjobs/$({tf_config.JOBSET_NAME})",
-]
-WORKER_COMMAND = ["distml", "train", "--launcher", WORKER_LAUNCHER]
+DEFAULT_ARGS = SPEC.cli_args(
+    {"dataset": f"{k8s.DATASETS_MOUNT}/digits", "model": f"{k8s.MODELS_MOUNT}/trainjobs/$({tf_config.JOBSET_NAME})"}
+)
 LABELS = {"app.kubernetes.io/name": "distml", "app.kubernetes.io/component": "train"}
 
 
