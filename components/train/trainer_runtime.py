@@ -48,7 +48,6 @@ LABELS = {"app.kubernetes.io/name": "distml", "app.kubernetes.io/component": "tr
 def runtime_manifest(*, gpus=False, namespace=None, num_nodes=DEFAULT_NUM_NODES, image=None, cpu="2", memory="4Gi"):
     """The runtime as a dict: a ClusterTrainingRuntime, or a TrainingRuntime in `namespace`."""
     gpu_count = GPUS_PER_NODE if gpus else 0
-    volumes, mounts = k8s.training_volumes(gpu_count)
     container = {
         "name": NODE,
         "image": image or (k8s.GPU_IMAGE if gpus else k8s.IMAGE),
@@ -57,18 +56,10 @@ def runtime_manifest(*, gpus=False, namespace=None, num_nodes=DEFAULT_NUM_NODES,
         # JobSet's names first: the args may refer to them as $(NAME).
         "env": [*tf_config.jobset_env(num_nodes, PORT), *k8s.trainer_env()],
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
-        "resources": k8s.resources(cpu=cpu, memory=memory, gpus=gpu_count),
-        "securityContext": k8s.container_security_context(),
-        "volumeMounts": mounts,
     }
     pod_spec = {
         "restartPolicy": "Never",  # a dead worker fails the Job; JobSet restarts the group
-        "serviceAccountName": k8s.TRAINER_SERVICE_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "securityContext": k8s.pod_security_context(),
-        "containers": [container],
-        "volumes": volumes,
-        **k8s.gpu_scheduling(gpu_count),
+        **k8s.training_pod_spec(container, cpu=cpu, memory=memory, gpus=gpu_count),
     }
     name = GPU_RUNTIME if gpus else RUNTIME
     metadata = {"name": name, "labels": {**LABELS, FRAMEWORK_LABEL: "tensorflow"}}
