@@ -168,3 +168,25 @@ def training_volumes(gpus: int | str) -> tuple[list[dict[str, object]], list[dic
         volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory"}})
         mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
     return volumes, mounts
+
+
+def training_pod_spec(container: dict[str, object], *, cpu: str, memory: str, gpus: int | str) -> dict[str, object]:
+    """The pod spec of a training worker (a TFJob replica, a Trainer runtime node) around
+    `container` (name, image, command, env, ports): its resources, the restricted security
+    contexts, the trainer service account without an API token, the training volumes and
+    GPU scheduling. `gpus` may be an orchestrator placeholder."""
+    volumes, mounts = training_volumes(is_placeholder(gpus) or int(gpus) > 0)
+    container = {
+        **container,
+        "resources": resources(cpu=cpu, memory=memory, gpus=gpus),
+        "securityContext": container_security_context(),
+        "volumeMounts": mounts,
+    }
+    return {
+        "serviceAccountName": TRAINER_SERVICE_ACCOUNT,
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security_context(),
+        "containers": [container],
+        "volumes": volumes,
+        **gpu_scheduling(gpus),
+    }

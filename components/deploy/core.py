@@ -31,25 +31,14 @@ from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.manifest import build_inference_service
 from distml.components.deploy.spec import DEFAULTS
 from distml.components.serve.control import read_server_state, signal_server
+from distml.components.serve.spec import serve_command as command_line
 
 log = logging.getLogger("distml.deploy")
 
 
 def serve_command(repo: Path | str, model_name: str, http_port: int = HTTP_PORT, grpc_port: int = GRPC_PORT) -> str:
-    return shlex.join(
-        [
-            "distml",
-            "serve",
-            "--repo",
-            str(repo),
-            "--model-name",
-            model_name,
-            "--http-port",
-            str(http_port),
-            "--grpc-port",
-            str(grpc_port),
-        ]
-    )
+    """The shell command that serves <repo>/<model_name> here."""
+    return shlex.join(command_line(str(repo), model_name, http_port=http_port, grpc_port=grpc_port))
 
 
 def deploy_local(

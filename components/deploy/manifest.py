@@ -32,6 +32,7 @@ from distml.components.deploy.spec import (
     TF_SERVING_VERSION,
 )
 from distml.components.monitor.kserve_logger import predictor_logger
+from distml.components.serve.spec import serve_command as build_serve_command
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
@@ -232,26 +233,20 @@ def _ports(deployment_mode):
 def _distml_container(service_name, claim, path, image, resources, max_batch_size, deployment_mode):
     repo_path, _, model_folder = path.rpartition("/")
     repo = f"{k8s.MODELS_MOUNT}/{repo_path}" if repo_path else k8s.MODELS_MOUNT
+    serve_command = build_serve_command(
+        repo,
+        model_folder,
+        served_name=service_name,
+        host="0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
+        http_port=HTTP_PORT,
+        grpc_port=GRPC_PORT,
+        max_batch_size=int(max_batch_size),
+    )
     container = {
         "name": "kserve-container",
         "image": image,
-        "command": ["distml", "serve"],
-        "args": [
-            "--repo",
-            repo,
-            "--model-name",
-            model_folder,
-            "--served-name",
-            service_name,
-            "--host",
-            "0.0.0.0",  # the pod's interfaces; the predictor NetworkPolicy limits who reaches them
-            "--http-port",
-            str(HTTP_PORT),
-            "--grpc-port",
-            str(GRPC_PORT),
-            "--max-batch-size",
-            str(int(max_batch_size)),
-        ],
+        "command": serve_command[:2],
+        "args": serve_command[2:],
         "ports": _ports(deployment_mode),
         "resources": resources,
         "securityContext": k8s.container_security_context(),

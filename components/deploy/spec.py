@@ -6,7 +6,7 @@ from dataclasses import replace
 from distml.components.common import k8s
 from distml.components.common.params import ARGO, CLI, KFP, REQUIRED, ComponentSpec, Param
 from distml.components.common.repository_params import MODEL_REPO, MODELS_ROOT
-from distml.components.serve.server import DEFAULTS as SERVE_DEFAULTS
+from distml.components.serve.spec import DEFAULTS as SERVE_DEFAULTS
 
 TARGETS = ("local", "kserve")
 RUNTIMES = ("tfserving", "distml")
@@ -165,7 +165,7 @@ SPEC = ComponentSpec(
         Param(
             "max_batch_size",
             int,
-            SERVE_DEFAULTS["max_batch_size"],
+            SERVE_DEFAULTS.max_batch_size,
             on=frozenset({CLI}),
             group=KSERVE,
             help="distml predictor: largest accepted client batch (split into model batches)",

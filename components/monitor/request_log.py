@@ -41,6 +41,7 @@ import numpy as np
 
 from distml.components.common.errors import UsageError
 from distml.components.common.image_features import IMAGE_FEATURES, PIXEL_BINS, image_features, pixel_histogram
+from distml.components.common.model_artifact import CLASS_IDS, INPUT_NAME, PROBABILITIES
 from distml.components.common.preprocessing import preprocess, preprocess_encoded, preprocessing_params
 
 log = logging.getLogger("distml")
@@ -343,8 +344,8 @@ def decode_request(body, image_shape, preprocessing=None):
 
 
 def _instance(item, params):
-    if isinstance(item, dict) and "images" in item:
-        item = item["images"]
+    if isinstance(item, dict) and INPUT_NAME in item:
+        item = item[INPUT_NAME]
     if isinstance(item, dict) and "b64" in item:
         return _decode_image(item["b64"], params)
     return _pixels(np.asarray(item, dtype=np.float32), params)
@@ -370,17 +371,17 @@ def decode_response(body):
     if "predictions" in body:
         class_ids, confidence = [], []
         for p in body["predictions"]:
-            probabilities = np.asarray(p["probabilities"] if isinstance(p, dict) else p, dtype=np.float64)
-            class_id = p.get("class_id", p.get("class_ids")) if isinstance(p, dict) else None
+            probabilities = np.asarray(p[PROBABILITIES] if isinstance(p, dict) else p, dtype=np.float64)
+            class_id = p.get("class_id", p.get(CLASS_IDS)) if isinstance(p, dict) else None
             class_ids.append(int(np.argmax(probabilities)) if class_id is None else int(class_id))
             confidence.append(float(probabilities.max()))
         return class_ids, confidence, version
     if "outputs" in body:
         outputs = {o["name"]: o for o in body["outputs"]}
-        probs = outputs["probabilities"]
+        probs = outputs[PROBABILITIES]
         probabilities = np.asarray(probs["data"], dtype=np.float64).reshape(probs["shape"])
-        if "class_ids" in outputs:
-            class_ids = np.asarray(outputs["class_ids"]["data"]).astype(int).reshape(-1)
+        if CLASS_IDS in outputs:
+            class_ids = np.asarray(outputs[CLASS_IDS]["data"]).astype(int).reshape(-1)
         else:
             class_ids = probabilities.argmax(axis=1)
         return class_ids.tolist(), probabilities.max(axis=1).tolist(), version

@@ -35,14 +35,14 @@ import numpy as np
 
 from distml.components.common.model_artifact import INPUT_NAME
 from distml.components.common.preprocessing import preprocess
-from distml.components.serve.server import DEFAULTS  # stdlib only: deploy's slim image imports it
+from distml.components.serve.spec import DEFAULTS
 
 if TYPE_CHECKING:
     from kserve import InferInput
 
 PIXEL_MIN, PIXEL_MAX = 0.0, 255.0
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")
-DEFAULT_MAX_IMAGE_PIXELS = DEFAULTS["max_image_pixels"]
+DEFAULT_MAX_IMAGE_PIXELS = DEFAULTS.max_image_pixels
 _NUMERIC_V2_TYPES = {"UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64", "FP16", "FP32", "FP64"}
 
 

@@ -115,7 +115,7 @@ class DistmlModel(Model):
             return self._v2_response(payload, served, probabilities, class_ids, names)
         return {
             "predictions": [
-                {"class_id": int(i), "class_name": name, "probabilities": p.tolist()}
+                {"class_id": int(i), "class_name": name, PROBABILITIES: p.tolist()}
                 for i, name, p in zip(class_ids, names, probabilities)
             ],
             "model_name": self.name,

@@ -28,29 +28,12 @@ from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.model_artifact import check_model_name, list_versions
-from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.serve.control import ServerState
+from distml.components.serve.spec import DEFAULTS
 
 log = logging.getLogger("distml.serve")
 
 REQUEST_LOG_FILE = "requests.jsonl"  # in a --request-log folder (a path not ending in .jsonl)
-
-DEFAULTS = {
-    "host": "127.0.0.1",
-    "http_port": HTTP_PORT,
-    "grpc_port": GRPC_PORT,
-    "max_batch_size": 1024,
-    "model_batch_size": 64,
-    "batch_wait_ms": 0.0,
-    "max_body_bytes": 16 * 2**20,
-    # Largest image accepted, in pixels: 16.8 megapixels (4096 x 4096; a 12-megapixel phone photo
-    # passes); PIL's own bomb check allows 89 M. A decoded image costs 1-4 bytes per pixel.
-    "max_image_pixels": 4096 * 4096,
-    "request_log_sample_rate": 1.0,
-    "client_timeout_s": 30.0,
-    "poll_interval_s": 2.0,
-    "grace_period_s": 30,
-}
 
 
 def _import_kserve():
@@ -73,21 +56,21 @@ def serve(
     repo: Path | str,
     model_name: str,
     *,
-    served_name: str | None = None,
-    host: str = DEFAULTS["host"],
-    http_port: int = DEFAULTS["http_port"],
-    grpc_port: int = DEFAULTS["grpc_port"],
-    max_batch_size: int = DEFAULTS["max_batch_size"],
-    model_batch_size: int = DEFAULTS["model_batch_size"],
-    batch_wait_ms: float = DEFAULTS["batch_wait_ms"],
-    max_body_bytes: int = DEFAULTS["max_body_bytes"],
-    max_image_pixels: int = DEFAULTS["max_image_pixels"],
-    client_timeout_s: float = DEFAULTS["client_timeout_s"],
-    repository_extension: bool = False,
-    poll_interval_s: float = DEFAULTS["poll_interval_s"],
-    grace_period_s: int = DEFAULTS["grace_period_s"],
-    request_log: Path | str | None = None,
-    request_log_sample_rate: float = DEFAULTS["request_log_sample_rate"],
+    served_name: str = DEFAULTS.served_name,
+    host: str = DEFAULTS.host,
+    http_port: int = DEFAULTS.http_port,
+    grpc_port: int = DEFAULTS.grpc_port,
+    max_batch_size: int = DEFAULTS.max_batch_size,
+    model_batch_size: int = DEFAULTS.model_batch_size,
+    batch_wait_ms: float = DEFAULTS.batch_wait_ms,
+    max_body_bytes: int = DEFAULTS.max_body_bytes,
+    max_image_pixels: int = DEFAULTS.max_image_pixels,
+    client_timeout_s: float = DEFAULTS.client_timeout_s,
+    repository_extension: bool = DEFAULTS.repository_extension,
+    poll_interval_s: float = DEFAULTS.poll_interval_s,
+    grace_period_s: int = DEFAULTS.grace_period_s,
+    request_log: Path | str = DEFAULTS.request_log,
+    request_log_sample_rate: float = DEFAULTS.request_log_sample_rate,
 ) -> None:
     """Serve the newest version of <repo>/<model_name>/ until SIGTERM/SIGINT; blocks."""
     check_model_name(model_name)

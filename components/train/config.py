@@ -96,8 +96,11 @@ def worker_args(config):
     return SPEC.cli_args({name: value for name, value in values.items() if value not in (None, "")})
 
 
+WORKER_COMMAND = ["distml", SPEC.name, SPEC["launcher"].cli_flag, WORKER_LAUNCHER]  # + worker_args(config)
+
+
 def worker_command(config):
-    return ["distml", "train", "--launcher", WORKER_LAUNCHER, *worker_args(config)]
+    return [*WORKER_COMMAND, *worker_args(config)]
 
 
 def config_from_values(values):

@@ -9,6 +9,7 @@ entry in MODELS. Builders import Keras inside, so listing the types (for
 """
 
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import INPUT_NAME, PROBABILITIES
 
 
 def _conv_stack(keras, x, extra, dtype):
@@ -25,14 +26,14 @@ def _conv_stack(keras, x, extra, dtype):
 def _build(image_shape, num_classes, name, dtype, after_conv=None, before_dense=None):
     import keras
 
-    inputs = keras.Input(shape=tuple(image_shape), dtype="float32", name="images")
+    inputs = keras.Input(shape=tuple(image_shape), dtype="float32", name=INPUT_NAME)
     x = keras.layers.Rescaling(1.0 / 255, name="rescale", dtype=dtype)(inputs)
     x = _conv_stack(keras, x, after_conv(keras, dtype) if after_conv else None, dtype)
     x = keras.layers.Flatten(dtype=dtype)(x)
     x = keras.layers.Dense(64, activation="relu", dtype=dtype)(x)
     if before_dense:
         x = before_dense(keras, dtype)(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name=PROBABILITIES, dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -104,26 +104,14 @@ def tfjob_manifest(config, workers, options=TFJobOptions()):
         "distml.io/model-type": model_type,
         **options.labels,
     }
-    may_use_gpus = is_placeholder(options.gpus) or int(options.gpus) > 0
-    volumes, mounts = k8s.training_volumes(may_use_gpus)
     container = {
         "name": CONTAINER_NAME,
         "image": k8s.image_for(options.gpus, options.image, options.gpu_image),
         "command": worker_command(config),
         "env": k8s.trainer_env(),
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
-        "resources": k8s.resources(cpu=options.cpu, memory=options.memory, gpus=options.gpus),
-        "securityContext": k8s.container_security_context(),
-        "volumeMounts": mounts,
     }
-    pod_spec = {
-        "serviceAccountName": k8s.TRAINER_SERVICE_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "securityContext": k8s.pod_security_context(),
-        "containers": [container],
-        "volumes": volumes,
-        **k8s.gpu_scheduling(options.gpus),
-    }
+    pod_spec = k8s.training_pod_spec(container, cpu=options.cpu, memory=options.memory, gpus=options.gpus)
     if options.priority_class:
         pod_spec["priorityClassName"] = options.priority_class
     run_policy = {"cleanPodPolicy": options.clean_pod_policy, "backoffLimit": options.backoff_limit}

@@ -21,7 +21,8 @@ group resumes from the run's latest checkpoint, as the local launcher does.
 import yaml
 
 from distml.components.common import k8s, tf_config
-from distml.components.train.spec import RUNTIME_KINDS, WORKER_LAUNCHER
+from distml.components.train.config import WORKER_COMMAND
+from distml.components.train.spec import RUNTIME_KINDS, SPEC
 
 GROUP, VERSION = "trainer.kubeflow.org", "v1alpha1"
 CLUSTER_KIND, NAMESPACED_KIND = RUNTIME_KINDS
@@ -38,20 +39,15 @@ MAX_RESTARTS = 3  # whole-group restarts (JobSet failurePolicy)
 # What a TrainJob that names only the runtime trains: the digits dataset ingested to the
 # datasets volume (`distml ingest --dataset digits --output /mnt/datasets/digits`), into a
 # model folder of its own; the run id (checkpoints) defaults to the TrainJob's name.
-DEFAULT_ARGS = [
-    "--dataset",
-    f"{k8s.DATASETS_MOUNT}/digits",
-    "--model-dir",
-    f"{k8s.MODELS_MOUNT}/trainjobs/$({tf_config.JOBSET_NAME})",
-]
-WORKER_COMMAND = ["distml", "train", "--launcher", WORKER_LAUNCHER]
+DEFAULT_ARGS = SPEC.cli_args(
+    {"dataset": f"{k8s.DATASETS_MOUNT}/digits", "model": f"{k8s.MODELS_MOUNT}/trainjobs/$({tf_config.JOBSET_NAME})"}
+)
 LABELS = {"app.kubernetes.io/name": "distml", "app.kubernetes.io/component": "train"}
 
 
 def runtime_manifest(*, gpus=False, namespace=None, num_nodes=DEFAULT_NUM_NODES, image=None, cpu="2", memory="4Gi"):
     """The runtime as a dict: a ClusterTrainingRuntime, or a TrainingRuntime in `namespace`."""
     gpu_count = GPUS_PER_NODE if gpus else 0
-    volumes, mounts = k8s.training_volumes(gpu_count)
     container = {
         "name": NODE,
         "image": image or (k8s.GPU_IMAGE if gpus else k8s.IMAGE),
@@ -60,18 +56,10 @@ def runtime_manifest(*, gpus=False, namespace=None, num_nodes=DEFAULT_NUM_NODES,
         # JobSet's names first: the args may refer to them as $(NAME).
         "env": [*tf_config.jobset_env(num_nodes, PORT), *k8s.trainer_env()],
         "ports": [{"name": PORT_NAME, "containerPort": PORT}],
-        "resources": k8s.resources(cpu=cpu, memory=memory, gpus=gpu_count),
-        "securityContext": k8s.container_security_context(),
-        "volumeMounts": mounts,
     }
     pod_spec = {
         "restartPolicy": "Never",  # a dead worker fails the Job; JobSet restarts the group
-        "serviceAccountName": k8s.TRAINER_SERVICE_ACCOUNT,
-        "automountServiceAccountToken": False,
-        "securityContext": k8s.pod_security_context(),
-        "containers": [container],
-        "volumes": volumes,
-        **k8s.gpu_scheduling(gpu_count),
+        **k8s.training_pod_spec(container, cpu=cpu, memory=memory, gpus=gpu_count),
     }
     name = GPU_RUNTIME if gpus else RUNTIME
     metadata = {"name": name, "labels": {**LABELS, FRAMEWORK_LABEL: "tensorflow"}}

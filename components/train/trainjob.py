@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from distml.components.common import k8s, tf_config
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.train import owned_job, trainer_runtime
-from distml.components.train.config import RUN_ID_PATTERN, worker_args
+from distml.components.train.config import RUN_ID_PATTERN, WORKER_COMMAND, worker_args
 from distml.components.train.spec import DEFAULTS, RUNTIME_KINDS
 from distml.components.train.tfjob import check_paths, failed_pod_reasons, job_name
 
@@ -123,7 +123,7 @@ def trainjob_manifest(config, workers, options=TrainJobOptions()):
         "distml.io/model-type": config.model_type.replace("_", "-"),
     }
     trainer = {
-        "command": trainer_runtime.WORKER_COMMAND,
+        "command": WORKER_COMMAND,
         "args": worker_args(config),
         # Trainer gives plainML pods no node count: the workers read it here (see tf_config).
         "env": [{"name": tf_config.NUM_WORKERS, "value": as_string(workers)}],

@@ -1,6 +1,6 @@
 """The `train-and-deploy` Workflow and its CronWorkflow, built from the template library.
 
-    ingest (memoized) ──► train × model-types (TFJobs or TrainJobs, fan-out) ──► select (fan-in) ──► deploy (when blessed)
+    ingest (memoized) ──► train × model-types (TFJobs or TrainJobs, fan-out) ──► select (fan-in) ──► deploy-rollout (when blessed)
 
 Every task runs a `distml-components` template through templateRef; this file adds only
 the wiring, the run-scoped paths and the workflow-level scheduling settings. Every
@@ -41,7 +41,7 @@ SELECT_PARAMETERS = (
     "image",
     "priority-class",
 )
-DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class")
+DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class", "slim-image")
 
 # Every parameter `argo submit -p` can set, with the library's defaults; the workflow runs
 # at production priority (the library's default is batch, as the cron run keeps).
@@ -100,8 +100,10 @@ def main_dag():
             **passthrough(*SELECT_PARAMETERS),
         },
     )
+    # The rollout the KFP deploy step runs too (distml deploy --target kserve): waits for the new
+    # generation, rolls back a version that does not become ready.
     deploy = component(
-        "deploy",
+        "deploy-rollout",
         depends="select",
         when="{{tasks.select.outputs.parameters.blessed}} == true",
         arguments={

@@ -16,6 +16,7 @@ from pathlib import Path
 from distml.components.common.errors import DistmlError
 from distml.components.common.ports import GRPC_PORT, HTTP_PORT, free_ports
 from distml.components.common.processes import die_with_parent
+from distml.components.serve import spec as serve_spec
 
 READY_TIMEOUT_S = 120
 DEFAULT_PORTS = (HTTP_PORT, GRPC_PORT)
@@ -52,16 +53,7 @@ def start_server(model_repo, model_name, http_port, grpc_port, log_path):
     command = [
         sys.executable,
         "-m",
-        "distml",
-        "serve",
-        "--repo",
-        str(model_repo),
-        "--model-name",
-        model_name,
-        "--http-port",
-        str(http_port),
-        "--grpc-port",
-        str(grpc_port),
+        *serve_spec.serve_command(str(model_repo), model_name, http_port=http_port, grpc_port=grpc_port),
     ]
     with open(log_path, "a") as log:
         log.write(f"\n--- {' '.join(command)}\n")

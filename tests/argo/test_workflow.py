@@ -66,7 +66,7 @@ def test_fan_out_over_model_types_with_per_item_model_and_checkpoint_paths(spec)
 
 def test_fan_in_selects_over_every_candidate_and_deploys_only_when_blessed(spec):
     tasks = dag_tasks(spec)
-    select, deploy = tasks["select"], tasks["deploy"]
+    select, deploy = tasks["select"], tasks["deploy-rollout"]
     assert select["depends"] == "train"
     model_dir_parent = arguments(tasks["train"])["model-dir"].rsplit("/", 1)[0]
     assert arguments(select)["candidates-dir"] == model_dir_parent
@@ -98,6 +98,28 @@ def test_train_creates_a_tfjob_owned_by_the_workflow_and_waits_on_all_workers(na
     ]
     # docs/argo.md: `train` retries once (the retry resumes from the run's checkpoints).
     assert int(train["retryStrategy"]["limit"]) == 1 and train["retryStrategy"]["retryPolicy"] == "Always"
+
+
+def test_the_workflow_rolls_a_version_out_as_the_kfp_step_does(spec):
+    """deploy-rollout runs the KFP deploy step's rollout (distml deploy --target kserve: wait for
+    the new generation, roll back a failure) on the version select pushed, for the model the
+    run names, from where select pushed it."""
+    import argparse
+
+    from distml.components.deploy.cli import add_arguments
+    from distml.components.deploy.manifest import storage_uri_for
+    from tests.argo.argo_yaml import input_values, substitute
+
+    task = dag_tasks(spec)["deploy-rollout"]
+    template = library()["deploy-rollout"]
+    submitted = {**arguments(task), "model-version": "7", "model-name": "fashion", "model-repo": "team/repo"}
+    container = yaml.safe_load(substitute(yaml.safe_dump(template["container"]), input_values(template, **submitted)))
+    assert container["command"] == ["distml", "deploy"]
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    add_arguments(parser)
+    args = parser.parse_args(container["args"])
+    assert (args.target, args.rollback, args.model_version, args.model_name) == ("kserve", True, "7", "fashion")
+    assert args.storage_uri == storage_uri_for("fashion", "team/repo")
 
 
 def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
@@ -239,4 +261,4 @@ def test_the_scheduled_runs_select_against_the_served_model_so_they_cannot_push_
     args = parser.parse_args(command)
     assert args.baseline == "latest" and args.model_repo == k8s.MODEL_REPO_FOLDER
     assert args.min_improvement >= 0
-    assert tasks["deploy"]["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"
+    assert tasks["deploy-rollout"]["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"

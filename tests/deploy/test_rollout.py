@@ -295,6 +295,8 @@ def test_the_kfp_deploy_step_serves_the_runs_model_name_from_where_select_pushed
     assert created["metadata"]["name"] == summary["service"] == "fashion-v2"
     model = created["spec"]["predictor"]["model"]
     assert model["storageUri"] == f"pvc://{k8s.MODELS_PVC}/{(repo / 'fashion-v2').relative_to(k8s.MODELS_MOUNT)}"
+    # The pushed version makes a new predictor revision on the KFP path too (issue #15).
+    assert created["spec"]["predictor"]["annotations"] == {"distml.io/model-version": "4"}
 
 
 def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
