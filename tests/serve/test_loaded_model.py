@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from distml.components.common.model_artifact import MODEL_INFO
+from distml.components.common.preprocessing import PREPROCESSING_KEY, preprocessing_params
 from distml.components.serve.loaded_model import ModelLoadError, load_version
 from tests.serve.conftest import local_predictions, version_dir
 
@@ -22,7 +23,11 @@ def test_a_version_loads_and_predicts_as_the_savedmodel_does(trained_models, tes
 @pytest.mark.parametrize(
     "change, message",
     [
-        ({"image_shape": [14, 14, 1]}, "expected float32 [None, 14, 14, 1]"),
+        # a model.json consistent with itself (its preprocessing makes 14x14 images too)
+        (
+            {"image_shape": [14, 14, 1], PREPROCESSING_KEY: preprocessing_params([14, 14, 1])},
+            "expected float32 [None, 14, 14, 1]",
+        ),
         ({"class_names": [str(i) for i in range(12)]}, "it predicts 10 classes, expected 12"),
     ],
 )
