@@ -5,12 +5,12 @@ import yaml
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import repository_path
 from distml.components.common.params import KFP
 from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.core import deploy_kserve
 from distml.components.deploy.manifest import build_inference_service, storage_uri_for
 from distml.components.select.spec import SPEC as SELECT
-from distml.components.select.spec import repository_path
 from tests.conftest import run_cli
 
 VARIANTS = {
@@ -18,7 +18,9 @@ VARIANTS = {
     "distml": dict(runtime="distml", max_batch_size=32),
     "canary": dict(runtime="tfserving", canary_traffic_percent=10, min_replicas=1, max_replicas=3),
     "gpu": dict(runtime="distml", gpus=1, deployment_mode="Standard"),
-    "standard-canary": dict(runtime="distml", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"),
+    "standard-canary": dict(
+        runtime="tfserving", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"
+    ),
     "tfserving-gpu": dict(runtime="tfserving", gpus=2, storage_uri="pvc://distml-models/repo/digits"),
 }
 
