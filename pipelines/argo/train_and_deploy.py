@@ -41,7 +41,7 @@ SELECT_PARAMETERS = (
     "image",
     "priority-class",
 )
-DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class")
+DEPLOY_PARAMETERS = ("model-name", "model-repo", "priority-class", "serving-priority-class", "slim-image")
 
 # Every parameter `argo submit -p` can set, with the library's defaults; the workflow runs
 # at production priority (the library's default is batch, as the cron run keeps).
@@ -100,8 +100,11 @@ def main_dag():
             **passthrough(*SELECT_PARAMETERS),
         },
     )
+    # deploy-rollout, not the `deploy` resource template: every scheduled run is an update,
+    # whose status the resource template's condition may read before KServe has reconciled it.
     deploy = component(
-        "deploy",
+        "deploy-rollout",
+        task_name="deploy",
         depends="select",
         when="{{tasks.select.outputs.parameters.blessed}} == true",
         arguments={

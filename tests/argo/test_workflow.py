@@ -29,11 +29,16 @@ def spec():
     return load(WORKFLOW)["spec"]
 
 
+# The deploy task runs deploy-rollout: the resource template's condition can read an update's stale status.
+TEMPLATE_OF_TASK = {"deploy": "deploy-rollout"}
+
+
 def test_every_task_calls_a_library_template_with_inputs_it_declares(spec):
     templates = library()
     for name, task in dag_tasks(spec).items():
-        assert task["templateRef"] == {"name": library_module.LIBRARY_NAME, "template": name}
-        declared = {p["name"]: p for p in templates[name]["inputs"]["parameters"]}
+        template = TEMPLATE_OF_TASK.get(name, name)
+        assert task["templateRef"] == {"name": library_module.LIBRARY_NAME, "template": template}
+        declared = {p["name"]: p for p in templates[template]["inputs"]["parameters"]}
         passed = arguments(task)
         assert set(passed) <= set(declared), f"{name}: unknown inputs {set(passed) - set(declared)}"
         required = {n for n, p in declared.items() if "default" not in p}
@@ -107,6 +112,26 @@ def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
     assert "transitionStatus = UpToDate" in resource["successCondition"]
     assert "activeModelState = Loaded" in resource["successCondition"]
     assert "BlockedByFailedLoad" in resource["failureCondition"]
+
+
+@pytest.mark.parametrize("file_name", [WORKFLOW, CRON, "cronworkflow-monitor-and-retrain.yaml"])
+def test_the_workflows_deploy_with_the_rollout_that_waits_for_the_new_model_and_rolls_back(file_name):
+    """An update's status still describes the previous model until KServe reconciles it (and in
+    Standard mode stays Ready through the rolling update): the workflows run `distml deploy`,
+    whose wait reads revisions / the Deployment (components/deploy/rollout.py), not the
+    resource template's condition; a failed rollout was rolled back and is not retried."""
+    deploys = [t for t in tags_and_tasks(load(file_name)) if t["name"] == "deploy"]
+    assert deploys and all(t["templateRef"]["template"] == "deploy-rollout" for t in deploys)
+    rollout = library()["deploy-rollout"]
+    args = rollout["container"]["args"]
+    assert args[args.index("--target") + 1] == "kserve"
+    assert args[args.index("--model-version") + 1] == "{{inputs.parameters.model-version}}"
+    assert rollout["retryStrategy"]["retryPolicy"] == "OnError"
+
+
+def tags_and_tasks(doc):
+    spec = doc["spec"].get("workflowSpec", doc["spec"])
+    return [task for template in spec["templates"] for task in (template.get("dag") or {}).get("tasks", [])]
 
 
 def test_deploy_gives_up_after_30_minutes_and_retries_only_api_errors():
