@@ -1,6 +1,6 @@
 """Every generated file of the project, rendered in memory: component.py (from spec.py) and
 component.yaml per component, the compiled KFP pipeline, the Argo YAML, docs/parameters.md, the Trainer runtimes
-(manifests/trainer), the volume-permissions Job (manifests/volume-permissions). `distml compile` writes them; a test renders them again and fails on any difference with the checked-in copies."""
+(manifests/trainer), the volume-permissions Job (manifests/volume-permissions), docs/compatibility.md. `distml compile` writes them; a test renders them again and fails on any difference with the checked-in copies."""
 
 from pathlib import Path
 
@@ -13,6 +13,7 @@ def render_all():
     from distml.components.common.volume_permissions import render as render_volume_permissions
     from distml.components.train.trainer_runtime import render as render_trainer_runtimes
     from distml.pipelines.argo.generate import render as render_argo
+    from distml.pipelines.compatibility import render as render_compatibility
     from distml.pipelines.kfp.compile import render as render_kfp
     from distml.pipelines.kfp.compile import render_parameters_doc, render_sources
 
@@ -23,6 +24,7 @@ def render_all():
         **render_parameters_doc(),
         **render_trainer_runtimes(),
         **render_volume_permissions(),
+        **render_compatibility(),
     }
 
 

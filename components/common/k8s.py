@@ -92,6 +92,7 @@ def resources(
 # The KFP train step only waits for its TFJob/TrainJob and copies the model; with the local
 # or in-process launcher it would train inside these limits.
 STEP_RESOURCES = {
+    "data_version": resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi"),  # TFDS imports TensorFlow
     "ingest": resources(cpu="1", memory="4Gi", cpu_limit="2", memory_limit="8Gi"),
     "train": resources(cpu="250m", memory="1Gi", cpu_limit="1", memory_limit="2Gi"),
     "select": resources(cpu="2", memory="4Gi", cpu_limit="2", memory_limit="6Gi"),

@@ -31,13 +31,15 @@ from distml.components.deploy.spec import (
     RUNTIMES,
     TF_SERVING_VERSION,
 )
+from distml.components.deploy.standard import DEPLOYMENT_MODE_ANNOTATION, STANDARD
 from distml.components.monitor.kserve_logger import predictor_logger
 from distml.components.serve.spec import serve_command as build_serve_command
 
 API_VERSION = "serving.kserve.io/v1beta1"
 KIND = "InferenceService"
-DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 MODEL_VERSION_ANNOTATION = "distml.io/model-version"
+# KServe's predictor container (constants.InferenceServiceContainerName, its runtimes' container)
+KSERVE_CONTAINER = "kserve-container"
 CANARY_PREFIX = "v"  # Standard mode: the canary predictor of model version N is named vN
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _PVC_URI = re.compile(r"^pvc://([^/]+)(?:/(.*))?$")
@@ -125,6 +127,12 @@ def build_inference_service(
         raise UsageError(f"unknown runtime {runtime!r} (known: {', '.join(RUNTIMES)})")
     if deployment_mode is not None and deployment_mode not in DEPLOYMENT_MODES:
         raise UsageError(f"unknown deployment mode {deployment_mode!r} (known: {', '.join(DEPLOYMENT_MODES[1:])})")
+    if deployment_mode == STANDARD and canary_traffic_percent is not None and runtime != "tfserving":
+        # KServe's webhook: "canary requires a stable predictor with a model"; distml's runs a container.
+        raise UsageError(
+            "a canary in Standard mode needs --runtime tfserving (KServe serves Standard canaries of model "
+            "predictors only); use --deployment-mode Knative for a canary of the distml runtime"
+        )
 
     resources = k8s.resources(cpu=cpu, memory=memory, gpus=gpus)
     predictor = {
@@ -172,18 +180,26 @@ def build_inference_service(
         metadata["annotations"] = {DEPLOYMENT_MODE_ANNOTATION: deployment_mode}
     spec = {"predictor": predictor}
     if canary_traffic_percent is not None:
-        if deployment_mode == "Standard":
+        if deployment_mode == STANDARD:
             # KServe >= 0.20: a named canary Deployment beside the stable predictor; the
             # rollout puts the live stable predictor back under spec.predictor.
             spec["canary"] = [
-                {
-                    "trafficPercent": int(canary_traffic_percent),
-                    "predictor": {"name": canary_name(model_version), **predictor},
-                }
+                {"trafficPercent": int(canary_traffic_percent), "predictor": _standard_canary(predictor, model_version)}
             ]
         else:
             predictor["canaryTrafficPercent"] = int(canary_traffic_percent)
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def _standard_canary(predictor, model_version):
+    """The canary's predictor: its own name (its Deployment's) and the model, without replica
+    bounds: KServe runs a canary at fixed replicas, derived from its traffic share, and its
+    webhook refuses a canary with maxReplicas (or minReplicas above the stable predictor's).
+    KServe 0.20's CRD requires a canary model's container name: the runtime's own, which
+    KServe merges it into."""
+    canary = {k: v for k, v in predictor.items() if k not in ("minReplicas", "maxReplicas")}
+    canary["model"] = {**canary["model"], "name": KSERVE_CONTAINER}
+    return {"name": canary_name(model_version), **canary}
 
 
 def canary_name(model_version):
@@ -243,7 +259,7 @@ def _distml_container(service_name, claim, path, image, resources, max_batch_siz
         max_batch_size=int(max_batch_size),
     )
     container = {
-        "name": "kserve-container",
+        "name": KSERVE_CONTAINER,
         "image": image,
         "command": serve_command[:2],
         "args": serve_command[2:],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from distml.components.common import k8s
 from distml.components.common.errors import DistmlError
+from distml.components.deploy import standard
 
 log = logging.getLogger("distml.deploy")
 
@@ -113,14 +114,17 @@ def place_canary(manifest, previous):
     return manifest
 
 
-def assess(obj, stale_revision=None):
+def assess(obj, stale_revision=None, deployment=None):
     """ready / failed / pending, with the reason, from an InferenceService's status.
 
     Judged from the conditions and the predictor's revisions, never from
     status.observedGeneration: KServe copies that from the Knative Service or Deployment
     (kserve#6081), so it neither tracks this object's generation nor says the status is fresh.
     `stale_revision`: the revision that served before an update that must create a new one;
-    a Ready while it still serves is the old revision's.
+    a Ready while it still serves is the old revision's. In Standard mode, which has no
+    revisions, `deployment` is the Deployment of the model being rolled out
+    (standard.new_model_deployment), read by the caller: Ready counts once it runs the
+    spec applied and is rolled out (components/deploy/standard.py).
     """
     status = obj.get("status") or {}
     model_status = status.get("modelStatus") or {}
@@ -129,23 +133,30 @@ def assess(obj, stale_revision=None):
         detail = ": ".join(x for x in (failure.get("reason"), failure.get("message")) if x)
         return Assessment("failed", f"model {model_status['transitionStatus']}" + (f" ({detail})" if detail else ""))
     conditions = {c.get("type"): c for c in status.get("conditions") or []}
-    ready = conditions.get("Ready") or {}
-    canary_ready = conditions.get("CanaryReady") or {}
-    if (obj.get("spec") or {}).get("canary") and ready.get("status") == "True" and canary_ready.get("status") != "True":
-        if canary_ready.get("status") == "False" and canary_ready.get("reason") in FAILED_REASONS:
-            return Assessment("failed", describe_conditions(status))
-        return Assessment("pending", f"the canary is not ready yet ({describe_conditions(status)})")
-    if ready.get("status") == "True":
-        created, serving = predictor_revisions(obj)
-        if created and serving and created != serving:
-            return Assessment("pending", f"revision {created} is not ready yet (traffic still on {serving})")
-        if stale_revision and serving == stale_revision:
-            return Assessment("pending", f"the update has no revision yet ({stale_revision} still serves)")
-        return Assessment("ready", describe_conditions(status))
-    for c in conditions.values():
-        if c.get("status") == "False" and c.get("reason") in FAILED_REASONS:
-            return Assessment("failed", describe_conditions(status))
-    return Assessment("pending", describe_conditions(status))
+    if (conditions.get("Ready") or {}).get("status") != "True":
+        for c in conditions.values():
+            if c.get("status") == "False" and c.get("reason") in FAILED_REASONS:
+                return Assessment("failed", describe_conditions(status))
+        return Assessment("pending", describe_conditions(status))
+    if standard.is_standard(obj):
+        return _assess_standard(obj, deployment)
+    created, serving = predictor_revisions(obj)
+    if created and serving and created != serving:
+        return Assessment("pending", f"revision {created} is not ready yet (traffic still on {serving})")
+    if stale_revision and serving == stale_revision:
+        return Assessment("pending", f"the update has no revision yet ({stale_revision} still serves)")
+    return Assessment("ready", describe_conditions(status))
+
+
+def _assess_standard(obj, deployment):
+    applied = ((obj.get("metadata") or {}).get("annotations") or {}).get(LAST_APPLIED)
+    name = standard.new_model_deployment(obj)
+    state, reason = standard.rollout_status(deployment, name, LAST_APPLIED, applied)
+    if state == "ready" and (obj.get("spec") or {}).get("canary"):
+        state, reason = standard.canary_status(obj, obj["spec"]["canary"][0]["predictor"]["name"])
+    if state == "ready":
+        return Assessment("ready", f"{reason}; {describe_conditions(obj.get('status'))}")
+    return Assessment(state, reason)
 
 
 def needs_new_revision(patch):
@@ -197,12 +208,12 @@ def kubernetes_api():
     return client.CustomObjectsApi()
 
 
-def _api_error(action, name, e):
+def _api_error(action, name, e, kind="InferenceService"):
     try:
         message = json.loads(e.body).get("message", e.body)
     except (TypeError, ValueError):
         message = e.body or e.reason
-    return DistmlError(f"{action} InferenceService {name}: {e.status} {e.reason}: {message}")
+    return DistmlError(f"{action} {kind} {name}: {e.status} {e.reason}: {message}")
 
 
 def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time.sleep, clock=time.monotonic):
@@ -241,7 +252,7 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
             live = api.get_namespaced_custom_object(**ref)
         except ApiException as e:
             raise _api_error("reading", name, e) from None
-        verdict = assess(live, stale_revision)
+        verdict = assess(live, stale_revision, _new_model_deployment(api, live) if standard.is_standard(live) else None)
         if verdict.state == "ready":
             url = (live.get("status") or {}).get("url")
             log.info("InferenceService %s is Ready at %s", name, url)
@@ -255,6 +266,20 @@ def rollout(api, manifest, *, timeout_s=600, poll_s=5, rollback=True, sleep=time
             log.info("waiting for %s: %s", name, verdict.reason)
             last_logged = verdict.reason
         sleep(poll_s)
+
+
+def _new_model_deployment(api, live):
+    """The Deployment running the model being rolled out (Standard mode), None before KServe creates it."""
+    from kubernetes.client.exceptions import ApiException
+
+    name = standard.new_model_deployment(live)
+    group, version, plural = standard.DEPLOYMENTS
+    try:
+        return api.get_namespaced_custom_object(group, version, live["metadata"]["namespace"], plural, name)
+    except ApiException as e:
+        if e.status == 404:
+            return None
+        raise _api_error("reading", name, e, kind="Deployment") from None
 
 
 def _roll_back(api, ref, previous, manifest, live, enabled, action):

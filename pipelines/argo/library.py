@@ -17,10 +17,10 @@ parameter with a default, so callers pass only what differs.
               each bounded by the GPU semaphore and train-deadline-seconds; outputs job-name
     select    `distml select` over every candidate in candidates-dir; outputs blessed,
               pushed-version
-    deploy    resource: applies a KServe InferenceService, waits until the model is loaded;
-              outputs url
-    deploy-rollout  `distml deploy --target kserve`: generation-aware wait and rollback;
-              outputs result
+    deploy    resource: applies a KServe InferenceService, waits until the model is loaded
+              (a first deployment; an update's status can be stale: docs/argo.md); outputs url
+    deploy-rollout  `distml deploy --target kserve`: waits for the new revision / Deployment
+              and rolls back a failed rollout (what the workflows use); outputs result
     monitor   `distml monitor` on the served model's request log, against the dataset it was
               trained on (found under the datasets volume); outputs retrain
 
@@ -487,9 +487,12 @@ def deploy_template():
 
 
 def deploy_rollout_template():
-    """The alternative to `deploy` for updates: `distml deploy --target kserve` waits until KServe
-    has reconciled the new generation (which a resource condition cannot express) and rolls
-    back a rollout that does not become ready. Needs only the Kubernetes API: slim image."""
+    """What the workflows deploy with: `distml deploy --target kserve`, the rollout of the KFP
+    step, waits until the new revision (Knative) or the Deployment running the new spec
+    (Standard) serves, which a resource condition cannot express (the status `deploy` reads
+    still describes the previous model right after an update), and rolls back a rollout that
+    does not become ready. Retried only on pod errors (eviction): a rollout that failed was
+    rolled back and is not tried again. Needs only the Kubernetes API: slim image."""
     return Container(
         name="deploy-rollout",
         inputs=[
@@ -514,7 +517,7 @@ def deploy_rollout_template():
         resources=resources("100m", "256Mi"),
         security_context=container_security_context(),
         active_deadline_seconds="1800",
-        retry_strategy=retry_transient(2),
+        retry_strategy=RetryStrategy(limit="2", retry_policy="OnError", backoff=m.Backoff(duration="30s", factor="2")),
         **pod_defaults(),
     )
 
@@ -540,7 +543,7 @@ def monitor_template():
         resources=resources("1", "2Gi"),
         security_context=container_security_context(),
         active_deadline_seconds="1800",
-        retry_strategy=retry_transient(2),
+        retry_strategy=RetryStrategy(limit="2", retry_policy="OnError", backoff=m.Backoff(duration="30s", factor="2")),
         **pod_defaults(),
     )
 

@@ -100,10 +100,11 @@ def main_dag():
             **passthrough(*SELECT_PARAMETERS),
         },
     )
-    # The rollout the KFP deploy step runs too (distml deploy --target kserve): waits for the new
-    # generation, rolls back a version that does not become ready.
+    # deploy-rollout, not the `deploy` resource template: every scheduled run is an update,
+    # whose status the resource template's condition may read before KServe has reconciled it.
     deploy = component(
         "deploy-rollout",
+        task_name="deploy",
         depends="select",
         when="{{tasks.select.outputs.parameters.blessed}} == true",
         arguments={

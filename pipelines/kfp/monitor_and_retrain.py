@@ -21,6 +21,7 @@ from distml.components.ingest.component import ingest
 from distml.components.monitor.component import monitor
 from distml.components.monitor.spec import REQUEST_LOGS
 from distml.components.monitor.spec import SPEC as MONITOR
+from distml.pipelines.kfp.data_version import data_version_task
 from distml.pipelines.kfp.train_and_deploy import I, S, T, _on_cluster, train_and_deploy
 
 PIPELINE_NAME = "monitor-and-retrain"
@@ -45,7 +46,9 @@ def monitor_and_retrain(
     launcher: str = T.launcher,
     image: str = k8s.IMAGE,
 ):
-    reference = ingest(dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root)
+    version = data_version_task(dataset, "", dataset_version, image)
+    _on_cluster(version, step="data_version", timeout_s=1800)
+    reference = ingest(dataset=dataset, dataset_version=version.output, num_shards=num_shards, store_root=store_root)
     reference.set_display_name("reference data").set_container_image(image)
     check = monitor(
         reference_dataset=reference.outputs["dataset_artifact"],

@@ -1,10 +1,11 @@
 """The Kubeflow pipeline `train-and-deploy`:
 
-    ingest (cached) -> ParallelFor(model types) train -> Collected -> select -> If(blessed) deploy
+    [data version] -> ingest (cached) -> ParallelFor(model types) train -> Collected -> select -> If(blessed) deploy
 
 `build_pipeline(for_cluster=True)` is what is compiled and uploaded to the Kubeflow UI: it
-adds the Kubernetes settings (volumes, Kueue labels, resources, security context, timeouts) and turns
-caching off for deploy. `distml run` builds it with `for_cluster=False`: the same graph and
+adds the Kubernetes settings (volumes, Kueue labels, resources, security context, timeouts), turns
+caching off for deploy, and computes ingest's `dataset_version` in an uncached step on the
+datasets volume (data_version.py), which `distml run` computes before the run. `distml run` builds it with `for_cluster=False`: the same graph and
 components, without the settings kfp.local cannot apply, and with deploy cacheable so that
 a repeated run executes nothing (a local deploy only publishes to the model repository).
 """
@@ -25,6 +26,7 @@ from distml.components.select.spec import SPEC as SELECT
 from distml.components.train.component import train
 from distml.components.train.models import MODELS
 from distml.components.train.spec import SPEC as TRAIN
+from distml.pipelines.kfp.data_version import data_version_task
 
 PIPELINE_NAME = "train-and-deploy"
 MODEL_TYPES = list(MODELS)
@@ -99,6 +101,10 @@ def build_pipeline(for_cluster=True):
         model_repo: str = S.model_repo,
         model_name: str = S.model_name,
     ) -> dsl.Artifact:
+        if for_cluster:  # distml run computes it before the run (local_run.py)
+            version_task = data_version_task(dataset, tfds_data_dir, dataset_version, image)
+            _on_cluster(version_task, step="data_version", timeout_s=1800)
+            dataset_version = version_task.output
         ingest_task = ingest(
             dataset=dataset,
             dataset_version=dataset_version,

@@ -29,11 +29,16 @@ def spec():
     return load(WORKFLOW)["spec"]
 
 
+# The deploy task runs deploy-rollout: the resource template's condition can read an update's stale status.
+TEMPLATE_OF_TASK = {"deploy": "deploy-rollout"}
+
+
 def test_every_task_calls_a_library_template_with_inputs_it_declares(spec):
     templates = library()
     for name, task in dag_tasks(spec).items():
-        assert task["templateRef"] == {"name": library_module.LIBRARY_NAME, "template": name}
-        declared = {p["name"]: p for p in templates[name]["inputs"]["parameters"]}
+        template = TEMPLATE_OF_TASK.get(name, name)
+        assert task["templateRef"] == {"name": library_module.LIBRARY_NAME, "template": template}
+        declared = {p["name"]: p for p in templates[template]["inputs"]["parameters"]}
         passed = arguments(task)
         assert set(passed) <= set(declared), f"{name}: unknown inputs {set(passed) - set(declared)}"
         required = {n for n, p in declared.items() if "default" not in p}
@@ -66,7 +71,7 @@ def test_fan_out_over_model_types_with_per_item_model_and_checkpoint_paths(spec)
 
 def test_fan_in_selects_over_every_candidate_and_deploys_only_when_blessed(spec):
     tasks = dag_tasks(spec)
-    select, deploy = tasks["select"], tasks["deploy-rollout"]
+    select, deploy = tasks["select"], tasks["deploy"]
     assert select["depends"] == "train"
     model_dir_parent = arguments(tasks["train"])["model-dir"].rsplit("/", 1)[0]
     assert arguments(select)["candidates-dir"] == model_dir_parent
@@ -110,7 +115,7 @@ def test_the_workflow_rolls_a_version_out_as_the_kfp_step_does(spec):
     from distml.components.deploy.manifest import storage_uri_for
     from tests.argo.argo_yaml import input_values, substitute
 
-    task = dag_tasks(spec)["deploy-rollout"]
+    task = dag_tasks(spec)["deploy"]
     template = library()["deploy-rollout"]
     submitted = {**arguments(task), "model-version": "7", "model-name": "fashion", "model-repo": "team/repo"}
     container = yaml.safe_load(substitute(yaml.safe_dump(template["container"]), input_values(template, **submitted)))
@@ -129,6 +134,26 @@ def test_deploy_applies_an_inference_service_and_waits_until_the_model_serves():
     assert "transitionStatus = UpToDate" in resource["successCondition"]
     assert "activeModelState = Loaded" in resource["successCondition"]
     assert "BlockedByFailedLoad" in resource["failureCondition"]
+
+
+@pytest.mark.parametrize("file_name", [WORKFLOW, CRON, "cronworkflow-monitor-and-retrain.yaml"])
+def test_the_workflows_deploy_with_the_rollout_that_waits_for_the_new_model_and_rolls_back(file_name):
+    """An update's status still describes the previous model until KServe reconciles it (and in
+    Standard mode stays Ready through the rolling update): the workflows run `distml deploy`,
+    whose wait reads revisions / the Deployment (components/deploy/rollout.py), not the
+    resource template's condition; a failed rollout was rolled back and is not retried."""
+    deploys = [t for t in tags_and_tasks(load(file_name)) if t["name"] == "deploy"]
+    assert deploys and all(t["templateRef"]["template"] == "deploy-rollout" for t in deploys)
+    rollout = library()["deploy-rollout"]
+    args = rollout["container"]["args"]
+    assert args[args.index("--target") + 1] == "kserve"
+    assert args[args.index("--model-version") + 1] == "{{inputs.parameters.model-version}}"
+    assert rollout["retryStrategy"]["retryPolicy"] == "OnError"
+
+
+def tags_and_tasks(doc):
+    spec = doc["spec"].get("workflowSpec", doc["spec"])
+    return [task for template in spec["templates"] for task in (template.get("dag") or {}).get("tasks", [])]
 
 
 def test_deploy_gives_up_after_30_minutes_and_retries_only_api_errors():
@@ -261,4 +286,4 @@ def test_the_scheduled_runs_select_against_the_served_model_so_they_cannot_push_
     args = parser.parse_args(command)
     assert args.baseline == "latest" and args.model_repo == k8s.MODEL_REPO_FOLDER
     assert args.min_improvement >= 0
-    assert tasks["deploy-rollout"]["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"
+    assert tasks["deploy"]["when"] == "{{tasks.select.outputs.parameters.blessed}} == true"

@@ -18,7 +18,9 @@ VARIANTS = {
     "distml": dict(runtime="distml", max_batch_size=32),
     "canary": dict(runtime="tfserving", canary_traffic_percent=10, min_replicas=1, max_replicas=3),
     "gpu": dict(runtime="distml", gpus=1, deployment_mode="Standard"),
-    "standard-canary": dict(runtime="distml", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"),
+    "standard-canary": dict(
+        runtime="tfserving", deployment_mode="Standard", canary_traffic_percent=20, model_version="3"
+    ),
     "tfserving-gpu": dict(runtime="tfserving", gpus=2, storage_uri="pvc://distml-models/repo/digits"),
 }
 

@@ -312,59 +312,6 @@ def test_deploy_cli_reports_a_failed_rollout_in_one_line(kube):
     assert live(kube)["spec"] == build_inference_service("digits")["spec"]  # rolled back
 
 
-# Standard mode canary (KServe >= 0.20, kserve/kserve#5672): named canaries in spec.canary and
-# an aggregate CanaryReady condition. Not recorded from a cluster: conditions in the shape
-# that PR describes, on top of the recorded Ready status.
-def with_canary_ready(status_name, canary_status, reason=None):
-    status = json.loads(json.dumps(STATUSES[status_name]["status"]))
-    status["conditions"].append(
-        {"type": "CanaryReady", "status": canary_status, **({"reason": reason} if reason else {})}
-    )
-    return status
-
-
-def standard_canary(version="2", percent=20):
-    return build_inference_service(
-        "digits", runtime="distml", deployment_mode="Standard", canary_traffic_percent=percent, model_version=version
-    )
-
-
-def test_standard_canary_runs_beside_the_live_stable_predictor():
-    from distml.components.deploy.rollout import place_canary
-
-    stable = build_inference_service("digits", runtime="distml", deployment_mode="Standard", model_version="1")
-    placed = place_canary(standard_canary(), stable)
-    assert placed["spec"]["predictor"] == stable["spec"]["predictor"]  # version 1 keeps serving
-    assert placed["spec"]["canary"][0]["predictor"]["annotations"]["distml.io/model-version"] == "2"
-    first = place_canary(standard_canary(), None)  # nothing to compare with: all traffic to it
-    assert "canary" not in first["spec"]
-    assert first["spec"]["predictor"]["annotations"]["distml.io/model-version"] == "2"
-
-
-def test_standard_canary_is_ready_only_with_canary_ready():
-    obj = standard_canary()
-    obj["status"] = with_canary_ready("ready", "Unknown")
-    assert assess(obj).state == "pending"
-    obj["status"] = with_canary_ready("ready", "False", "ProgressDeadlineExceeded")
-    assert assess(obj).state == "failed"
-    obj["status"] = with_canary_ready("ready", "True")
-    assert assess(obj).state == "ready"
-
-
-def test_failed_standard_canary_is_removed_and_the_stable_model_keeps_serving(kube):
-    stable = build_inference_service("digits", runtime="distml", deployment_mode="Standard", model_version="1")
-    previous = existing(kube, stable)
-    kube.on_read["inferenceservices"] = lambda obj, reads: (
-        obj.update(status=with_canary_ready("ready", "False", "ProgressDeadlineExceeded"))
-        if obj["spec"].get("canary")
-        else None
-    )
-    with pytest.raises(DistmlError, match=r"canary removed \(the previous model serves all traffic\)"):
-        run(standard_canary())
-    assert live(kube)["spec"].get("canary") is None
-    assert live(kube)["spec"]["predictor"] == previous["spec"]["predictor"]
-
-
 def test_the_timeout_holds_on_a_clock_that_never_hits_the_deadline_exactly(kube):
     Controller(kube, "updating")
     clock = iter(range(0, 10_000, 7))
@@ -384,12 +331,6 @@ def test_an_api_error_while_waiting_is_one_line(kube):
     kube.fail[("get", "inferenceservices")] = (500, "InternalError", 1)  # the first read (404) passes
     with pytest.raises(DistmlError, match=r"^reading InferenceService digits: 500 Internal Server Error: "):
         run(build_inference_service("digits"))
-
-
-def test_a_canary_not_ready_for_a_reason_that_may_pass_is_pending():
-    obj = standard_canary()
-    obj["status"] = with_canary_ready("ready", "False", "MinimumReplicasUnavailable")
-    assert assess(obj).state == "pending"
 
 
 def test_a_new_model_version_annotation_alone_needs_a_new_revision():
@@ -446,21 +387,6 @@ def test_reapplying_the_spec_of_a_failed_service_rolls_nothing_back(kube):
     with pytest.raises(DistmlError, match="the spec was already deployed, nothing to roll back$"):
         run(manifest)
     assert [r[0] for r in kube.requests] == ["get", "get"]
-
-
-def test_canary_conditions_are_read_by_value_as_the_api_server_sends_them():
-    # statuses arrive as JSON: their strings are not the interned literals of the code
-    obj = standard_canary()
-    obj["status"] = json.loads(json.dumps(with_canary_ready("ready", "True")))
-    assert assess(obj).state == "ready"
-    obj["status"] = json.loads(json.dumps(with_canary_ready("ready", "False", "ProgressDeadlineExceeded")))
-    assert assess(obj).state == "failed"
-
-
-def test_a_failed_standard_canary_service_is_failed_whatever_its_canary_says():
-    obj = standard_canary()
-    obj["status"] = with_canary_ready("revision-failed", "Unknown")  # Ready=False (RevisionFailed)
-    assert assess(obj).state == "failed"
 
 
 def test_the_last_applied_spec_does_not_depend_on_key_order():

@@ -103,3 +103,38 @@ def test_kfp_local_ingests_again_after_images_are_added(tmp_path):
     version = resolved_dataset_version(spec)
     assert examples() == 21  # a cached ingest would still say 20
     shutil.rmtree(tmp_path / "root")
+
+
+def test_the_compiled_pipelines_data_version_step_makes_ingest_run_again_after_images_are_added(tmp_path):
+    """The KFP-on-a-cluster path: the uncached data-version step (pipelines/kfp/data_version.py)
+    computes the version where the data is and feeds ingest's cache key, run here by kfp.local
+    as the compiled pipeline wires it."""
+    from distml.components.common import k8s
+    from distml.pipelines.kfp.data_version import data_version, data_version_task
+
+    root = image_folder(tmp_path / "images", {"a": 10, "b": 10})
+    spec = f"folder:{root}"
+    assert data_version.python_func(dataset=spec, tfds_data_dir="", label="") == resolved_dataset_version(spec)
+    assert data_version.python_func(dataset=spec, tfds_data_dir="", label="v2").endswith("+v2")
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(tmp_path / "root"),
+        enable_caching=True,
+        cache_root=str(tmp_path / "cache"),
+    )
+
+    @dsl.pipeline(name="versioned-ingest")
+    def versioned_ingest(dataset: str) -> dsl.Dataset:
+        version = data_version_task(dataset, "", "", k8s.IMAGE)
+        return ingest(
+            dataset=dataset, dataset_version=version.output, store_root="", num_shards=1, test_fraction=0.3
+        ).outputs["dataset_artifact"]
+
+    def examples():
+        metadata = json.loads(Path(versioned_ingest(dataset=spec).output.path).joinpath("metadata.json").read_text())
+        return sum(split["num_examples"] for split in metadata["splits"].values())
+
+    assert examples() == 20
+    add_image(root, "new.png")
+    assert examples() == 21  # with `dataset` alone as ingest's key, the cache would still say 20
+    shutil.rmtree(tmp_path / "root")

@@ -53,9 +53,9 @@ def test_the_pipeline_carries_the_cluster_settings():
     # The train step only waits for the TFJob: the workers hold the GPUs and tolerate their taint.
     assert not any("tolerations" in e for e in executors.values())
     containers = spec["deploymentSpec"]["executors"]
-    for step in ("ingest", "train", "select", "deploy"):
+    for step in ("data_version", "ingest", "train", "select", "deploy"):
         wanted = k8s.STEP_RESOURCES[step]
-        resources = containers[f"exec-{step}"]["container"]["resources"]
+        resources = containers[f"exec-{step.replace('_', '-')}"]["container"]["resources"]
         assert (resources["resourceCpuRequest"], resources["resourceMemoryRequest"]) == (
             wanted["requests"]["cpu"],
             wanted["requests"]["memory"],
@@ -66,6 +66,13 @@ def test_the_pipeline_carries_the_cluster_settings():
         )
     tasks = spec["root"]["dag"]["tasks"]
     assert tasks["ingest"]["cachingOptions"]["enableCache"] is True
+    # ingest's cache key holds the data's version, computed on the volume by an uncached step
+    # (the run's dataset_version is only a label on it)
+    assert tasks["ingest"]["inputs"]["parameters"]["dataset_version"] == {
+        "taskOutputParameter": {"outputParameterKey": "Output", "producerTask": "data-version"}
+    }
+    assert tasks["data-version"]["cachingOptions"].get("enableCache", False) is False
+    assert tasks["data-version"]["inputs"]["parameters"]["label"] == {"componentInputParameter": "dataset_version"}
     # KFP retries every failure alike; ingest's (a bad dataset, no network for TFDS) recur.
     assert "retryPolicy" not in tasks["ingest"]
     assert tasks["ingest"]["inputs"]["parameters"]["tfds_data_dir"] == {"componentInputParameter": "tfds_data_dir"}

@@ -141,13 +141,19 @@ def test_pod_runs_restricted_with_resources(p):
 
 def test_the_kfp_step_pods_are_seen():
     pods = {p["metadata"]["name"]: p for p in kfp_pods()}
-    assert set(pods) == {"kfp-exec-ingest", "kfp-exec-train", "kfp-exec-select", "kfp-exec-deploy"}
+    assert set(pods) == {
+        "kfp-exec-data-version",
+        "kfp-exec-ingest",
+        "kfp-exec-train",
+        "kfp-exec-select",
+        "kfp-exec-deploy",
+    }
     for p in pods.values():  # what the pipeline itself sets (kfp-kubernetes, the task API)
         (container,) = p["spec"]["containers"]
         assert {"runAsUser": 1000, "runAsGroup": 1000, "runAsNonRoot": True}.items() <= container[
             "securityContext"
         ].items()
-        step = p["metadata"]["name"].removeprefix("kfp-exec-")
+        step = p["metadata"]["name"].removeprefix("kfp-exec-").replace("-", "_")  # KFP: data_version -> data-version
         assert container["resources"] == k8s.STEP_RESOURCES[step]
         assert "tolerations" not in p["spec"]  # no step pod asks for a GPU
         assert p["metadata"]["labels"][k8s.QUEUE_LABEL] == k8s.LOCAL_QUEUE

@@ -73,6 +73,7 @@ PIPELINE_NEEDS = [
     *[
         ("serving.kserve.io", "inferenceservices", v) for v in ("create", "get", "list", "watch", "patch", "delete")
     ],  # deploy, Argo apply
+    ("apps", "deployments", "get"),  # deploy: KServe Standard mode's predictor Deployment
     *[("", "configmaps", v) for v in ("get", "list", "watch")],  # settings, KFP's kfp-launcher
     ("argoproj.io", "workflowtaskresults", "create"),  # Argo >= 3.4 executor
     ("argoproj.io", "workflowtaskresults", "patch"),
@@ -102,6 +103,8 @@ PIPELINE_MUST_NOT = [
     ("trainer.kubeflow.org", "clustertrainingruntimes", "create"),
     ("trainer.kubeflow.org", "trainingruntimes", "create"),
     ("jobset.x-k8s.io", "jobsets", "delete"),
+    ("apps", "deployments", "patch"),
+    ("apps", "deployments", "list"),
 ]
 
 
@@ -128,6 +131,7 @@ def test_pipeline_account_gets_nothing_more():
         ("trainer.kubeflow.org", "trainjobs/status"),
         ("serving.kserve.io", "inferenceservices"),
         ("serving.kserve.io", "inferenceservices/status"),
+        ("apps", "deployments"),
         ("", "pods"),
         ("", "pods/log"),
         ("", "events"),
@@ -145,6 +149,7 @@ def test_pipeline_account_gets_nothing_more():
             "tfjobs/status",
             "trainjobs/status",
             "inferenceservices/status",
+            "deployments",
         }:
             assert set(r["verbs"]) <= {"get", "list", "watch"}, r
 
