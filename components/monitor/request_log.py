@@ -231,7 +231,7 @@ def log_files(paths):
         elif p.is_file():
             files.append(p)
         else:
-            raise UsageError(f"request log {p} does not exist")
+            raise UsageError(f"--request-log {p} does not exist")
     return files
 
 
