@@ -101,7 +101,7 @@ def quiet_native_banners(names: tuple[str, ...] = NOISY_IMPORTS) -> None:
     (see the module docstring). Nothing is imported here: a command that never imports
     TensorFlow (or an image without it) is not slowed down."""
     pending = tuple(name for name in names if name not in sys.modules)
-    if pending:
+    if pending and not any(isinstance(finder, _NoisyImportFinder) for finder in sys.meta_path):  # once per process
         sys.meta_path.insert(0, _NoisyImportFinder(pending))
 
 
