@@ -47,6 +47,23 @@ def test_a_noisy_import_keeps_its_other_output_and_only_its_banners_go_to_the_de
     assert "imported 42 SourceFileLoader" in result.stdout  # the module keeps its own loader
 
 
+def test_a_library_that_aborts_its_import_is_still_heard(tmp_path):
+    # What TensorFlow does on a CPU without the instructions it was built for.
+    (tmp_path / "aborting_native.py").write_text(
+        f"import os\nos.write(2, b'{BANNER}\\nF0000 compiled to use AVX instructions, not available\\n')\nos.abort()\n"
+    )
+    result = run_python(
+        """
+        from distml.components.common.console import quiet_native_banners
+        quiet_native_banners(("aborting_native",))
+        import aborting_native
+        """,
+        tmp_path,
+    )
+    assert result.returncode == -6  # SIGABRT
+    assert result.stderr == "F0000 compiled to use AVX instructions, not available\n"
+
+
 def test_a_deprecation_warning_is_a_debug_line_and_any_other_warning_a_warning(tmp_path):
     result = run_python(
         """

@@ -5,9 +5,11 @@ shows them); everything else they say still reaches stderr.
 TensorFlow's C++ side writes "oneDNN custom operations are on" (twice: two native
 libraries, each with its own absl) straight to file descriptor 2 while it is imported,
 before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL does not silence it.
-`quiet_native_banners` captures file descriptor 2 for the duration of that import only
-(whenever and by whichever library it happens), so no later output, a crash report
-included, ever passes through a capture.
+`quiet_native_banners` points file descriptor 2 at a filter process for the duration of
+that import only (whenever and by whichever library it happens). The filter passes every
+other line on to the real stderr as it comes, so a library that aborts the import
+("compiled to use AVX instructions, but these aren't available") is still heard; no
+output after the import passes through it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import importlib.machinery
 import importlib.util
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import warnings
@@ -34,25 +37,21 @@ NATIVE_BANNERS = (
 NOISY_IMPORTS = ("tensorflow",)
 
 
-def is_banner(line: str) -> bool:
-    return any(banner in line for banner in NATIVE_BANNERS)
+# The filter: banner lines to its stdout (a file the importer logs at debug level once the
+# import is done), every other line to its stderr, the importer's real one, at once.
+_FILTER = """
+import sys
+banners = sys.argv[1:]
+for line in sys.stdin.buffer:
+    out = sys.stdout if any(b.encode() in line for b in banners) else sys.stderr
+    out.buffer.write(line)
+    out.flush()
+"""
+FILTER_EXIT_TIMEOUT_S = 30
 
 
-def _forward(captured: bytes) -> None:
-    """Banner lines to the debug log, every other line to stderr as it was written."""
-    kept = []
-    for line in captured.decode(errors="replace").splitlines(keepends=True):
-        if is_banner(line):
-            log.debug("%s", line.rstrip("\n"))
-        else:
-            kept.append(line)
-    if kept:
-        sys.stderr.write("".join(kept))
-        sys.stderr.flush()
-
-
-class _CapturingLoader(importlib.abc.Loader):
-    """The module's own loader, with file descriptor 2 captured while the module executes."""
+class _FilteringLoader(importlib.abc.Loader):
+    """The module's own loader, with file descriptor 2 through the filter while it executes."""
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self.loader = loader
@@ -62,19 +61,30 @@ class _CapturingLoader(importlib.abc.Loader):
 
     def exec_module(self, module: ModuleType) -> None:
         sys.stderr.flush()
-        saved = os.dup(2)
-        with tempfile.TemporaryFile() as capture:
-            os.dup2(capture.fileno(), 2)
+        with tempfile.TemporaryFile() as banners:
+            # Started before fd 2 moves: its stderr is the real one.
+            filter_process = subprocess.Popen(
+                [sys.executable, "-c", _FILTER, *NATIVE_BANNERS], stdin=subprocess.PIPE, stdout=banners
+            )
+            saved = os.dup(2)
+            os.dup2(filter_process.stdin.fileno(), 2)
             try:
                 self.loader.exec_module(module)
             finally:
                 os.dup2(saved, 2)
                 os.close(saved)
+                filter_process.stdin.close()  # its end of input: it passes on the rest and exits
+                try:
+                    filter_process.wait(timeout=FILTER_EXIT_TIMEOUT_S)
+                except subprocess.TimeoutExpired:  # a process started meanwhile holds the pipe
+                    filter_process.kill()
+                    filter_process.wait()
                 module.__loader__ = self.loader  # the real loader from now on (resources, reloads)
                 if module.__spec__ is not None:
                     module.__spec__.loader = self.loader
-                capture.seek(0)
-                _forward(capture.read())
+                banners.seek(0)
+                for line in banners.read().decode(errors="replace").splitlines():
+                    log.debug("%s", line)
 
 
 class _NoisyImportFinder(importlib.abc.MetaPathFinder):
@@ -92,12 +102,12 @@ class _NoisyImportFinder(importlib.abc.MetaPathFinder):
         finally:
             self.names.add(name)
         if spec is not None and spec.loader is not None:
-            spec.loader = _CapturingLoader(spec.loader)
+            spec.loader = _FilteringLoader(spec.loader)
         return spec
 
 
 def quiet_native_banners(names: tuple[str, ...] = NOISY_IMPORTS) -> None:
-    """From now on, the first import of each module in `names` runs with fd 2 captured
+    """From now on, the first import of each module in `names` runs with fd 2 filtered
     (see the module docstring). Nothing is imported here: a command that never imports
     TensorFlow (or an image without it) is not slowed down."""
     pending = tuple(name for name in names if name not in sys.modules)
