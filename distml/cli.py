@@ -14,6 +14,7 @@ import sys
 import threading
 
 from distml import __version__
+from distml.components.common.console import log_library_warnings, quiet_native_banners
 from distml.components.common.errors import DistmlError
 from distml.components.common.processes import Terminated, raise_terminated
 
@@ -83,6 +84,8 @@ def configure_logging(verbose):
     logging.getLogger("distml").setLevel(logging.DEBUG if verbose else logging.INFO)
     # TensorFlow's C++ start-up chatter hides the lines that matter.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_native_banners()  # what TF_CPP_MIN_LOG_LEVEL does not silence: to the debug log
+    log_library_warnings()
 
 
 def main(argv=None):

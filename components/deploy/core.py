@@ -20,6 +20,7 @@ import yaml
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.model_artifact import (
+    ModelArtifactError,
     check_model_name,
     directory_digest,
     latest_version,
@@ -58,7 +59,11 @@ def deploy_local(
     """
     check_model_name(model_name)
     if model_dir is not None:
-        number, pushed = _push_unless_newest(resolve_version_dir(model_dir, version), repo, model_name)
+        try:
+            version_dir = resolve_version_dir(model_dir, version)
+        except ModelArtifactError as e:
+            raise ModelArtifactError(f"--model-dir: {e}") from None
+        number, pushed = _push_unless_newest(version_dir, repo, model_name)
     else:
         latest, pushed = latest_version(repo, model_name), False
         if latest is None:

@@ -217,7 +217,10 @@ def _check_numbers(gpus, min_replicas, max_replicas, canary, max_batch_size):
     if int(gpus) < 0:
         raise UsageError(f"--gpus must be 0 or more, got {gpus}")
     if int(min_replicas) < 0 or int(max_replicas) < 1 or int(max_replicas) < int(min_replicas):
-        raise UsageError(f"replicas need 0 <= min ({min_replicas}) <= max ({max_replicas}) and max >= 1")
+        raise UsageError(
+            f"--min-replicas {min_replicas} and --max-replicas {max_replicas}: "
+            "need 0 <= --min-replicas <= --max-replicas and --max-replicas >= 1"
+        )
     if canary is not None and not 0 <= int(canary) <= 100:
         raise UsageError(f"--canary-traffic-percent must be 0-100, got {canary}")
     if int(max_batch_size) < 1:

@@ -68,7 +68,10 @@ def monitor(
     reference_dataset = resolve_reference_dataset(reference_dataset, datasets_root, saved_model_dir)
     metadata = load_metadata(reference_dataset)
     if reference_split not in metadata["splits"]:
-        raise UsageError(f"reference dataset {reference_dataset} has no split {reference_split!r}")
+        raise UsageError(
+            f"--reference-split {reference_split}: the reference dataset {reference_dataset} has no such split "
+            f"(has {', '.join(metadata['splits'])})"
+        )
 
     loaded = profiles.Model(saved_model_dir, metadata) if saved_model_dir else None
     reference, prediction_split = reference_profile(reference_dataset, metadata, loaded, reference_split)

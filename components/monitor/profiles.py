@@ -20,7 +20,7 @@ import numpy as np
 
 from distml.components.common.errors import UsageError
 from distml.components.common.image_features import IMAGE_FEATURES, feature_histogram
-from distml.components.common.model_artifact import INPUT_NAME, SIGNATURE, predict
+from distml.components.common.model_artifact import SIGNATURE, predict, read_model_info, signature_problem
 from distml.components.common.progress import progress
 from distml.components.ingest.reader import load_metadata, read_split
 from distml.components.ingest.statistics import STATISTICS_FILE, STATISTICS_FORMAT, SplitStatistics
@@ -93,14 +93,33 @@ class Model:
                 f"model {self.path} cannot be loaded as a SavedModel with a {SIGNATURE} signature: "
                 f"{str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
             ) from None
-        shape = list(self._fn.structured_input_signature[1][INPUT_NAME].shape)[1:]
-        if shape != list(metadata["image_shape"]):
+        # A model measured against another dataset's statistics and classes would report drift
+        # (or none) about data it never saw: the reference must be the data it was trained on.
+        problem = signature_problem(self._fn, metadata["image_shape"], metadata["num_classes"])
+        info = read_model_info(self.path)
+        class_names = info.get("class_names")
+        if not problem and class_names is not None and list(class_names) != list(metadata["class_names"]):
+            problem = f"its classes are {_names(class_names)}, the dataset's {_names(metadata['class_names'])}"
+        if problem:
             raise UsageError(
-                f"model {self.path} takes images {shape}, the reference dataset has {metadata['image_shape']}"
+                f"model {self.path} does not fit the reference dataset: {problem}; "
+                "--reference-dataset must be the dataset it was trained on (--datasets-root finds it)"
+            )
+        fingerprint = info.get("dataset_fingerprint")
+        if fingerprint and fingerprint != metadata["fingerprint"]:
+            log.warning(
+                "model %s was trained on dataset %s, the reference is %s: the drift is measured against other data",
+                self.path,
+                str(fingerprint)[:12],
+                metadata["fingerprint"][:12],
             )
 
     def predict(self, images):
         return predict(self._fn, images)
+
+
+def _names(names, shown=4):
+    return ", ".join(names[:shown]) + (f", ... ({len(names)})" if len(names) > shown else "")
 
 
 def dataset_predictions(model, dataset_dir, metadata, splits):

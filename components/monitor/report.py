@@ -97,7 +97,8 @@ def scores_chart(report):
     ax.set_yticks(y, [f["name"] for f in rows])
     ax.axvline(report["thresholds"]["psi"], color="tab:red", linestyle="--", label="--psi-threshold")
     ax.set_xlabel("population stability index (drifted in red)")
-    ax.legend(loc="lower right")
+    # Above the plot: inside it, the legend hid the end of a long bar.
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False, borderaxespad=0.2)
     fig.tight_layout()
     return fig
 

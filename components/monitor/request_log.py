@@ -54,13 +54,16 @@ DEFAULT_BACKUPS = 3
 _DIGITS = 5  # decimals kept per feature value: finer than any histogram bin
 
 
+MIN_MAX_BYTES = 1024
+
+
 class RotatingFile:
     """Append whole lines to `path`; past `max_bytes` it becomes path.1 (path.1 -> path.2 ...,
     the oldest beyond `backups` dropped). Thread-safe."""
 
     def __init__(self, path, max_bytes=DEFAULT_MAX_BYTES, backups=DEFAULT_BACKUPS):
-        if max_bytes < 1024:
-            raise UsageError(f"request log max bytes must be at least 1024, got {max_bytes}")
+        if max_bytes < MIN_MAX_BYTES:
+            raise UsageError(f"request log max bytes must be at least {MIN_MAX_BYTES}, got {max_bytes}")
         if backups < 0:
             raise UsageError(f"request log backups must be 0 or more, got {backups}")
         self.path, self.max_bytes, self.backups = Path(path), max_bytes, backups
@@ -232,7 +235,7 @@ def log_files(paths):
         elif p.is_file():
             files.append(p)
         else:
-            raise UsageError(f"request log {p} does not exist")
+            raise UsageError(f"--request-log {p} does not exist")
     return files
 
 

@@ -9,7 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distml.components.common.errors import UsageError
-from distml.components.common.model_artifact import TRAINING_METRICS_FILE, read_model_info, resolve_version_dir
+from distml.components.common.model_artifact import (
+    TRAINING_METRICS_FILE,
+    ModelArtifactError,
+    read_model_info,
+    resolve_version_dir,
+)
 
 log = logging.getLogger("distml")
 
@@ -24,21 +29,26 @@ class ModelRef:
 
 
 def candidate_paths(candidates=(), candidates_dir=None):
-    """Every candidate: the paths given, then each subdirectory of `candidates_dir` (sorted)."""
-    paths = [Path(p) for p in candidates or ()]
+    """Every candidate as (path, the flag that gave it): the paths given, then each
+    subdirectory of `candidates_dir` (sorted)."""
+    paths = [(Path(p), "--candidates") for p in candidates or ()]
     if candidates_dir is not None:
         candidates_dir = Path(candidates_dir)
         if not candidates_dir.is_dir():
             raise UsageError(f"--candidates-dir {candidates_dir} does not exist or is not a directory")
         # Hidden entries are temporary files of writers still at work (or finished badly).
-        paths += sorted(d for d in candidates_dir.iterdir() if d.is_dir() and not d.name.startswith("."))
+        paths += [
+            (d, f"--candidates-dir {candidates_dir}")
+            for d in sorted(candidates_dir.iterdir())
+            if d.is_dir() and not d.name.startswith(".")
+        ]
     if not paths:
         where = f" ({candidates_dir} has no subdirectories)" if candidates_dir is not None else ""
         raise UsageError(
             f"no candidate models{where}: give --candidates DIR... or --candidates-dir DIR with one model per subdirectory"
         )
     seen = {}
-    for p in paths:
+    for p, _ in paths:
         key = p.resolve()
         if key in seen:
             raise UsageError(f"candidate {p} is given twice (also as {seen[key]})")
@@ -46,9 +56,15 @@ def candidate_paths(candidates=(), candidates_dir=None):
     return paths
 
 
-def load_ref(path, name=None):
-    """A ModelRef for the artifact at `path`; `name` defaults to its model_type."""
-    saved_model_dir = resolve_version_dir(path)
+def load_ref(path, name=None, flag=None):
+    """A ModelRef for the artifact at `path`; `name` defaults to its model_type. `flag`, the
+    flag that gave the path, starts the error when it is not a model."""
+    try:
+        saved_model_dir = resolve_version_dir(path)
+    except ModelArtifactError as e:
+        if flag is None:
+            raise
+        raise ModelArtifactError(f"{flag}: {e}") from None
     info = read_model_info(saved_model_dir)
     training = _training_summary(_read_json(Path(path) / TRAINING_METRICS_FILE))
     return ModelRef(
@@ -61,8 +77,9 @@ def load_ref(path, name=None):
 
 
 def load_candidates(paths):
-    """ModelRefs with unique names: the model_type, suffixed -2, -3 ... when types repeat."""
-    refs = [load_ref(p) for p in paths]
+    """ModelRefs with unique names (the model_type, suffixed -2, -3 ... when types repeat) of
+    candidate_paths' (path, flag) pairs."""
+    refs = [load_ref(p, flag=flag) for p, flag in paths]
     taken = set()
     for ref in refs:
         base, n = ref.name, 1

@@ -75,7 +75,9 @@ def select_models(
     dataset_dir = Path(dataset_dir)
     metadata = load_metadata(dataset_dir)
     if split not in metadata["splits"]:
-        raise UsageError(f"dataset {dataset_dir} has no split {split!r} (has {', '.join(metadata['splits'])})")
+        raise UsageError(
+            f"--split {split}: dataset {dataset_dir} has no such split (has {', '.join(metadata['splits'])})"
+        )
     # Once here, not per candidate.
     data_dir = data_location(dataset_dir, metadata, follow_location=follow_location)
     verify_shards(data_dir, metadata["splits"][split]["shards"])
@@ -193,7 +195,7 @@ def _resolve_baseline(baseline, model_repo, model_name):
             return None, None, note
         version, path = latest
         return candidates_mod.load_ref(path, name=f"{model_name} v{version}"), BASELINE_LATEST, None
-    return candidates_mod.load_ref(baseline, name="baseline"), str(baseline), None
+    return candidates_mod.load_ref(baseline, name="baseline", flag="--baseline"), str(baseline), None
 
 
 def _entry(ref, metadata):

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.model_artifact import check_model_name, list_versions
+from distml.components.common.ports import MAX_PORT, bind_problem
 from distml.components.serve.control import ServerState
 from distml.components.serve.spec import DEFAULTS
 
@@ -89,6 +90,7 @@ def serve(
     ):
         if value < low:
             raise UsageError(f"{flag} must be at least {low:g}, got {value:g}")
+    _check_ports(host, http_port, grpc_port)
     if not 0.0 < request_log_sample_rate <= 1.0:
         raise UsageError(f"--request-log-sample-rate must be in (0, 1], got {request_log_sample_rate:g}")
     requests = _request_log(request_log, request_log_sample_rate, served_name or model_name)
@@ -155,6 +157,23 @@ def serve(
             requests.close()
         state.remove()
         log.info("server stopped")
+
+
+def _check_ports(host, http_port, grpc_port):
+    """Before TensorFlow and KServe start: a port the server cannot listen on is the user's to
+    change, in one line (KServe would fail later with a traceback per server)."""
+    for flag, port in (("--http-port", http_port), ("--grpc-port", grpc_port)):
+        if not 1 <= port <= MAX_PORT:
+            raise UsageError(f"{flag} must be between 1 and {MAX_PORT}, got {port}")
+    if http_port == grpc_port:
+        raise UsageError(f"--http-port and --grpc-port are both {http_port}: give them different ports")
+    problem = bind_problem(host, 0)  # any port: is the address this machine's?
+    if problem:
+        raise UsageError(f"--host {host}: cannot listen there ({problem}); 0.0.0.0 listens on every address")
+    for flag, port in (("--http-port", http_port), ("--grpc-port", grpc_port)):
+        problem = bind_problem(host, port)
+        if problem:
+            raise UsageError(f"{flag} {port}: cannot listen on {host}:{port} ({problem}); pass another {flag}")
 
 
 def _request_log(path, sample_rate, model_name):

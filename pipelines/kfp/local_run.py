@@ -7,6 +7,7 @@ instead of volumes, and the local model repository instead of KServe. kfp.local'
 """
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
@@ -16,7 +17,8 @@ import warnings
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError, UsageError
-from distml.components.train.models import check_model_type
+from distml.components.train.config import TrainConfig, check_workers
+from distml.components.train.config import check as check_training
 from distml.pipelines.kfp.local_output import StepOutput, strip_colors
 from distml.pipelines.kfp.local_progress import StepBoard, steps_stop_on_sigterm, track_steps
 from distml.pipelines.kfp.train_and_deploy import MODEL_TYPES
@@ -39,11 +41,12 @@ def run_locally(workdir=DEFAULT_WORKDIR, *, model_types=tuple(MODEL_TYPES), cach
 
     if not model_types:
         raise UsageError("give at least one model type")
+    # A typo or an impossible value fails here, in train's own words, not after ingest inside a training step.
+    training = {f.name: arguments[f.name] for f in dataclasses.fields(TrainConfig) if f.name in arguments}
     for model_type in model_types:
-        check_model_type(model_type)  # a typo fails here, not minutes later inside a training step
+        check_training(TrainConfig(dataset_dir="", model_dir="", **training, model_type=model_type))
     workers = arguments.get("workers", T.workers)
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
+    check_workers(workers)
     num_shards = arguments.get("num_shards", 0)
     if 0 < num_shards < workers:
         raise UsageError(f"--num-shards {num_shards} is fewer than --workers {workers}: every worker needs a shard")

@@ -5,7 +5,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 from distml.components.common.errors import DistmlError
-from distml.components.common.ports import GRPC_PORT, HTTP_PORT, free_ports
+from distml.components.common.ports import GRPC_PORT, HTTP_PORT, bind_problem, free_ports
 from distml.components.common.processes import die_with_parent
 from distml.components.serve import spec as serve_spec
 
@@ -22,20 +21,13 @@ READY_TIMEOUT_S = 120
 DEFAULT_PORTS = (HTTP_PORT, GRPC_PORT)
 
 
-def port_is_free(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("localhost", port))
-        except OSError:
-            return False
-    return True
-
-
 def serve_plan(model_repo, model_name):
     """The command to serve the model and the ports it names: 8080/8081 when free, else two free ones."""
     from distml.components.deploy.core import serve_command
 
-    http_port, grpc_port = DEFAULT_PORTS if all(map(port_is_free, DEFAULT_PORTS)) else free_ports(2)
+    http_port, grpc_port = (
+        DEFAULT_PORTS if not any(bind_problem(serve_spec.DEFAULTS.host, p) for p in DEFAULT_PORTS) else free_ports(2)
+    )
     return {
         "command": serve_command(model_repo, model_name, http_port, grpc_port),
         "http_port": http_port,

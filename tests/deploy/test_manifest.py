@@ -236,8 +236,8 @@ def test_replica_and_canary_bounds_are_inclusive(options):
 @pytest.mark.parametrize(
     "options, words",
     [
-        (dict(min_replicas=-1), "replicas need 0 <= min"),
-        (dict(min_replicas=0, max_replicas=0), "max >= 1"),
+        (dict(min_replicas=-1), "--min-replicas -1 and --max-replicas 1: need 0 <= --min-replicas <= --max-replicas"),
+        (dict(min_replicas=0, max_replicas=0), "--max-replicas 0: need .* and --max-replicas >= 1"),
         (dict(canary_traffic_percent=101), "0-100, got 101"),
     ],
 )

@@ -74,8 +74,12 @@ def test_failed_ingest_leaves_nothing_behind(tmp_path):
     assert list(tmp_path.iterdir()) == [root]  # no temporary directory left either
 
 
-def test_folder_source_with_generated_pngs(tmp_path):
+def test_folder_source_with_generated_pngs(tmp_path, caplog):
+    import logging
+
     from PIL import Image
+
+    caplog.set_level(logging.INFO, logger="distml")
 
     rng = np.random.default_rng(0)
     root = tmp_path / "images"
@@ -86,6 +90,12 @@ def test_folder_source_with_generated_pngs(tmp_path):
     meta = ingest(f"folder:{root}", tmp_path / "ds", num_shards=2, test_fraction=0.3)
     assert meta["class_names"] == ["cat", "dog", "fish"]
     assert meta["image_shape"] == [28, 28, 1]
+    # Said, not done silently: the images are resized, and serving will do the same.
+    resized = [r.getMessage() for r in caplog.records if r.getMessage().startswith("resizing ")]
+    assert len(resized) == 2 and resized[0].startswith("resizing train images (30x40, e.g. ")
+    assert resized[0].endswith(
+        " to 28x28, grayscale; the model records this and serving does the same to a client's image"
+    )
     total = sum(v["num_examples"] for v in meta["splits"].values())
     assert total == 30 and meta["splits"]["test"]["num_examples"] > 0
     # Same files, different location: same content, same fingerprint.

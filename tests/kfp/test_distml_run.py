@@ -212,6 +212,13 @@ def test_bad_arguments_fail_at_once_in_one_line(tmp_path):
     assert "resnet9000" in result.stderr.strip().splitlines()[-1]
     result = run_cli("run", "--workdir", tmp_path, "--workers", "4", "--num-shards", "2", check=False)
     assert result.returncode == 2 and "--num-shards 2 is fewer than --workers 4" in result.stderr
+    for flags, error in (
+        (["--epochs", "0"], "--epochs must be at least 1, got 0"),
+        (["--learning-rate", "-1"], "--learning-rate must be positive, got -1.0"),
+        (["--workers", "0"], "--workers must be at least 1, got 0"),
+    ):
+        result = run_cli("run", "--workdir", tmp_path, *flags, check=False)
+        assert result.returncode == 2 and result.stderr.strip() == f"distml run: error: {error}", result.stderr
     assert not (tmp_path / "pipeline-root").exists()
 
 

@@ -116,3 +116,56 @@ def test_bad_input_is_one_line(digits_dataset, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "distml monitor: error: give exactly one current population: --request-log PATH... or --current-dataset DIR"
     )
+    result = run_cli(
+        "monitor",
+        *("--reference-dataset", digits_dataset, "--reference-split", "validation"),
+        *("--request-log", tmp_path / "no-log", "--output-dir", tmp_path),
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"distml monitor: error: --reference-split validation: the reference dataset {digits_dataset} has no such "
+        "split (has train, test)"
+    )
+    result = run_cli(
+        *("monitor", "--reference-dataset", digits_dataset, "--request-log", tmp_path / "no-log"),
+        *("--output-dir", tmp_path),
+        check=False,
+    )
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last == f"distml monitor: error: --request-log {tmp_path / 'no-log'} does not exist"
+
+
+def test_a_model_is_measured_only_against_the_data_it_was_trained_on(trained_models, tmp_path, caplog):
+    from PIL import Image
+
+    from distml.components.common.errors import UsageError
+    from distml.components.ingest.core import ingest
+
+    for split in ("train", "test"):
+        for name in ("cat", "dog", "fox"):
+            (tmp_path / "pets" / split / name).mkdir(parents=True)
+            for i in range(2):
+                Image.fromarray(np.full((28, 28), 40 * i + 10, np.uint8)).save(
+                    tmp_path / "pets" / split / name / f"{i}.png"
+                )
+    pets = tmp_path / "pets-artifact"
+    ingest(f"folder:{tmp_path / 'pets'}", pets, num_shards=1)
+    with pytest.raises(UsageError) as error:
+        monitor(pets, model=trained_models["cnn"], current_dataset=pets)
+    assert str(error.value) == (
+        f"model {resolve_version_dir(trained_models['cnn'])} does not fit the reference dataset: it predicts 10 "
+        "classes, expected 3; --reference-dataset must be the dataset it was trained on (--datasets-root finds it)"
+    )
+    # The same classes ingested otherwise (another split): measured, with a warning that says so.
+    other = tmp_path / "digits-other-split"
+    ingest("digits", other, num_shards=1, validation_fraction=0.3)
+    monitor(other, model=trained_models["cnn"], current_dataset=other, current_splits=["test"])
+    trained_on = load_metadata(other)["fingerprint"][:12]
+    assert any(
+        r.levelname == "WARNING"
+        and "was trained on dataset" in r.message
+        and f"the reference is {trained_on}" in r.message
+        for r in caplog.records
+    ), caplog.text

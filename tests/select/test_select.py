@@ -257,7 +257,7 @@ def test_model_with_other_input_shape_than_the_dataset_is_refused(trained_models
         select_models(small, list(trained_models.values()))
 
 
-def test_cli_usage_errors_are_one_line(digits_dataset, tmp_path):
+def test_cli_usage_errors_are_one_line(digits_dataset, trained_models, tmp_path):
     result = run_cli(
         "select",
         "--dataset-dir",
@@ -270,8 +270,30 @@ def test_cli_usage_errors_are_one_line(digits_dataset, tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"distml select: error: model {tmp_path / 'nope'} does not exist or is not a directory"
+        f"distml select: error: --candidates: model {tmp_path / 'nope'} does not exist or is not a directory"
     ]
+    # Each error names the flag that gave the value.
+    (tmp_path / "models" / "empty").mkdir(parents=True)
+    for flags, error in (
+        (
+            ["--candidates-dir", tmp_path / "models"],
+            f"--candidates-dir {tmp_path / 'models'}: {tmp_path / 'models' / 'empty'} is not a model",
+        ),
+        (
+            ["--candidates", trained_models["cnn"], "--baseline", tmp_path / "nope"],
+            f"--baseline: model {tmp_path / 'nope'} does not exist",
+        ),
+        (
+            ["--candidates", tmp_path, "--split", "validation"],
+            f"--split validation: dataset {digits_dataset} has no such split (has train, test)",
+        ),
+    ):
+        result = run_cli(
+            "select", "--dataset-dir", digits_dataset, *flags, "--output-dir", tmp_path / "out", check=False
+        )
+        assert result.returncode == 2
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith(f"distml select: error: {error}"), line
 
 
 def test_dataset_pointer_artifact_reads_the_shards_where_they_are(trained_models, digits_dataset, tmp_path):

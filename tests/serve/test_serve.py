@@ -57,6 +57,12 @@ def test_v1_plain_http_pixels_and_png(served, expected):
     status, body = served.post(f"/v1/models/{MODEL}:predict", {"instances": [{"b64": png_b64(im)} for im in images]})
     assert status == 200, body
     assert [p["class_id"] for p in body["predictions"]] == class_ids.tolist()
+    # What a person who runs `distml serve` reads: no TensorFlow banner, no FastAPI deprecation
+    # warning (KServe's ORJSONResponse, on the first request); distml's own lines.
+    output = served.log()
+    for noise in ("oneDNN", "absl::InitializeLog", "Deprecat"):
+        assert noise not in output, noise
+    assert f"serving {MODEL} version 1" in output
 
 
 def test_kserve_rest_client_v1_and_v2(served, expected):
