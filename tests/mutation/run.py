@@ -173,6 +173,7 @@ def main(names, sample=None, warm_socket=None):
         cfg, session = config(name, modules, tests, warm_socket), WORK / f"{name}.sqlite"
         started = time.monotonic()
         run(BIN / "cosmic-ray", "init", "--force", cfg, session)
+        (WORK / f"recheck-{name}.json").unlink(missing_ok=True)  # it rechecked the previous run's survivors
         run(BIN / "cr-filter-operators", session, cfg)
         population = keep_sample(session, sample) if sample else None
         run(BIN / "cosmic-ray", "baseline", cfg)
