@@ -10,6 +10,7 @@ from pathlib import Path
 
 from distml.components.common.files import atomic_directory
 from distml.components.common.kfp_outputs import log_metrics
+from distml.components.train.spec import CLUSTER_LAUNCHERS
 
 
 def run_kfp(*, dataset, model, metrics, **parameters):
@@ -41,7 +42,7 @@ def train_step(
     from distml.components.train.core import train
 
     dataset_dir = data_location(dataset_artifact, follow_location=True)  # a pointer artifact on a cluster
-    if launcher not in ("tfjob", "trainjob"):
+    if launcher not in CLUSTER_LAUNCHERS:
         metrics = train(dataset_dir, model_artifact, launcher=launcher, timeout=timeout, **options)
     else:
         # The artifact URI is unique per run and per fan-out iteration, and the same when

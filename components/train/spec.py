@@ -6,7 +6,10 @@ from distml.components.common.params import ARGO, CLI, KFP, ComponentSpec, Param
 from distml.components.train.models import MODELS
 from distml.components.train.precision import PRECISIONS
 
-LAUNCHERS = ("in-process", "local", "tfjob", "trainjob")
+# The launchers a cluster step picks from with its `launcher` parameter (KFP run parameter,
+# Argo workflow parameter and enum); the default is `launcher`'s cluster_default.
+CLUSTER_LAUNCHERS = ("tfjob", "trainjob")
+LAUNCHERS = ("in-process", "local", *CLUSTER_LAUNCHERS)
 WORKER_LAUNCHER = "worker"  # internal: one worker of a group (TFJob or TrainJob pod, local child)
 RUNTIME_KINDS = ("ClusterTrainingRuntime", "TrainingRuntime")  # Kubeflow Trainer v2
 LR_SCHEDULES = ("constant", "cosine", "exponential")
@@ -69,7 +72,7 @@ SPEC = ComponentSpec(
             str,
             "in-process",
             cluster_default="tfjob",
-            choices=(*LAUNCHERS, WORKER_LAUNCHER),  # Argo takes the cluster ones (pipelines/argo/library.py)
+            choices=(*LAUNCHERS, WORKER_LAUNCHER),  # Argo takes CLUSTER_LAUNCHERS (pipelines/argo/library.py)
             group=WORKERS,
             help="in-process: one worker here; local: --workers processes on localhost; "
             "tfjob: a Kubeflow TFJob; trainjob: a Kubeflow Trainer v2 TrainJob; "

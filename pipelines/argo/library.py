@@ -57,6 +57,7 @@ from distml.components.ingest.spec import SPEC as INGEST
 from distml.components.monitor.spec import SPEC as MONITOR
 from distml.components.select.spec import SPEC as SELECT
 from distml.components.train.config import config_from_values
+from distml.components.train.spec import CLUSTER_LAUNCHERS
 from distml.components.train.spec import SPEC as TRAIN
 from distml.components.train.tfjob import TFJobOptions, tfjob_manifest
 from distml.pipelines.argo import dataset_key
@@ -248,9 +249,8 @@ def ingest_template():
     )
 
 
-# The cluster launchers Argo can pick (train's `launcher` input); spec.py declares them all.
-ARGO_LAUNCHERS = ("tfjob", "trainjob")
-ENUMS = {"launcher": list(ARGO_LAUNCHERS)}
+# The launchers train's `launcher` input (and the workflows' parameter) accepts.
+ENUMS = {"launcher": list(CLUSTER_LAUNCHERS)}
 # One run id for every worker, every in-place restart and every retry of a train step (a
 # UID is lowercase hex and '-', as --run-id requires): they all resume one run.
 RUN_ID = "{{workflow.uid}}"
@@ -386,7 +386,7 @@ def training_semaphore():
     )
 
 
-# train's branches: (task, template, when). Exactly one runs for a launcher in ARGO_LAUNCHERS.
+# train's branches: (task, template, when). Exactly one runs for a launcher in CLUSTER_LAUNCHERS.
 TRAIN_BRANCHES = (
     ("tfjob", "train-tfjob", "{{inputs.parameters.launcher}} == tfjob && {{inputs.parameters.gpus}} == 0"),
     ("tfjob-gpu", "train-tfjob-gpu", "{{inputs.parameters.launcher}} == tfjob && {{inputs.parameters.gpus}} > 0"),

@@ -21,7 +21,7 @@ from distml.components.ingest.component import ingest
 from distml.components.monitor.component import monitor
 from distml.components.monitor.spec import REQUEST_LOGS
 from distml.components.monitor.spec import SPEC as MONITOR
-from distml.pipelines.kfp.train_and_deploy import I, S, _on_cluster, train_and_deploy
+from distml.pipelines.kfp.train_and_deploy import I, S, T, _on_cluster, train_and_deploy
 
 PIPELINE_NAME = "monitor-and-retrain"
 M = MONITOR.defaults(KFP)
@@ -42,6 +42,7 @@ def monitor_and_retrain(
     psi_threshold: float = M.psi_threshold,
     alpha: float = M.alpha,
     min_samples: int = M.min_samples,
+    launcher: str = T.launcher,
     image: str = k8s.IMAGE,
 ):
     reference = ingest(dataset=dataset, dataset_version=dataset_version, num_shards=num_shards, store_root=store_root)
@@ -70,6 +71,7 @@ def monitor_and_retrain(
             models_root=models_root,
             model_repo=model_repo,
             model_name=model_name,
+            launcher=launcher,
             image=image,
             priority_class=k8s.PRIORITY_BATCH,
         )

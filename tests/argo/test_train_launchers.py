@@ -11,7 +11,7 @@ import yaml
 from distml.components.common import k8s
 from distml.components.common.owner import OWNER_FIELDS
 from distml.components.train.cli import add_arguments
-from distml.pipelines.argo import library as library_module
+from distml.components.train.spec import CLUSTER_LAUNCHERS
 from tests.argo.argo_yaml import (
     input_values,
     library,
@@ -39,7 +39,7 @@ def rendered_tfjob(template_name, **overrides):
     )
 
 
-@pytest.mark.parametrize("launcher, gpus", list(itertools.product(library_module.ARGO_LAUNCHERS, ("0", "1", "4"))))
+@pytest.mark.parametrize("launcher, gpus", list(itertools.product(CLUSTER_LAUNCHERS, ("0", "1", "4"))))
 def test_exactly_one_branch_runs_for_each_launcher_and_gpu_count(launcher, gpus):
     train = library()["train"]
     values = input_values(train, **SUBMITTED, launcher=launcher, gpus=gpus)
@@ -147,11 +147,16 @@ def test_the_trainjob_step_runs_the_trainjob_launcher_owned_by_its_pod():
 
 
 def test_the_workflow_passes_the_launcher_and_refuses_unknown_ones():
-    for file_name in ("workflow-train-and-deploy.yaml", "cronworkflow-retrain-and-deploy.yaml"):
+    for file_name in (
+        "workflow-train-and-deploy.yaml",
+        "cronworkflow-retrain-and-deploy.yaml",
+        "cronworkflow-monitor-and-retrain.yaml",  # its retraining DAG
+    ):
         spec = load(file_name)["spec"]
         spec = spec.get("workflowSpec", spec)
         (launcher,) = [p for p in spec["arguments"]["parameters"] if p["name"] == "launcher"]
         assert launcher["value"] == "tfjob" and launcher["enum"] == ["tfjob", "trainjob"]
-        (train,) = [t for t in spec["templates"][0]["dag"]["tasks"] if t["name"] == "train"]
+        (dag,) = [t["dag"] for t in spec["templates"] if t["name"] == "train-and-deploy"]
+        (train,) = [t for t in dag["tasks"] if t["name"] == "train"]
         passed = {p["name"]: p["value"] for p in train["arguments"]["parameters"]}
         assert passed["launcher"] == "{{workflow.parameters.launcher}}"

@@ -5,12 +5,12 @@ import yaml
 
 from distml.components.common import k8s
 from distml.components.common.errors import UsageError
+from distml.components.common.model_artifact import repository_path
 from distml.components.common.params import KFP
 from distml.components.common.ports import GRPC_PORT, HTTP_PORT
 from distml.components.deploy.core import deploy_kserve
 from distml.components.deploy.manifest import build_inference_service, storage_uri_for
 from distml.components.select.spec import SPEC as SELECT
-from distml.components.select.spec import repository_path
 from tests.conftest import run_cli
 
 VARIANTS = {

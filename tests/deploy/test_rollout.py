@@ -271,9 +271,9 @@ def test_the_kfp_deploy_step_serves_the_runs_model_name_from_where_select_pushed
     """The KFP UI's model_name (a pipeline parameter feeding select and deploy) names the
     InferenceService, whose storage is the folder select pushed to."""
     from distml.components.common import k8s
+    from distml.components.common.model_artifact import repository_path
     from distml.components.deploy.pipeline_step import deploy_step
     from distml.components.deploy.spec import SPEC as DEPLOY
-    from distml.components.select.spec import repository_path
 
     Controller(kube, "ready")
     (tmp_path / "selection.json").write_text(json.dumps({"pushed": {"version": 4}}))

@@ -10,7 +10,7 @@ from distml.components.common import k8s
 from distml.components.common.params import KFP
 from distml.components.train.spec import SPEC as TRAIN
 from distml.pipelines import generated
-from distml.pipelines.kfp.compile import COMPILED_PIPELINE
+from distml.pipelines.kfp.compile import COMPILED_MONITOR_PIPELINE, COMPILED_PIPELINE
 
 ROOT = generated.SOURCE_ROOT
 
@@ -120,6 +120,33 @@ def test_the_training_workers_cpu_and_memory_are_run_parameters():
     train = spec["components"]["comp-for-loop-1"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
     assert train["cpu"] == {"componentInputParameter": "pipelinechannel--cpu"}
     assert train["memory"] == {"componentInputParameter": "pipelinechannel--memory"}
+
+
+def _train_inputs_fed_by(spec, component, carrying):
+    """The inputs of every train task that the values of `component`'s inputs `carrying`
+    reach, following the bindings through loops, conditions and nested pipelines."""
+    dag = spec["root"] if component == "root" else spec["components"][component]
+    reached = set()
+    for task in dag["dag"]["tasks"].values():
+        bindings = task.get("inputs", {}).get("parameters", {})
+        passed = {name for name, b in bindings.items() if b.get("componentInputParameter") in carrying}
+        ref = task["componentRef"]["name"]
+        if ref == "comp-train":
+            reached |= passed
+        elif passed and "dag" in spec["components"][ref]:
+            reached |= _train_inputs_fed_by(spec, ref, passed)
+    return reached
+
+
+@pytest.mark.parametrize("path", [COMPILED_PIPELINE, COMPILED_MONITOR_PIPELINE])
+def test_each_pipeline_picks_the_launcher_with_one_run_parameter(path):
+    """`launcher` is a run parameter of both pipelines (the retraining one passes it to its
+    nested train-and-deploy); it feeds train's launcher and nothing else, and defaults to the
+    train component's cluster default."""
+    spec, _ = _documents(path)
+    root = spec["root"]["inputDefinitions"]["parameters"]
+    assert root["launcher"]["defaultValue"] == TRAIN.defaults(KFP).launcher == "tfjob"
+    assert _train_inputs_fed_by(spec, "root", {"launcher"}) == {"launcher"}
 
 
 def _reuse_example():

@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,40 @@ def test_two_workers_resume_past_a_truncated_newest_checkpoint(digits_dataset, t
     assert f"set aside: {checkpoints / 'ckpt-2.data-00000-of-00001'}" in result.stderr
     metrics = json.loads((model_dir / "metrics.json").read_text())
     assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 8 and metrics["attempt"] == 0
+
+
+def test_the_chief_leaves_the_group_only_after_every_worker_is_done_with_it(digits_dataset, tmp_path):
+    """The chief hosts the coordination service: exiting right after the end barrier, it
+    could close the service before a worker got the barrier's answer (that worker then failed
+    with "Socket closed" although the run was done). Worker 1 is frozen once the chief has
+    written the model (worker 1 waits at the barrier by then): the chief must still be there."""
+    command = [sys.executable, "-m", "distml", "train", "--dataset", str(digits_dataset)]
+    command += ["--model-dir", str(tmp_path / "model"), "--launcher", "local", "--workers", "2", "--epochs", "1"]
+    command += ["--steps-per-epoch", "2", "--batch-size", "16", "--checkpoint-every", "0", "--max-restarts", "0"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    lines, model_written = [], threading.Event()
+
+    def read():
+        for line in proc.stderr:
+            lines.append(line)
+            if "[worker 0]" in line and "model written" in line:
+                model_written.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    worker_1 = None
+    try:
+        assert model_written.wait(timeout=300), "".join(lines)
+        (worker_1,) = [int(line.split("(pid ")[1].split(")")[0]) for line in lines if "started worker 1 " in line]
+        os.kill(worker_1, signal.SIGSTOP)
+        time.sleep(3)
+        assert not [line for line in lines if "worker 0 finished" in line], "".join(lines)
+        os.kill(worker_1, signal.SIGCONT)
+        assert proc.wait(timeout=120) == 0, "".join(lines)
+    finally:
+        if worker_1 is not None and proc.poll() is None:
+            os.kill(worker_1, signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+        reader.join(timeout=5)
+    assert any("worker 0 finished" in line for line in lines) and any("worker 1 finished" in line for line in lines)
