@@ -177,6 +177,8 @@ def _pixel_array(value, params, what, max_pixels):
 
 _V1_PIXELS = re.compile(rb'\s*\{\s*"instances"\s*:\s*(\[[-+.eE0-9,\[\]\s]*\])\s*\}\s*', re.DOTALL)
 _NOT_SKELETON = b"0123456789.eE+- \t\r\n"
+# whitespace inside what would be one number once whitespace is dropped ("1 2"): not JSON
+_SPLIT_NUMBER = re.compile(rb"[-+.eE0-9]\s+[-+.eE0-9]")
 
 
 @functools.lru_cache(maxsize=8)
@@ -204,6 +206,8 @@ def parse_v1_pixels(body: bytes, image_shape: Sequence[int]) -> PixelBatch | Non
     if match is None:
         return None
     text = match[1]
+    if _SPLIT_NUMBER.search(text):
+        return None
     skeleton = text.translate(None, _NOT_SKELETON)
     h, w, c = image_shape
     for shape in ((h, w, c), (h, w)) if c == 1 else ((h, w, c),):

@@ -1,13 +1,13 @@
 """Where the test suite finds its linters and kubectl, and how it reads manifests."""
 
-import json
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.manifests import kustomize_version
 
 REPO = Path(__file__).resolve().parents[2]
 MANIFESTS = REPO / "manifests"
@@ -39,20 +39,13 @@ def load_docs(*paths):
 
 
 def kustomize_usable():
-    """(True, "") when `kubectl kustomize` understands this repo's kustomizations (kustomize >= 4.2:
-    the `labels` field), else (False, why)."""
+    """(True, "") when `kubectl kustomize` understands this repo's kustomizations
+    (tests/manifests/kustomize_version.py), else (False, why)."""
     kubectl = shutil.which("kubectl")
     if not kubectl:
         return False, "kubectl is not installed (.ci/install-kubectl installs one)"
     out = subprocess.run([kubectl, "version", "--client", "-o", "json"], capture_output=True, text=True)
-    try:
-        version = json.loads(out.stdout).get("kustomizeVersion", "")
-    except json.JSONDecodeError:
-        version = ""
-    m = re.match(r"v?(\d+)\.(\d+)", version)
-    if not m or (int(m[1]), int(m[2])) < (4, 2):
-        return False, f"kubectl's kustomize is {version or 'older than v4'}; the overlays need kustomize >= 4.2"
-    return True, ""
+    return kustomize_version.check(out.stdout)
 
 
 def kustomize_build(overlay):

@@ -70,6 +70,15 @@ TARGETS = {
         ["components/deploy/rollout.py"],
         ["tests/deploy/test_rollout.py tests/deploy/test_manifest.py -k 'not validates and not cli'"],
     ),
+    "trainjob": (
+        ["components/train/trainjob.py"],
+        ["tests/train/test_trainjob.py -k 'not validate'"],
+    ),
+    # the model server's input validation: what a request may hold, and the 400 that says why not
+    "request_inputs": (
+        ["components/serve/inputs.py"],
+        ["tests/serve/test_inputs.py"],
+    ),
 }
 # Operators left out: replacing an arithmetic operator by a bitwise, shift, power or modulo one
 # (x + 1 -> x << 1, ...) multiplies the mutants by five and tells nothing the Add/Sub/Mul/Div
@@ -164,6 +173,7 @@ def main(names, sample=None, warm_socket=None):
         cfg, session = config(name, modules, tests, warm_socket), WORK / f"{name}.sqlite"
         started = time.monotonic()
         run(BIN / "cosmic-ray", "init", "--force", cfg, session)
+        (WORK / f"recheck-{name}.json").unlink(missing_ok=True)  # it rechecked the previous run's survivors
         run(BIN / "cr-filter-operators", session, cfg)
         population = keep_sample(session, sample) if sample else None
         run(BIN / "cosmic-ray", "baseline", cfg)
@@ -174,8 +184,8 @@ def main(names, sample=None, warm_socket=None):
                 if (REPO / module).read_bytes() != content:
                     (REPO / module).write_bytes(content)
         assert digest(modules) == before, f"{name}: a mutated file was not restored: git diff {' '.join(modules)}"
-        report = run(BIN / "cr-report", "--surviving-only", "--show-diff", session, capture_output=True).stdout
-        (WORK / f"survivors-{name}.txt").write_text(report)
+        survivors = run(BIN / "cr-report", "--surviving-only", "--show-diff", session, capture_output=True).stdout
+        (WORK / f"survivors-{name}.txt").write_text(survivors)
         counts = outcomes(session)
         tested = f"{counts['killed'] + counts['survived']}" + (f" of {population}" if population else "")
         rows.append(

@@ -22,7 +22,16 @@ import tempfile
 
 # tensorflow: for the one TensorFlow test of a target (test_signature_contract); importing it
 # starts no thread, its runtime starts in the child that first runs an op.
-PRELOAD = ["pytest", "numpy", "sklearn.metrics", "yaml", "kubernetes.client", "kubernetes.config", "tensorflow"]
+PRELOAD = [
+    "pytest",
+    "numpy",
+    "PIL.Image",
+    "sklearn.metrics",
+    "yaml",
+    "kubernetes.client",
+    "kubernetes.config",
+    "tensorflow",
+]
 PROJECT_MODULES = ("distml", "components", "pipelines", "tests")
 
 

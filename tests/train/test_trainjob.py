@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import os
 import signal
+from http import HTTPStatus
 
 import pytest
 import yaml
@@ -26,6 +27,7 @@ from distml.components.train.trainjob import (
     run_trainjob,
     trainjob_manifest,
 )
+from distml.components.train.trainjob import state as trainjob_state
 from tests.conftest import REPO, load_fixture, run_cli
 
 CONFIG = check(
@@ -346,3 +348,82 @@ def test_launch_creates_exactly_the_dry_run_manifest(cluster):
     result = launch_trainjob(CONFIG, 2, TrainJobOptions(poll_interval_s=0), timeout=30)
     assert result["status"] == "Complete" and result["model_dir"] == CONFIG.model_dir
     assert next(body for verb, _, body in cluster.requests if verb == "create") == trainjob_manifest(CONFIG, 2)
+
+
+# --- rules the first mutation run showed untested (docs/testing.md) ------------------------
+
+
+def test_options_are_immutable_as_the_shared_default_argument_must_be():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TrainJobOptions().gpus = 1
+
+
+def test_one_gpu_gets_the_gpu_image_and_negative_gpus_are_refused():
+    options = TrainJobOptions(gpus=1, image="cpu-image", gpu_image="gpu-image")
+    manifest = trainjob_manifest(CONFIG, 2, options)
+    assert manifest["spec"]["trainer"]["image"] == "gpu-image"
+    with pytest.raises(UsageError, match="^--gpus must be at least 0, got -1$"):
+        trainjob_manifest(CONFIG, 2, TrainJobOptions(gpus=-1))
+
+
+def test_a_name_that_fits_with_a_placeholder_worker_count_is_accepted():
+    # JobSet's longest pod name, <name>-node-0-<last index>-xxxxx: a placeholder count is measured as index 0
+    name = "t" * (63 - len("-node-0-0-abcde"))
+    workers = "{{inputs.parameters.workers}}"
+    assert trainjob_manifest(CONFIG, workers, TrainJobOptions(name=name))["metadata"]["name"] == name
+    with pytest.raises(UsageError, match="too long"):
+        trainjob_manifest(CONFIG, workers, TrainJobOptions(name=name + "t"))
+
+
+def test_a_long_jobset_name_becomes_a_run_id_of_at_most_40_characters():
+    name = "digits-" + "x" * 60
+    run_id = run_id_from_environment({tf_config.JOBSET_NAME: name})
+    assert len(run_id) == 40 and RUN_ID_PATTERN.fullmatch(run_id)
+    assert run_id.startswith(name[:31] + "-")
+    assert run_id != run_id_from_environment({tf_config.JOBSET_NAME: name + "y"})
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        [{"type": "Complete", "status": "False"}],
+        [{"type": "Complete", "status": "Unknown"}],
+        [{"type": "Failed", "status": "False"}, {"type": "Available", "status": "True"}],  # another type
+    ],
+)
+def test_only_a_true_condition_of_its_own_type_ends_the_wait(conditions):
+    assert trainjob_state({"conditions": conditions, "jobsStatus": RUNNING["jobsStatus"]}) == "Running"
+
+
+@pytest.mark.parametrize(
+    "code, message",
+    [
+        (404, f"^TrainJob {k8s.NAMESPACE}/{NAME} was deleted before it finished$"),
+        (403, f"^could not read TrainJob {k8s.NAMESPACE}/{NAME}: 403 Forbidden$"),
+        (500, f"^could not read TrainJob {k8s.NAMESPACE}/{NAME}: 500 Internal Server Error$"),
+    ],
+)
+def test_a_read_error_during_the_wait_says_what_happened(cluster, code, message):
+    cluster.on_read[PLURAL] = scripted(RUNNING)
+    cluster.fail[("get", PLURAL)] = (code, HTTPStatus(code).phrase)
+    with pytest.raises(DistmlError, match=message):
+        run()
+
+
+def test_each_new_status_is_logged_once_with_the_jobs_counts(cluster, caplog):
+    caplog.set_level("INFO", logger="distml")
+    partial = {"jobsStatus": [{"name": "node", "active": 2}]}  # counts the controller has not written are 0
+    cluster.on_read[PLURAL] = scripted({}, {}, QUEUED, QUEUED, partial, partial, SUCCEEDED)
+    run()
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith(f"TrainJob {NAME}:")]
+    assert lines == [
+        f"TrainJob {NAME}: Pending (no jobs yet)",
+        f"TrainJob {NAME}: Suspended (node: active 0, ready 0, succeeded 0, failed 0, suspended 1)",
+        f"TrainJob {NAME}: Running (node: active 2, ready 0, succeeded 0, failed 0, suspended 0)",
+        f"TrainJob {NAME}: Complete (node: active 0, ready 0, succeeded 1, failed 0, suspended 0)",
+    ]
+
+
+def test_the_timeout_counts_from_now(cluster):
+    cluster.on_read[PLURAL] = scripted(RUNNING, RUNNING, SUCCEEDED)
+    assert run(timeout=30)["status"] == "Complete"
