@@ -55,10 +55,9 @@ def test_predictor_container_answers_kserve_clients(images, trained_models, digi
 
     from distml.components.ingest.reader import read_split
 
-    models = tmp_path / "models"
-    run_cli(
-        "deploy", "--target", "local", "--repo", models, "--model-name", MODEL, "--model-dir", trained_models["cnn"]
-    )
+    models = tmp_path / "models"  # the models volume; select pushes to its MODEL_REPO_FOLDER
+    repo = models / k8s.MODEL_REPO_FOLDER
+    run_cli("deploy", "--target", "local", "--repo", repo, "--model-name", MODEL, "--model-dir", trained_models["cnn"])
     fs_group_volume(models, k8s.RUN_AS_USER)
     isvc = yaml.safe_load(
         run_cli("deploy", "--target", "kserve", "--runtime", "distml", "--model-name", MODEL, "--dry-run").stdout
@@ -84,8 +83,8 @@ def test_predictor_container_answers_kserve_clients(images, trained_models, digi
     grpc_port = flag(container.get("args", []), "--grpc-port")
     images_, labels = next(iter(read_split(digits_dataset, "test", batch_size=8, shuffle=False)))
     images_ = images_.numpy()
-    version = sorted(p.name for p in (models / MODEL).iterdir())[-1]
-    signature = tf.saved_model.load(str(models / MODEL / version)).signatures["serving_default"]
+    version = sorted(p.name for p in (repo / MODEL).iterdir())[-1]
+    signature = tf.saved_model.load(str(repo / MODEL / version)).signatures["serving_default"]
     expected = signature(images=tf.constant(images_, tf.float32))["class_ids"].numpy().tolist()
 
     async def calls():

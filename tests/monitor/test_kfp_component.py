@@ -51,7 +51,7 @@ def test_the_recurring_run_pipeline_retrains_only_on_drift_against_the_served_mo
 
     spec = next(yaml.safe_load_all((SOURCE_ROOT / COMPILED_MONITOR_PIPELINE).read_text()))
     tasks = spec["root"]["dag"]["tasks"]
-    assert set(tasks) == {"ingest", "monitor", "condition-1"}
+    assert set(tasks) == {"data-version", "ingest", "monitor", "condition-1"}
     assert (
         tasks["condition-1"]["triggerPolicy"]["condition"]
         == "inputs.parameter_values['pipelinechannel--monitor-Output'] == true"

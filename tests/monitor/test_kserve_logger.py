@@ -40,7 +40,7 @@ def test_deploy_sets_the_logger_when_given_a_sink_url(tmp_path, validate_manifes
     assert "logger" not in build_inference_service("digits")["spec"]["predictor"]  # default: none
     canary = build_inference_service(
         "digits",
-        runtime="distml",
+        runtime="tfserving",  # KServe serves Standard-mode canaries of model predictors only
         request_logger_url=SINK,
         deployment_mode="Standard",
         canary_traffic_percent=10,

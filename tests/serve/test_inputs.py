@@ -176,10 +176,10 @@ def test_the_pixel_limit_names_width_then_height_of_arrays_too():
 
 
 def test_the_default_pixel_limit_is_the_servers():
-    from distml.components.serve.server import DEFAULTS
+    from distml.components.serve.spec import DEFAULTS
 
-    side = int(DEFAULTS["max_image_pixels"] ** 0.5)
-    assert side * side == DEFAULTS["max_image_pixels"]
+    side = int(DEFAULTS.max_image_pixels**0.5)
+    assert side * side == DEFAULTS.max_image_pixels
     wide = encoded(np.zeros((side, side + 1), np.uint8))  # compresses to a few kB: refused from its header
     refused(
         f"^image: a {side + 1}x{side} image is larger than this server's limit of {side * side} pixels",
