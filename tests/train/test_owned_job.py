@@ -13,19 +13,11 @@ import pytest
 
 from distml.components.common import k8s
 from distml.components.common.errors import DistmlError
-from distml.components.train.config import TrainConfig, check
 from distml.components.train.tfjob import TFJobFailed, TFJobOptions, launch_tfjob, tfjob_manifest
 from tests.conftest import load_fixture
+from tests.train.cluster_config import CLUSTER_CONFIG
 
-CONFIG = check(
-    TrainConfig(
-        dataset_dir=f"{k8s.DATASETS_MOUNT}/digits",
-        model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
-        model_type="cnn",
-        epochs=2,
-        run_id="r20260101-abc123",
-    )
-)
+CONFIG = CLUSTER_CONFIG
 NAME = "train-cnn-r20260101-abc123"
 TFJOBS = load_fixture("tfjob/statuses.yaml")
 TRAINJOBS = load_fixture("trainjob/statuses.yaml")

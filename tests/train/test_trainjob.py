@@ -15,7 +15,7 @@ from distml.components.common import k8s, tf_config
 from distml.components.common.errors import DistmlError, UsageError
 from distml.components.common.processes import Terminated, raise_terminated
 from distml.components.train import trainer_runtime
-from distml.components.train.config import RUN_ID_PATTERN, TrainConfig, check
+from distml.components.train.config import RUN_ID_PATTERN
 from distml.components.train.trainjob import (
     GROUP,
     PLURAL,
@@ -29,16 +29,9 @@ from distml.components.train.trainjob import (
 )
 from distml.components.train.trainjob import state as trainjob_state
 from tests.conftest import REPO, load_fixture, run_cli
+from tests.train.cluster_config import CLUSTER_CONFIG
 
-CONFIG = check(
-    TrainConfig(
-        dataset_dir=f"{k8s.DATASETS_MOUNT}/digits",
-        model_dir=f"{k8s.MODELS_MOUNT}/candidates/cnn",
-        model_type="cnn",
-        epochs=2,
-        run_id="r20260101-abc123",
-    )
-)
+CONFIG = CLUSTER_CONFIG
 GPU = TrainJobOptions(gpus=2, queue=k8s.LOCAL_QUEUE, priority_class=k8s.PRIORITY_PRODUCTION)
 NAME = "train-cnn-r20260101-abc123"
 
